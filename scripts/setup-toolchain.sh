@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Install the toolchain that builds the test-component fixtures (tests/components).
+#
+# Idempotent and quick when everything is already in place. Three steps:
+#   1. Debian: clang + lld + wasi-libc + compiler-rt for wasm32 (C fixtures).
+#   2. npm: tests/toolchain/package{,-lock}.json (jco 1.35.0, preview2-shim pinned
+#      to 0.25.0) installed with `npm ci` into a cache dir keyed by the lockfile hash.
+#   3. PyPI: tests/toolchain/requirements.txt (componentize-py, wasm-tools) installed
+#      into the *active* Python environment (`python` on PATH; use a venv).
+#
+# Environment:
+#   WASSETTE_DEV_CACHE  cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/wassette-dev)
+#   PYTHON              interpreter to install into (default: python, else python3)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLCHAIN="$ROOT/tests/toolchain"
+CACHE="${WASSETTE_DEV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wassette-dev}"
+
+say() { echo "setup-toolchain: $*"; }
+die() { echo "setup-toolchain: ERROR: $*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- 1. Debian
+DEB_PKGS=(clang lld wasi-libc libclang-rt-dev-wasm32)
+missing=()
+for p in "${DEB_PKGS[@]}"; do
+    if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]]; then
+        missing+=("$p")
+    fi
+done
+if ((${#missing[@]} == 0)); then
+    say "debian: ${DEB_PKGS[*]} already installed"
+else
+    command -v apt-get >/dev/null || die "missing Debian packages ${missing[*]} and no apt-get"
+    SUDO=()
+    if [[ "$(id -u)" != 0 ]]; then
+        command -v sudo >/dev/null || die "need root (or sudo) to apt-get install ${missing[*]}"
+        SUDO=(sudo)
+    fi
+    # Refresh package lists only when apt does not know a package yet.
+    for p in "${missing[@]}"; do
+        if ! apt-cache show "$p" >/dev/null 2>&1; then
+            say "debian: apt-get update (no candidate for $p)"
+            "${SUDO[@]}" apt-get update -qq || die "apt-get update failed"
+            break
+        fi
+    done
+    say "debian: installing ${missing[*]}"
+    log="$(mktemp)"
+    if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        die "apt-get install ${missing[*]} failed (see output above)"
+    fi
+    rm -f "$log"
+fi
+# Sanity check: the wasm32-wasi sysroot pieces the C fixtures need.
+for f in /usr/lib/wasm32-wasi/libc.a /usr/lib/wasm32-wasi/crt1-reactor.o /usr/include/wasm32-wasi/stdio.h; do
+    [[ -e "$f" ]] || die "wasi-libc looks incomplete: $f is missing"
+done
+command -v clang >/dev/null || die "clang not on PATH after install"
+command -v wasm-ld >/dev/null || die "wasm-ld (lld) not on PATH after install"
+
+# ---------------------------------------------------------------- 2. npm
+command -v node >/dev/null || die "node is not installed (Node >= 18 needed for jco)"
+command -v npm >/dev/null || die "npm is not installed"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+((node_major >= 18)) || die "Node >= 18 needed for jco, found $(node --version)"
+
+lock="$TOOLCHAIN/package-lock.json"
+[[ -f "$lock" ]] || die "$lock is missing"
+lock_hash="$(sha256sum "$lock" | cut -c1-16)"
+NODE_DIR="$CACHE/node-$lock_hash"
+MARKER="$NODE_DIR/.complete"  # written last: its presence means npm ci finished
+
+if [[ -f "$MARKER" ]]; then
+    say "npm: jco toolchain ready in $NODE_DIR"
+else
+    mkdir -p "$CACHE"
+    # Serialise concurrent setups on the same cache (flock is in util-linux).
+    exec 9>"$CACHE/node-$lock_hash.lock"
+    flock 9
+    if [[ ! -f "$MARKER" ]]; then
+        say "npm: npm ci into $NODE_DIR"
+        rm -rf "$NODE_DIR"
+        mkdir -p "$NODE_DIR"
+        cp "$TOOLCHAIN/package.json" "$lock" "$NODE_DIR/"
+        log="$(mktemp)"
+        if ! (cd "$NODE_DIR" && npm ci --ignore-scripts --no-audit --no-fund --prefer-offline \
+            --loglevel=error >"$log" 2>&1); then
+            cat "$log" >&2
+            rm -f "$log"
+            die "npm ci in $NODE_DIR failed (see output above)"
+        fi
+        rm -f "$log"
+        shim="$NODE_DIR/node_modules/@bytecodealliance/preview2-shim/package.json"
+        shim_version="$(node -p "require('$shim').version")"
+        [[ "$shim_version" == 0.25.0 ]] ||
+            die "preview2-shim is $shim_version, expected 0.25.0 (override not applied?)"
+        for f in node_modules/.bin/jco \
+            node_modules/@bytecodealliance/jco/lib/wasi_snapshot_preview1.reactor.wasm; do
+            [[ -e "$NODE_DIR/$f" ]] || die "npm ci finished but $NODE_DIR/$f is missing"
+        done
+        date -u +%FT%TZ >"$MARKER"
+    fi
+    exec 9>&-
+fi
+
+# ---------------------------------------------------------------- 3. PyPI
+PY="${PYTHON:-}"
+if [[ -z "$PY" ]]; then
+    if command -v python >/dev/null; then PY=python
+    elif command -v python3 >/dev/null; then PY=python3
+    else die "no python on PATH (activate the venv to install into)"
+    fi
+fi
+"$PY" -c 'import sys; assert sys.version_info >= (3, 9)' 2>/dev/null ||
+    die "cannot run '$PY' (Python >= 3.9); activate the venv to install into, or set PYTHON"
+req="$TOOLCHAIN/requirements.txt"
+# Skip pip entirely when every pinned name==version is already installed.
+if "$PY" - "$req" <<'EOF'; then
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+for line in open(sys.argv[1], encoding="utf-8"):
+    line = line.split("#", 1)[0].strip()
+    if not line:
+        continue
+    name, _, want = line.partition("==")
+    try:
+        if version(name.strip()) != want.strip():
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+EOF
+    say "pypi: requirements already satisfied in $("$PY" -c 'import sys; print(sys.prefix)')"
+else
+    say "pypi: pip install -r tests/toolchain/requirements.txt into $("$PY" -c 'import sys; print(sys.prefix)')"
+    log="$(mktemp)"
+    if ! "$PY" -m pip install --disable-pip-version-check -q -r "$req" >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        die "pip install -r $req failed (see output above)"
+    fi
+    rm -f "$log"
+fi
+# The unrelated PyPI package "wasm-tools" also installs a `wasm-tools` script;
+# make sure the one next to this interpreter is the real Bytecode Alliance tool.
+wt="$("$PY" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/wasm-tools"
+if ! "$wt" --version 2>/dev/null | grep -q '^wasm-tools 1\.'; then
+    die "$wt is not the Bytecode Alliance wasm-tools (is PyPI 'wasm-tools' installed? pip uninstall wasm-tools; rerun)"
+fi

@@ -1,0 +1,270 @@
+//! One tool call: a fresh store from the pre-instantiated component, the
+//! sandbox built from the effective policy, a deadline, an optional CPU-time
+//! budget and cancellation. Every way a call can end is an `Outcome`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::Notify;
+use wasmtime::component::Val;
+use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
+
+use crate::engine::{Compiled, EngineCore, error_text, runtime};
+use crate::exports::ExportFunc;
+use crate::policy::EffectivePolicy;
+use crate::sandbox::{Denial, Host};
+use crate::values::{args_to_vals, val_to_json};
+
+/// Lets another thread stop a running call.
+#[derive(Default)]
+pub struct Cancel {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// How a call ended. `status` is one of: ok, err (the WIT `result` was
+/// `err`), invalid_arguments, trap, timeout, cpu_limit, out_of_memory,
+/// cancelled, exit, sandbox_error.
+pub struct Outcome {
+    pub status: &'static str,
+    /// The returned value as JSON, when the function returned.
+    pub value: Option<Value>,
+    pub error: Option<String>,
+    /// Extra detail for errors, e.g. the wasm backtrace of a trap.
+    pub detail: Option<String>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub stdout_dropped: u64,
+    pub stderr_dropped: u64,
+    pub denials: Vec<Denial>,
+    pub duration: Duration,
+}
+
+impl Outcome {
+    fn failed(status: &'static str, error: String, start: Instant) -> Self {
+        Outcome {
+            status,
+            value: None,
+            error: Some(error),
+            detail: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            stdout_dropped: 0,
+            stderr_dropped: 0,
+            denials: Vec::new(),
+            duration: start.elapsed(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Stop {
+    Deadline,
+    Cancelled,
+    CpuTime,
+}
+
+/// Why the epoch callback stopped the guest.
+#[derive(Debug)]
+struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted by the host")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+pub fn call(
+    core: &EngineCore,
+    compiled: &Compiled,
+    func: &ExportFunc,
+    args: &Value,
+    policy: &EffectivePolicy,
+    cancel: Option<Arc<Cancel>>,
+) -> Outcome {
+    let start = Instant::now();
+    let vals = match args_to_vals(&func.params, args) {
+        Ok(v) => v,
+        Err(e) => return Outcome::failed("invalid_arguments", e.to_string(), start),
+    };
+    let host = match Host::new(policy) {
+        Ok(h) => h,
+        Err(e) => return Outcome::failed("sandbox_error", error_text(&e), start),
+    };
+    let (stdout, stderr, denials) = (host.stdout.clone(), host.stderr.clone(), host.denials.clone());
+
+    let mut store = Store::new(&core.engine, host);
+    store.limiter(|h| &mut h.limiter);
+
+    let timeout = Duration::from_millis(policy.timeout_ms());
+    let deadline = start + timeout;
+    let cpu_budget = policy.cpu_time_ms.map(Duration::from_millis);
+    let cpu_start = thread_cpu_time();
+    let stop: Arc<Mutex<Option<Stop>>> = Arc::default();
+    {
+        let stop = stop.clone();
+        let cancel = cancel.clone();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            let why = if cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+                Some(Stop::Cancelled)
+            } else if Instant::now() >= deadline {
+                Some(Stop::Deadline)
+            } else if cpu_budget.is_some_and(|b| thread_cpu_time().saturating_sub(cpu_start) >= b) {
+                Some(Stop::CpuTime)
+            } else {
+                None
+            };
+            match why {
+                Some(w) => {
+                    *stop.lock().unwrap() = Some(w);
+                    Err(wasmtime::Error::new(Interrupted))
+                }
+                // Yield to the executor so timers and cancellation are seen
+                // even while guest code computes.
+                None => Ok(UpdateDeadline::Yield(1)),
+            }
+        });
+    }
+
+    let _active = core.active();
+    let result: Result<Option<Val>, wasmtime::Error> = runtime().block_on(async {
+        let run = async {
+            let instance = compiled.pre.instantiate_async(&mut store).await?;
+            let f = instance
+                .get_func(&mut store, func.index)
+                .ok_or_else(|| wasmtime::format_err!("export {} not found", func.name))?;
+            let mut results = vec![Val::Bool(false); usize::from(func.result.is_some())];
+            f.call_async(&mut store, &vals, &mut results).await?;
+            Ok(results.pop())
+        };
+        let cancelled = async {
+            match &cancel {
+                Some(c) => c.wait().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = run => r,
+            // A guest blocked in a host call (a sleep, a slow socket) never
+            // reaches an epoch check; dropping its future stops it.
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                stop.lock().unwrap().get_or_insert(Stop::Deadline);
+                Err(wasmtime::Error::new(Interrupted))
+            }
+            _ = cancelled => {
+                stop.lock().unwrap().get_or_insert(Stop::Cancelled);
+                Err(wasmtime::Error::new(Interrupted))
+            }
+        }
+    });
+
+    let (out, out_dropped) = stdout.take();
+    let (err, err_dropped) = stderr.take();
+    let mut outcome = Outcome {
+        status: "ok",
+        value: None,
+        error: None,
+        detail: None,
+        stdout: out,
+        stderr: err,
+        stdout_dropped: out_dropped,
+        stderr_dropped: err_dropped,
+        denials: std::mem::take(&mut *denials.lock().unwrap()),
+        duration: Duration::ZERO,
+    };
+    match result {
+        Ok(value) => {
+            if let Some(Val::Result(Err(payload))) = &value {
+                outcome.status = "err";
+                outcome.error = Some(match payload.as_deref().map(val_to_json) {
+                    Some(Value::String(s)) => s,
+                    Some(v) => v.to_string(),
+                    None => "the function returned an error with no value".into(),
+                });
+            }
+            outcome.value = value.as_ref().map(val_to_json);
+        }
+        Err(e) => {
+            let stopped = *stop.lock().unwrap();
+            let memory_denied = store.data().limiter.memory_denied;
+            let (status, message) = classify(&e, stopped, memory_denied, policy, timeout, cpu_budget);
+            outcome.status = status;
+            outcome.error = Some(message);
+            outcome.detail = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
+        }
+    }
+    outcome.duration = start.elapsed();
+    outcome
+}
+
+fn classify(
+    e: &wasmtime::Error,
+    stopped: Option<Stop>,
+    memory_denied: bool,
+    policy: &EffectivePolicy,
+    timeout: Duration,
+    cpu_budget: Option<Duration>,
+) -> (&'static str, String) {
+    match stopped {
+        Some(Stop::Deadline) => {
+            return ("timeout", format!("the call exceeded its time limit of {} ms and was stopped", timeout.as_millis()));
+        }
+        Some(Stop::Cancelled) => return ("cancelled", "the call was cancelled".into()),
+        Some(Stop::CpuTime) => {
+            let ms = cpu_budget.map(|b| b.as_millis()).unwrap_or_default();
+            return ("cpu_limit", format!("the call used more than its CPU-time budget of {ms} ms and was stopped"));
+        }
+        None => {}
+    }
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return ("exit", format!("the component exited with status {}", exit.0));
+    }
+    if memory_denied {
+        let mib = policy.memory_limit() as f64 / (1024.0 * 1024.0);
+        return (
+            "out_of_memory",
+            format!("the component tried to use more than its memory limit of {mib:.0} MiB and failed"),
+        );
+    }
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        return ("trap", format!("the component trapped: {trap}"));
+    }
+    ("trap", format!("the component failed: {}", error_text(e)))
+}
+
+/// CPU time consumed by the current thread, which is the one polling the
+/// guest's future (calls run on the caller's thread via `block_on`).
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-pointer; the clock id is a constant.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}

@@ -1,0 +1,272 @@
+//! The Wasmtime engine, its linker, the epoch ticker and the compiled-artifact
+//! cache.
+
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Config, Engine, OptLevel};
+
+use crate::exports::{ExportFunc, ExportInfo, describe_all, export_funcs};
+use crate::sandbox::Host;
+
+/// How often the epoch advances while calls run: the granularity of
+/// deadlines, cancellation and CPU-time checks.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// Bumped when anything we store in the artifact cache changes meaning.
+const CACHE_FORMAT: &str = "wassette-cwasm-1";
+
+/// Errors raised before a component ever runs.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The bytes are not a usable component.
+    Invalid(String),
+    /// The host could not do its part (I/O, engine setup).
+    Host(String),
+}
+
+pub struct EngineCore {
+    pub engine: Engine,
+    linker: Linker<Host>,
+    pub fingerprint: String,
+    cache_dir: Option<PathBuf>,
+    ticker: Arc<Ticker>,
+}
+
+/// A compiled component, pre-linked so each call only needs a new store.
+pub struct Compiled {
+    pub sha256: String,
+    pub pre: InstancePre<Host>,
+    pub funcs: Vec<ExportFunc>,
+    /// Whether this load came from the artifact cache.
+    pub from_cache: bool,
+}
+
+impl EngineCore {
+    pub fn new(cache_dir: Option<PathBuf>) -> wasmtime::Result<Self> {
+        let mut cfg = Config::new();
+        cfg.wasm_component_model(true)
+            .epoch_interruption(true)
+            .parallel_compilation(true)
+            .cranelift_opt_level(OptLevel::Speed)
+            .memory_init_cow(true);
+        let engine = Engine::new(&cfg)?;
+
+        let mut linker = Linker::<Host>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+
+        let mut h = ShaHasher(Sha256::new());
+        CACHE_FORMAT.hash(&mut h);
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let fingerprint = hex::encode(h.0.finalize())[..16].to_string();
+
+        let ticker = Ticker::start(engine.clone());
+        Ok(EngineCore { engine, linker, fingerprint, cache_dir, ticker })
+    }
+
+    /// Marks a call as running, so the epoch advances; ends with the guard.
+    pub fn active(&self) -> ActiveGuard {
+        self.ticker.enter()
+    }
+
+    /// Compiles `wasm`, or loads its artifact from the cache when the cache
+    /// holds one for this exact wasm and engine.
+    pub fn compile(&self, wasm: &[u8]) -> Result<Compiled, LoadError> {
+        check_header(wasm)?;
+        let sha256 = hex::encode(Sha256::digest(wasm));
+        if let Some(component) = self.cached(&sha256) {
+            return self.finish(sha256, component, true);
+        }
+        let component = Component::new(&self.engine, wasm).map_err(|e| LoadError::Invalid(error_text(&e)))?;
+        self.store_cached(&sha256, &component);
+        self.finish(sha256, component, false)
+    }
+
+    /// Loads the component at `path`; with `sha256` given (the hash recorded
+    /// when it was installed) a cached artifact is used without reading the
+    /// wasm at all.
+    pub fn load(&self, path: &Path, sha256: Option<&str>) -> Result<Compiled, LoadError> {
+        if let Some(sha) = sha256
+            && let Some(component) = self.cached(sha)
+        {
+            return self.finish(sha.to_string(), component, true);
+        }
+        let wasm = fs::read(path).map_err(|e| LoadError::Host(format!("cannot read {}: {e}", path.display())))?;
+        let compiled = self.compile(&wasm)?;
+        if let Some(expected) = sha256
+            && expected != compiled.sha256
+        {
+            return Err(LoadError::Invalid(format!(
+                "{} changed on disk: sha256 is {}, expected {expected}",
+                path.display(),
+                compiled.sha256
+            )));
+        }
+        Ok(compiled)
+    }
+
+    /// Schemas and docs of the exports (needs the wasm for its WIT docs).
+    pub fn describe(&self, compiled: &Compiled, wasm: &[u8]) -> Vec<ExportInfo> {
+        describe_all(&compiled.funcs, wasm)
+    }
+
+    fn finish(&self, sha256: String, component: Component, from_cache: bool) -> Result<Compiled, LoadError> {
+        let mut linker = self.linker.clone();
+        // Imports we do not provide trap when called instead of failing the
+        // load: a tool that never touches them still works.
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(|e| LoadError::Invalid(error_text(&e)))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| LoadError::Invalid(error_text(&e)))?;
+        let funcs = export_funcs(&self.engine, &component);
+        Ok(Compiled { sha256, pre, funcs, from_cache })
+    }
+
+    fn cache_paths(&self, sha256: &str) -> Option<(PathBuf, PathBuf)> {
+        // The key is the wasm's hash and the engine fingerprint; anything else
+        // in the directory is never looked at.
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let dir = self.cache_dir.as_ref()?;
+        let base = format!("{sha256}-{}", self.fingerprint);
+        Some((dir.join(format!("{base}.cwasm")), dir.join(format!("{base}.cwasm.sha256"))))
+    }
+
+    fn cached(&self, sha256: &str) -> Option<Component> {
+        let (artifact, sum) = self.cache_paths(sha256)?;
+        let expected = fs::read_to_string(&sum).ok()?;
+        let bytes = fs::read(&artifact).ok()?;
+        // A truncated or altered artifact is native code we must not run.
+        if hex::encode(Sha256::digest(&bytes)) != expected.trim() {
+            return None;
+        }
+        // SAFETY: the artifact was written by this engine configuration (the
+        // fingerprint is in its name), and its content hash matches the one
+        // recorded when it was written; Wasmtime re-checks compatibility.
+        unsafe { Component::deserialize(&self.engine, &bytes) }.ok()
+    }
+
+    fn store_cached(&self, sha256: &str, component: &Component) {
+        let Some((artifact, sum)) = self.cache_paths(sha256) else { return };
+        let Ok(bytes) = component.serialize() else { return };
+        let digest = hex::encode(Sha256::digest(&bytes));
+        // Best effort: a cache that cannot be written only costs a recompile.
+        let _ = fs::create_dir_all(artifact.parent().unwrap())
+            .and_then(|_| write_atomic(&artifact, &bytes))
+            .and_then(|_| write_atomic(&sum, digest.as_bytes()));
+    }
+}
+
+/// Writes `path` so that readers see the old content or the new, never half.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)
+}
+
+/// Tells a core module or random bytes apart from a component, clearly.
+fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return Err(LoadError::Invalid("not a WebAssembly binary (bad magic number)".into()));
+    }
+    match &wasm[4..8] {
+        [1, 0, 0, 0] => Err(LoadError::Invalid(
+            "this is a core WebAssembly module, not a component; wrap it with \
+             `wasm-tools component new` (see the docs on writing components)"
+                .into(),
+        )),
+        [_, _, 1, 0] => Ok(()),
+        _ => Err(LoadError::Invalid("unsupported WebAssembly binary version or layer".into())),
+    }
+}
+
+/// An error's chain as one line: "outer: inner: root".
+pub fn error_text(e: &wasmtime::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
+}
+
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        unreachable!("only used to feed bytes")
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+/// Advances the engine's epoch every `TICK` while at least one call runs,
+/// and sleeps otherwise.
+struct Ticker {
+    active: Mutex<usize>,
+    wake: Condvar,
+}
+
+pub struct ActiveGuard(Arc<Ticker>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        *self.0.active.lock().unwrap() -= 1;
+    }
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> Arc<Self> {
+        let ticker = Arc::new(Ticker { active: Mutex::new(0), wake: Condvar::new() });
+        let weak: Weak<Ticker> = Arc::downgrade(&ticker);
+        std::thread::Builder::new()
+            .name("wassette-epoch".into())
+            .spawn(move || {
+                while let Some(t) = weak.upgrade() {
+                    let guard = t.active.lock().unwrap();
+                    let (guard, _) = t.wake.wait_timeout_while(guard, Duration::from_secs(1), |n| *n == 0).unwrap();
+                    let running = *guard > 0;
+                    drop(guard);
+                    drop(t);
+                    if running {
+                        engine.increment_epoch();
+                        std::thread::sleep(TICK);
+                    }
+                }
+            })
+            .expect("spawn epoch thread");
+        ticker
+    }
+
+    fn enter(self: &Arc<Self>) -> ActiveGuard {
+        *self.active.lock().unwrap() += 1;
+        self.wake.notify_one();
+        ActiveGuard(self.clone())
+    }
+}
+
+/// The async runtime shared by all calls (WASI I/O, HTTP, timers).
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("wassette-io")
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}

@@ -1,0 +1,216 @@
+//! `wassette._engine`: the sandbox engine of Wassette for Python.
+//!
+//! Knows WebAssembly, Wasmtime and WASI; knows nothing of MCP, YAML or config
+//! files. Takes bytes/paths and an effective policy (JSON), returns JSON
+//! strings and plain values. The GIL is released while compiling and calling.
+
+mod call;
+mod engine;
+mod exports;
+mod policy;
+mod sandbox;
+mod schema;
+mod values;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::engine::{Compiled, EngineCore, LoadError};
+use crate::policy::EffectivePolicy;
+
+create_exception!(_engine, ComponentError, PyValueError, "The bytes are not a usable WebAssembly component.");
+create_exception!(_engine, EngineError, PyRuntimeError, "The engine could not do its part.");
+
+fn load_error(e: LoadError) -> PyErr {
+    match e {
+        LoadError::Invalid(m) => ComponentError::new_err(m),
+        LoadError::Host(m) => EngineError::new_err(m),
+    }
+}
+
+/// A Wasmtime engine configured for sandboxed tool calls, with an optional
+/// on-disk cache of compiled artifacts.
+#[pyclass(frozen, module = "wassette._engine")]
+struct Engine {
+    core: Arc<EngineCore>,
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    #[pyo3(signature = (cache_dir=None))]
+    fn new(cache_dir: Option<PathBuf>) -> PyResult<Self> {
+        let core = EngineCore::new(cache_dir).map_err(|e| EngineError::new_err(engine::error_text(&e)))?;
+        Ok(Engine { core: Arc::new(core) })
+    }
+
+    /// Identifies the engine configuration; compiled artifacts are keyed by it.
+    #[getter]
+    fn fingerprint(&self) -> &str {
+        &self.core.fingerprint
+    }
+
+    /// Compiles a component from its bytes (or takes it from the cache).
+    fn compile(&self, py: Python<'_>, wasm: &[u8]) -> PyResult<Component> {
+        let core = self.core.clone();
+        let compiled = py.detach(|| core.compile(wasm)).map_err(load_error)?;
+        Ok(Component { core: self.core.clone(), inner: Arc::new(compiled) })
+    }
+
+    /// Loads the component file at `path`. With the `sha256` recorded at
+    /// install time, a cached artifact is used without reading the wasm.
+    #[pyo3(signature = (path, sha256=None))]
+    fn load(&self, py: Python<'_>, path: PathBuf, sha256: Option<String>) -> PyResult<Component> {
+        let core = self.core.clone();
+        let compiled = py.detach(|| core.load(&path, sha256.as_deref())).map_err(load_error)?;
+        Ok(Component { core: self.core.clone(), inner: Arc::new(compiled) })
+    }
+}
+
+/// A compiled, pre-linked component. Each call runs in a new instance.
+#[pyclass(frozen, module = "wassette._engine")]
+struct Component {
+    core: Arc<EngineCore>,
+    inner: Arc<Compiled>,
+}
+
+#[pymethods]
+impl Component {
+    #[getter]
+    fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+
+    /// Whether the compiled artifact came from the cache.
+    #[getter]
+    fn from_cache(&self) -> bool {
+        self.inner.from_cache
+    }
+
+    /// The callable exports as `(interface or None, function)` pairs.
+    fn functions(&self) -> Vec<(Option<String>, String)> {
+        self.inner.funcs.iter().map(|f| (f.interface.clone(), f.name.clone())).collect()
+    }
+
+    /// JSON list describing every export: interface, function, description,
+    /// input_schema, output_schema, unsupported. `wasm` supplies WIT docs.
+    fn describe(&self, py: Python<'_>, wasm: &[u8]) -> PyResult<String> {
+        let (core, inner) = (self.core.clone(), self.inner.clone());
+        let infos = py.detach(|| core.describe(&inner, wasm));
+        serde_json::to_string(&infos).map_err(|e| EngineError::new_err(e.to_string()))
+    }
+
+    /// Calls an export with JSON arguments under an effective policy (JSON).
+    #[pyo3(signature = (interface, function, args_json, policy_json="{}", cancel=None))]
+    fn call(
+        &self,
+        py: Python<'_>,
+        interface: Option<&str>,
+        function: &str,
+        args_json: &str,
+        policy_json: &str,
+        cancel: Option<&CancelToken>,
+    ) -> PyResult<CallOutcome> {
+        let func = self
+            .inner
+            .funcs
+            .iter()
+            .position(|f| f.interface.as_deref() == interface && f.name == function)
+            .ok_or_else(|| {
+                let what = match interface {
+                    Some(i) => format!("{i}#{function}"),
+                    None => function.to_string(),
+                };
+                PyValueError::new_err(format!("the component has no export {what}"))
+            })?;
+        let policy = EffectivePolicy::parse(policy_json).map_err(PyValueError::new_err)?;
+        let cancel = cancel.map(|c| c.inner.clone());
+        let (core, inner) = (self.core.clone(), self.inner.clone());
+        let outcome = py.detach(move || {
+            let args: serde_json::Value = match serde_json::from_str(args_json) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Err(format!("arguments are not valid JSON: {e}"));
+                }
+            };
+            Ok(call::call(&core, &inner, &inner.funcs[func], &args, &policy, cancel))
+        });
+        let outcome = outcome.map_err(PyValueError::new_err)?;
+        Ok(CallOutcome::from_outcome(py, outcome))
+    }
+}
+
+/// Stops a running call when cancelled (from any thread).
+#[pyclass(frozen, module = "wassette._engine")]
+struct CancelToken {
+    inner: Arc<call::Cancel>,
+}
+
+#[pymethods]
+impl CancelToken {
+    #[new]
+    fn new() -> Self {
+        CancelToken { inner: Arc::default() }
+    }
+
+    fn cancel(&self) {
+        self.inner.cancel();
+    }
+
+    #[getter]
+    fn cancelled(&self) -> bool {
+        self.inner.is_cancelled()
+    }
+}
+
+/// How a call ended: `status` is ok, err, invalid_arguments, trap, timeout,
+/// cpu_limit, out_of_memory, cancelled, exit or sandbox_error.
+#[pyclass(frozen, get_all, module = "wassette._engine")]
+struct CallOutcome {
+    status: &'static str,
+    /// The returned value as JSON text, when the function returned.
+    value_json: Option<String>,
+    error: Option<String>,
+    detail: Option<String>,
+    stdout: Py<PyBytes>,
+    stderr: Py<PyBytes>,
+    stdout_dropped: u64,
+    stderr_dropped: u64,
+    /// JSON list of refused accesses: {kind, resource, reason}.
+    denials_json: String,
+    duration_ms: f64,
+}
+
+impl CallOutcome {
+    fn from_outcome(py: Python<'_>, o: call::Outcome) -> Self {
+        CallOutcome {
+            status: o.status,
+            value_json: o.value.map(|v| v.to_string()),
+            error: o.error,
+            detail: o.detail,
+            stdout: PyBytes::new(py, &o.stdout).unbind(),
+            stderr: PyBytes::new(py, &o.stderr).unbind(),
+            stdout_dropped: o.stdout_dropped,
+            stderr_dropped: o.stderr_dropped,
+            denials_json: serde_json::to_string(&o.denials).unwrap_or_else(|_| "[]".into()),
+            duration_ms: o.duration.as_secs_f64() * 1000.0,
+        }
+    }
+}
+
+#[pymodule]
+fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Engine>()?;
+    m.add_class::<Component>()?;
+    m.add_class::<CancelToken>()?;
+    m.add_class::<CallOutcome>()?;
+    m.add("ComponentError", m.py().get_type::<ComponentError>())?;
+    m.add("EngineError", m.py().get_type::<EngineError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

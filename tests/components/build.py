@@ -1,0 +1,541 @@
+#!/usr/bin/env python3
+"""Build the test-component fixtures in tests/components, cached by source hash.
+
+Usage:
+    python tests/components/build.py [--list] [--force] [--json] [-j N] [NAME ...]
+
+Each fixture is built into ``$CACHE/fixtures/<name>-<key>.wasm`` where ``key``
+is a sha256 over the recipe version, the versions of the tools the recipe
+uses, and every source file's relative path and bytes; an unchanged fixture
+is never rebuilt. Results are then copied to ``tests/components/build/``
+(gitignored). ``$CACHE`` is ``$WASSETTE_DEV_CACHE``, else
+``${XDG_CACHE_HOME:-~/.cache}/wassette-dev``.
+
+Tests import this file by path and call ``build()``::
+
+    spec = importlib.util.spec_from_file_location("fixtures_build", path)
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    paths = mod.build(["arith", "io"])      # {"arith": Path(...), "io": Path(...)}
+
+Toolchain: run ``scripts/setup-toolchain.sh`` first, in the Python environment
+that runs this script (wasm-tools and componentize-py are looked up next to
+``sys.executable`` first, then on PATH).
+"""
+
+import argparse
+import concurrent.futures
+import fcntl
+import functools
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# Bump when a recipe (commands, flags, post-processing) changes in a way the
+# source files and tool versions do not show.
+RECIPE_VERSION = "fixtures-recipe-2"
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+TOOLCHAIN_DIR = REPO / "tests" / "toolchain"
+OUT_DIR = HERE / "build"
+SETUP_HINT = "run scripts/setup-toolchain.sh (in the Python environment that runs build.py)"
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """One fixture: `src` is a .wat file or a directory holding `wit/` + `entry`."""
+
+    name: str
+    kind: str  # "wat" | "py" | "js" | "c"
+    src: str  # relative to tests/components
+    world: str = ""
+    entry: str = ""
+
+    @property
+    def path(self) -> Path:
+        return HERE / self.src
+
+
+FIXTURES: dict[str, Fixture] = {
+    f.name: f
+    for f in (
+        Fixture("arith", "wat", "wat/arith.wat"),
+        Fixture("strings", "wat", "wat/strings.wat"),
+        Fixture("spin", "wat", "wat/spin.wat"),
+        Fixture("grow", "wat", "wat/grow.wat"),
+        Fixture("iface", "wat", "wat/iface.wat"),
+        Fixture("trap", "wat", "wat/trap.wat"),
+        Fixture("types", "py", "py/types", world="types", entry="app"),
+        Fixture("eval", "py", "py/eval", world="eval-py", entry="app"),
+        Fixture(
+            "time-server",
+            "js",
+            "js/time-server",
+            world="time-server",
+            entry="time-server.js",
+        ),
+        Fixture("io", "c", "c/io", world="io", entry="io.c"),
+    )
+}
+
+# Slow recipes first so parallel builds finish sooner.
+_KIND_ORDER = {"js": 0, "py": 1, "c": 2, "wat": 3}
+
+
+class BuildError(RuntimeError):
+    """A fixture could not be built; the message names it and carries tool output."""
+
+
+def cache_root() -> Path:
+    explicit = os.environ.get("WASSETTE_DEV_CACHE")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "wassette-dev"
+
+
+def _run(fixture: str, step: str, cmd: Sequence[str | Path], cwd: Path | None = None) -> str:
+    """Run a tool; raise BuildError naming the fixture, step and output on failure."""
+    env = dict(os.environ)
+    # componentize-py adds $VIRTUAL_ENV's site-packages to the app's module
+    # path; fixtures must only see their own sources.
+    env.pop("VIRTUAL_ENV", None)
+    try:
+        proc = subprocess.run(
+            [str(c) for c in cmd],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            check=False,
+        )
+    except OSError as exc:
+        raise BuildError(f"fixture {fixture!r}: {step}: cannot run {cmd[0]}: {exc}") from exc
+    if proc.returncode != 0:
+        output = (proc.stdout + proc.stderr).strip()
+        shown = " ".join(str(c) for c in cmd)
+        raise BuildError(f"fixture {fixture!r}: {step} failed (exit {proc.returncode})\n$ {shown}\n{output}")
+    return proc.stdout
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Toolchain:
+    """Locates the tools and reports the versions that go into cache keys."""
+
+    def _find(self, name: str) -> Path:
+        scripts = sysconfig.get_path("scripts")
+        found = shutil.which(name, path=scripts) or shutil.which(name)
+        if not found:
+            raise BuildError(f"{name} not found next to {sys.executable} or on PATH; {SETUP_HINT}")
+        return Path(found)
+
+    @functools.cached_property
+    def wasm_tools(self) -> Path:
+        path = self._find("wasm-tools")
+        # PyPI "wasm-tools" (AppThreat) installs an unrelated script of the same name.
+        if not self._version_of(path).startswith("wasm-tools 1."):
+            raise BuildError(f"{path} is not the Bytecode Alliance wasm-tools; {SETUP_HINT}")
+        return path
+
+    @functools.cached_property
+    def componentize_py(self) -> Path:
+        return self._find("componentize-py")
+
+    @functools.cached_property
+    def clang(self) -> Path:
+        return self._find("clang")
+
+    @functools.cached_property
+    def node_dir(self) -> Path:
+        lock = TOOLCHAIN_DIR / "package-lock.json"
+        digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:16]
+        node_dir = cache_root() / f"node-{digest}"
+        if not (node_dir / ".complete").is_file():
+            raise BuildError(f"npm toolchain missing at {node_dir}; {SETUP_HINT}")
+        return node_dir
+
+    @property
+    def jco(self) -> Path:
+        return self.node_dir / "node_modules" / ".bin" / "jco"
+
+    @property
+    def reactor_adapter(self) -> Path:
+        lib = self.node_dir / "node_modules" / "@bytecodealliance" / "jco" / "lib"
+        return lib / "wasi_snapshot_preview1.reactor.wasm"
+
+    @staticmethod
+    @functools.cache
+    def _version_of(tool: Path, flag: str = "--version") -> str:
+        try:
+            out = subprocess.run([str(tool), flag], capture_output=True, text=True, check=True).stdout
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise BuildError(f"cannot run {tool} {flag}: {exc}") from exc
+        return out.strip().splitlines()[0] if out.strip() else ""
+
+    @functools.cache  # noqa: B019 - one Toolchain per build() call
+    def versions(self, kind: str) -> tuple[str, ...]:
+        """Tool identities that affect the output of a recipe kind."""
+        wasm_tools = self._version_of(self.wasm_tools)
+        if kind == "wat":
+            return (wasm_tools,)
+        if kind == "py":
+            return (wasm_tools, self._version_of(self.componentize_py))
+        # The npm lock hash (in node_dir's name) pins jco, componentize-js
+        # and the preview1 adapter.
+        if kind == "js":
+            node = self._version_of(self._find("node"))
+            return (wasm_tools, self.node_dir.name, node)
+        if kind == "c":
+            libc = Path("/usr/lib/wasm32-wasi/libc.a")
+            libc_id = _file_digest(libc)[:16] if libc.exists() else "no-libc"
+            return (
+                wasm_tools,
+                self.node_dir.name,
+                self._version_of(self.clang),
+                libc_id,
+            )
+        raise BuildError(f"unknown fixture kind {kind!r}")
+
+
+def _source_files(fixture: Fixture) -> list[Path]:
+    if fixture.path.is_file():
+        return [fixture.path]
+    if not fixture.path.is_dir():
+        raise BuildError(f"fixture {fixture.name!r}: source {fixture.path} does not exist")
+    return sorted(
+        p
+        for p in fixture.path.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
+
+
+def cache_key(fixture: Fixture, tools: Toolchain) -> str:
+    h = hashlib.sha256()
+
+    def field(data: bytes) -> None:  # length-prefixed, so fields cannot run together
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+
+    for part in (
+        RECIPE_VERSION,
+        fixture.name,
+        fixture.kind,
+        fixture.world,
+        fixture.entry,
+    ):
+        field(part.encode())
+    for version in tools.versions(fixture.kind):
+        field(version.encode())
+    for path in _source_files(fixture):
+        field(path.relative_to(HERE).as_posix().encode())
+        field(path.read_bytes())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------ recipes
+
+
+def _build_wat(fx: Fixture, tools: Toolchain, tmp: Path) -> Path:
+    out = tmp / "out.wasm"
+    _run(fx.name, "wasm-tools parse", [tools.wasm_tools, "parse", fx.path, "-o", out])
+    return out
+
+
+def _build_py(fx: Fixture, tools: Toolchain, tmp: Path) -> Path:
+    out = tmp / "out.wasm"
+    # Build from a copy: componentize-py writes __pycache__ next to the app,
+    # and bundles whatever else is in that directory.
+    src = tmp / "src"
+    shutil.copytree(fx.path, src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    cmd: list[str | Path] = [
+        tools.componentize_py,
+        "-d",
+        src / "wit",
+        "-w",
+        fx.world,
+        "componentize",
+    ]
+    cmd += ["-p", src, fx.entry, "-o", out]
+    _run(fx.name, "componentize-py", cmd, cwd=tmp)
+    return _inject_docs(fx, tools, tmp, out)
+
+
+def _build_js(fx: Fixture, tools: Toolchain, tmp: Path) -> Path:
+    out = tmp / "out.wasm"
+    # StarlingMonkey (default backend). wasi:http is not needed by the fixture,
+    # so leave its imports out; clocks/random/stdio stay.
+    cmd: list[str | Path] = [
+        tools.jco,
+        "componentize",
+        fx.entry,
+        "--wit",
+        "wit",
+        "--world-name",
+        fx.world,
+    ]
+    cmd += ["--disable", "http", "fetch-event", "-o", out]
+    _run(fx.name, "jco componentize", cmd, cwd=fx.path)
+    return _inject_docs(fx, tools, tmp, out)
+
+
+def _build_c(fx: Fixture, tools: Toolchain, tmp: Path) -> Path:
+    core, embedded, out = tmp / "core.wasm", tmp / "embed.wasm", tmp / "out.wasm"
+    cflags: list[str | Path] = [
+        "--target=wasm32-wasi",
+        "--sysroot=/usr",
+        "-O2",
+        "-Wall",
+        "-Wextra",
+    ]
+    # Reactor: no main(), _initialize runs at instantiation. Debug info from
+    # wasi-libc would triple the size.
+    cflags += ["-mexec-model=reactor", "-Wl,--strip-debug"]
+    _run(fx.name, "clang", [tools.clang, *cflags, "-o", core, fx.path / fx.entry])
+    wt = tools.wasm_tools
+    embed: list[str | Path] = [
+        wt,
+        "component",
+        "embed",
+        fx.path / "wit",
+        "--world",
+        fx.world,
+        core,
+        "-o",
+        embedded,
+    ]
+    _run(fx.name, "wasm-tools component embed", embed)
+    adapt = f"wasi_snapshot_preview1={tools.reactor_adapter}"
+    _run(
+        fx.name,
+        "wasm-tools component new",
+        [wt, "component", "new", embedded, "--adapt", adapt, "-o", out],
+    )
+    return _inject_docs(fx, tools, tmp, out)
+
+
+RECIPES = {"wat": _build_wat, "py": _build_py, "js": _build_js, "c": _build_c}
+
+
+# ------------------------------------------------ WIT docs (package-docs)
+
+
+def _leb128(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _sections(wasm: bytes) -> Iterator[tuple[int, int, int, bytes]]:
+    """Top-level sections as (id, start, end, payload); nested modules stay opaque."""
+    pos = 8  # magic + version/layer
+    while pos < len(wasm):
+        start, sid = pos, wasm[pos]
+        pos += 1
+        size = shift = 0
+        while True:
+            byte = wasm[pos]
+            pos += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        yield sid, start, pos + size, wasm[pos : pos + size]
+        pos += size
+
+
+def _custom_name(payload: bytes) -> tuple[str, bytes]:
+    length = shift = i = 0
+    while True:
+        byte = payload[i]
+        i += 1
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+    return payload[i : i + length].decode(), payload[i + length :]
+
+
+def _find_custom(wasm: bytes, wanted: str) -> bytes | None:
+    for sid, _, _, payload in _sections(wasm):
+        if sid == 0:
+            name, data = _custom_name(payload)
+            if name == wanted:
+                return data
+    return None
+
+
+def _inject_docs(fx: Fixture, tools: Toolchain, tmp: Path, component: Path) -> Path:
+    """Add the WIT doc comments as a `package-docs` custom section.
+
+    componentize-py, jco and `wasm-tools component new` drop WIT docs. The
+    section holds wit-parser's PackageMetadata (a version byte + JSON). For a
+    component (not a WIT package), decoders such as `wasm-tools component wit`
+    apply it to the synthetic package `root:component`, whose only world is
+    `root`, so the world's entry is stored under that name. Docs of exported
+    interfaces from other packages (e.g. `test:types/shapes`) cannot be
+    expressed this way and are left out.
+    """
+    pkg = tmp / "wit-package.wasm"
+    wt = tools.wasm_tools
+    _run(
+        fx.name,
+        "wasm-tools component wit --wasm",
+        [wt, "component", "wit", fx.path / "wit", "--wasm", "-o", pkg],
+    )
+    raw = _find_custom(pkg.read_bytes(), "package-docs")
+    if raw is None:  # no doc comments at all
+        return component
+    meta = json.loads(raw[1:])
+    world_meta = meta.get("worlds", {}).get(fx.world)
+    docs: dict[str, object] = {}
+    if meta.get("docs"):
+        docs["docs"] = meta["docs"]
+    if world_meta:
+        docs["worlds"] = {"root": world_meta}
+    payload = raw[:1] + json.dumps(docs, separators=(",", ":")).encode()
+
+    wasm = component.read_bytes()
+    kept = bytearray(wasm[:8])
+    for sid, start, end, p in _sections(wasm):
+        if sid == 0 and _custom_name(p)[0] == "package-docs":
+            continue  # replace, never duplicate
+        kept += wasm[start:end]
+    name = b"package-docs"
+    body = _leb128(len(name)) + name + payload
+    kept += b"\x00" + _leb128(len(body)) + body
+    out = tmp / "with-docs.wasm"
+    out.write_bytes(bytes(kept))
+    return out
+
+
+# ------------------------------------------------------------------ driver
+
+
+def _build_one(fx: Fixture, tools: Toolchain, force: bool) -> Path:
+    """Return the cache path of `fx`, building it if needed."""
+    cache_dir = cache_root() / "fixtures"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key = cache_key(fx, tools)
+    target = cache_dir / f"{fx.name}-{key}.wasm"
+    if target.is_file() and not force:
+        return target
+    # One builder per fixture at a time (parallel test workers).
+    lock_dir = cache_dir / ".locks"
+    lock_dir.mkdir(exist_ok=True)
+    with (lock_dir / f"{fx.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_file() and not force:
+            return target
+        with tempfile.TemporaryDirectory(prefix=f"build-{fx.name}-", dir=cache_dir) as tmp_str:
+            tmp = Path(tmp_str)
+            built = RECIPES[fx.kind](fx, tools, tmp)
+            wt = tools.wasm_tools
+            _run(fx.name, "wasm-tools validate", [wt, "validate", built])
+            _run(fx.name, "wasm-tools component wit", [wt, "component", "wit", built])
+            # Same directory as the target, so the rename is atomic: an
+            # interrupted build never leaves a partial cache entry.
+            built.replace(target)
+    return target
+
+
+def _remove_stale_temps(cache_dir: Path, max_age_s: float = 24 * 3600) -> None:
+    """Drop temp dirs of builds that were killed (SIGKILL skips cleanup)."""
+    now = time.time()
+    for tmp in cache_dir.glob("build-*"):
+        try:
+            if tmp.is_dir() and now - tmp.stat().st_mtime > max_age_s:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _install(name: str, cached: Path) -> Path:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    dest = OUT_DIR / f"{name}.wasm"
+    same_size = dest.is_file() and dest.stat().st_size == cached.stat().st_size
+    if same_size and _file_digest(dest) == _file_digest(cached):
+        return dest
+    # A plain new file (not mkstemp's 0600) so the copy gets the usual umask mode.
+    tmp = OUT_DIR / f".{name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    try:
+        shutil.copyfile(cached, tmp)
+        tmp.replace(dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def build(names: list[str] | None = None, force: bool = False, jobs: int | None = None) -> dict[str, Path]:
+    """Build the named fixtures (all when None).
+
+    Returns name -> path of the copy in tests/components/build.
+    """
+    wanted = list(FIXTURES) if names is None else list(dict.fromkeys(names))
+    unknown = [n for n in wanted if n not in FIXTURES]
+    if unknown:
+        raise BuildError(f"unknown fixture(s) {', '.join(unknown)}; known: {', '.join(FIXTURES)}")
+    tools = Toolchain()
+    _remove_stale_temps(cache_root() / "fixtures")
+    order = sorted(wanted, key=lambda n: _KIND_ORDER[FIXTURES[n].kind])
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(order)))
+    cached: dict[str, Path] = {}
+    errors: list[str] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(_build_one, FIXTURES[n], tools, force): n for n in order}
+        for fut in concurrent.futures.as_completed(futures):
+            try:
+                cached[futures[fut]] = fut.result()
+            except BuildError as exc:
+                errors.append(str(exc))
+    installed = {n: _install(n, cached[n]) for n in wanted if n in cached}
+    if errors:
+        raise BuildError("\n\n".join(errors))
+    return installed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build test-component fixtures (cached).")
+    parser.add_argument("names", nargs="*", help="fixtures to build (default: all)")
+    parser.add_argument("--list", action="store_true", help="list fixtures and exit")
+    parser.add_argument("--force", action="store_true", help="rebuild even if cached")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("-j", "--jobs", type=int, default=None, help="parallel builds (default: CPUs)")
+    args = parser.parse_args(argv)
+    if args.list:
+        for fx in FIXTURES.values():
+            print(f"{fx.name:12} {fx.kind:4} {fx.src}")
+        return 0
+    try:
+        result = build(args.names or None, force=args.force, jobs=args.jobs)
+    except BuildError as exc:
+        print(f"build.py: error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({n: str(p) for n, p in result.items()}, indent=2))
+    else:
+        for name, path in result.items():
+            print(f"{name}\t{path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
