@@ -1,0 +1,3 @@
+from wassette.cli.main import main
+
+raise SystemExit(main())

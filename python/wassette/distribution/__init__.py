@@ -1,0 +1,1 @@
+"""Where components come from: local files (and, later, registries)."""

@@ -1,0 +1,1 @@
+"""Lifecycle, tool catalog, component store, configuration."""

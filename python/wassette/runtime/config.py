@@ -1,0 +1,106 @@
+"""Where state lives and how it is configured.
+
+Precedence, highest first: command-line flag, ``WASSETTE_*`` environment
+variable, ``config.toml`` (``$XDG_CONFIG_HOME/wassette/config.toml``, or the
+file named by ``WASSETTE_CONFIG_FILE``), built-in default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wassette.runtime.errors import ConfigError
+
+DEFAULT_MEMORY_LIMIT = 512 * 1024 * 1024
+DEFAULT_TIMEOUT_MS = 30_000
+DEFAULT_MAX_COMPONENT_BYTES = 256 * 1024 * 1024
+
+
+def _xdg(env: Mapping[str, str], var: str, fallback: str) -> Path:
+    value = env.get(var)
+    if value and Path(value).is_absolute():
+        return Path(value)
+    return Path(env.get("HOME", str(Path.home()))) / fallback
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the runtime needs to know about its environment."""
+
+    component_dir: Path
+    cache_dir: Path
+    config_dir: Path
+    memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT
+    timeout_ms: int = DEFAULT_TIMEOUT_MS
+    max_component_bytes: int = DEFAULT_MAX_COMPONENT_BYTES
+    config_file: Path | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        component_dir: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Settings:
+        env = os.environ if env is None else env
+        config_dir = _xdg(env, "XDG_CONFIG_HOME", ".config") / "wassette"
+        config_file = Path(env["WASSETTE_CONFIG_FILE"]) if env.get("WASSETTE_CONFIG_FILE") else None
+        raw = _read_config(config_file or config_dir / "config.toml", explicit=config_file is not None)
+
+        def pick(flag: object, env_names: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+            if flag is not None:
+                return flag
+            for name in env_names:
+                if env.get(name):
+                    return env[name]
+            for key in keys:
+                if key in raw:
+                    return raw[key]
+            return None
+
+        data_home = _xdg(env, "XDG_DATA_HOME", ".local/share") / "wassette"
+        chosen = pick(
+            component_dir,
+            ("WASSETTE_COMPONENT_DIR", "WASSETTE_PLUGIN_DIR"),
+            ("component_dir", "plugin_dir"),
+        )
+        cache = pick(None, ("WASSETTE_CACHE_DIR",), ("cache_dir",))
+        return cls(
+            component_dir=Path(chosen).expanduser() if chosen else data_home / "components",
+            cache_dir=Path(cache).expanduser()
+            if cache
+            else _xdg(env, "XDG_CACHE_HOME", ".cache") / "wassette" / "compiled",
+            config_dir=config_dir,
+            memory_limit_bytes=_int(raw, "memory_limit_bytes", DEFAULT_MEMORY_LIMIT),
+            timeout_ms=_int(raw, "timeout_ms", DEFAULT_TIMEOUT_MS),
+            max_component_bytes=_int(raw, "max_component_bytes", DEFAULT_MAX_COMPONENT_BYTES),
+            config_file=config_file or (config_dir / "config.toml"),
+            raw=raw,
+        )
+
+
+def _int(raw: Mapping[str, Any], key: str, default: int) -> int:
+    value = raw.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"config key {key!r} must be a positive integer, got {value!r}")
+    return value
+
+
+def _read_config(path: Path, *, explicit: bool) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"config file {path} (from WASSETTE_CONFIG_FILE) does not exist") from None
+        return {}
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None

@@ -1,0 +1,185 @@
+"""The component directory: Wassette-compatible file names, atomic writes.
+
+Layout: ``<id>.wasm`` (the component), ``<id>.metadata.json`` (source, hash
+and cached tool schemas, so a restart lists tools without compiling), and
+later ``<id>.policy.yaml``. Writes go to a temp file, are fsynced and renamed;
+changes are made under an exclusive lock so two processes cannot interleave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wassette.runtime.errors import StoreError, UnknownComponentError
+
+# Bumped whenever the cached export descriptions change shape or meaning.
+METADATA_FORMAT = 1
+
+_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_SUFFIXES = (".wasm", ".metadata.json", ".policy.yaml", ".policy.meta.json", ".cwasm")
+
+
+def valid_id(component_id: str) -> bool:
+    return bool(_ID_RE.match(component_id)) and not component_id.endswith(".")
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What the store records about an installed component."""
+
+    id: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    source: str
+    installed_at: str
+    exports: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": METADATA_FORMAT, **self.__dict__}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Metadata | None:
+        if data.get("format") != METADATA_FORMAT:
+            return None
+        try:
+            return cls(
+                id=str(data["id"]),
+                sha256=str(data["sha256"]),
+                size=int(data["size"]),
+                mtime_ns=int(data["mtime_ns"]),
+                source=str(data["source"]),
+                installed_at=str(data["installed_at"]),
+                exports=list(data["exports"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Readers see the old file or the new one, never a partial write."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class ComponentStore:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+
+    def path(self, component_id: str, suffix: str = ".wasm") -> Path:
+        return self.dir / f"{component_id}{suffix}"
+
+    def ensure(self) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create component directory {self.dir}: {e.strerror}") from None
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive lock over changes to the directory, across processes."""
+        self.ensure()
+        with open(self.dir / ".wassette.lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def ids(self) -> list[str]:
+        """Ids of installed components, sorted."""
+        if not self.dir.is_dir():
+            return []
+        return sorted(
+            p.name[: -len(".wasm")]
+            for p in self.dir.iterdir()
+            if p.name.endswith(".wasm") and p.is_file() and valid_id(p.name[: -len(".wasm")])
+        )
+
+    def exists(self, component_id: str) -> bool:
+        return valid_id(component_id) and self.path(component_id).is_file()
+
+    def read_wasm(self, component_id: str) -> bytes:
+        try:
+            return self.path(component_id).read_bytes()
+        except FileNotFoundError:
+            raise UnknownComponentError(component_id) from None
+        except OSError as e:
+            raise StoreError(f"cannot read {self.path(component_id)}: {e.strerror}") from None
+
+    def metadata(self, component_id: str) -> Metadata | None:
+        """The recorded metadata, if it still describes the wasm on disk."""
+        try:
+            st = self.path(component_id).stat()
+            data = json.loads(self.path(component_id, ".metadata.json").read_bytes())
+        except (OSError, ValueError):
+            return None
+        meta = Metadata.from_json(data) if isinstance(data, dict) else None
+        if meta is None or meta.size != st.st_size or meta.mtime_ns != st.st_mtime_ns:
+            return None
+        return meta
+
+    def install(
+        self,
+        component_id: str,
+        wasm: bytes,
+        *,
+        sha256: str,
+        source: str,
+        installed_at: str,
+        exports: list[dict[str, Any]],
+    ) -> Metadata:
+        """Writes the component, then its metadata (call under `locked()`)."""
+        try:
+            write_atomic(self.path(component_id), wasm)
+            st = self.path(component_id).stat()
+            meta = Metadata(
+                id=component_id,
+                sha256=sha256,
+                size=st.st_size,
+                mtime_ns=st.st_mtime_ns,
+                source=source,
+                installed_at=installed_at,
+                exports=exports,
+            )
+            self.write_metadata(meta)
+        except OSError as e:
+            raise StoreError(f"cannot write to component directory {self.dir}: {e.strerror}") from None
+        return meta
+
+    def write_metadata(self, meta: Metadata) -> None:
+        data = json.dumps(meta.to_json(), indent=1, sort_keys=True).encode()
+        write_atomic(self.path(meta.id, ".metadata.json"), data)
+
+    def remove(self, component_id: str) -> None:
+        """Removes every file of the component (call under `locked()`)."""
+        if not self.exists(component_id):
+            raise UnknownComponentError(component_id)
+        # The wasm goes last: until then the component is still listed.
+        for suffix in reversed(_SUFFIXES):
+            with contextlib.suppress(FileNotFoundError):
+                self.path(component_id, suffix).unlink()

@@ -1,0 +1,1 @@
+"""MCP protocol layer: one server object for every transport."""
