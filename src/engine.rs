@@ -119,11 +119,7 @@ impl EngineCore {
 
     fn finish(&self, sha256: String, component: Component, from_cache: bool) -> Result<Compiled, LoadError> {
         let mut linker = self.linker.clone();
-        // Imports we do not provide trap when called instead of failing the
-        // load: a tool that never touches them still works.
-        linker
-            .define_unknown_imports_as_traps(&component)
-            .map_err(|e| LoadError::Invalid(error_text(&e)))?;
+        stub_unknown_imports(&mut linker, &self.engine, &component).map_err(|e| LoadError::Invalid(error_text(&e)))?;
         let pre = linker.instantiate_pre(&component).map_err(|e| LoadError::Invalid(error_text(&e)))?;
         let funcs = export_funcs(&self.engine, &component);
         Ok(Compiled { sha256, pre, funcs, from_cache })
@@ -163,6 +159,56 @@ impl EngineCore {
             .and_then(|_| write_atomic(&artifact, &bytes))
             .and_then(|_| write_atomic(&sum, digest.as_bytes()));
     }
+}
+
+/// WASI interfaces the linker provides (any 0.2.x version links to them).
+const PROVIDED: [&str; 7] = ["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/", "wasi:http/"];
+
+fn provided(import: &str) -> bool {
+    PROVIDED.iter().any(|p| import.starts_with(p)) && import.contains("@0.2.")
+}
+
+/// Imports we do not provide trap when called instead of failing the load: a
+/// tool that never touches them still works. (Wasmtime's own
+/// `define_unknown_imports_as_traps` would also shadow WASI instances that
+/// only match by semver, e.g. `wasi:io/streams@0.2.12`.)
+fn stub_unknown_imports(linker: &mut Linker<Host>, engine: &Engine, component: &Component) -> wasmtime::Result<()> {
+    use wasmtime::component::ResourceType;
+    use wasmtime::component::types::ComponentItem;
+
+    fn stub(inst: &mut wasmtime::component::LinkerInstance<'_, Host>, name: &str, item: &ComponentItem, path: &str, engine: &Engine) -> wasmtime::Result<()> {
+        match item {
+            ComponentItem::ComponentFunc(_) => {
+                let full = if path.is_empty() { name.to_string() } else { format!("{path}#{name}") };
+                inst.func_new(name, move |_, _, _, _| {
+                    wasmtime::bail!("the component called `{full}`, which this host does not provide")
+                })?;
+            }
+            ComponentItem::Resource(_) => {
+                inst.resource(name, ResourceType::host::<()>(), |_, _| Ok(()))?;
+            }
+            ComponentItem::ComponentInstance(ty) => {
+                let mut child = inst.instance(name)?;
+                for (export, ext) in ty.exports(engine) {
+                    stub(&mut child, export, &ext.ty, name, engine)?;
+                }
+            }
+            ComponentItem::Component(_) | ComponentItem::Module(_) => {
+                wasmtime::bail!("the component imports `{name}`, a component or module, which cannot be provided")
+            }
+            ComponentItem::CoreFunc(_) | ComponentItem::Type(_) => {}
+        }
+        Ok(())
+    }
+
+    let ty = component.component_type();
+    let mut root = linker.root();
+    for (name, ext) in ty.imports(engine) {
+        if !provided(name) {
+            stub(&mut root, name, &ext.ty, "", engine)?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes `path` so that readers see the old content or the new, never half.

@@ -26,15 +26,16 @@ def _component_dir_options() -> argparse.ArgumentParser:
         dest="component_dir",
         metavar="DIR",
         default=argparse.SUPPRESS,
-        help="component directory (default: $XDG_DATA_HOME/wassette/components; "
-        "env WASSETTE_COMPONENT_DIR)",
+        help="component directory (default: $XDG_DATA_HOME/wassette/components; env WASSETTE_COMPONENT_DIR)",
     )
     return p
 
 
 def _output_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("-o", "--output-format", choices=FORMATS, default="json", help="output format (default: json)")
+    p.add_argument(
+        "-o", "--output-format", choices=FORMATS, default="json", help="output format (default: json)"
+    )
     return p
 
 
@@ -68,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     lst = csub.add_parser("list", parents=[dirs, out], help="list loaded components")
     lst.set_defaults(handler=cmd_component_list)
 
-    inspect = sub.add_parser("inspect", parents=[dirs, out], help="show a component's tools and their schemas")
+    inspect = sub.add_parser(
+        "inspect", parents=[dirs, out], help="show a component's tools and their schemas"
+    )
     inspect.add_argument("id", help="component id")
     inspect.set_defaults(handler=cmd_inspect)
 
@@ -81,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     tread.set_defaults(handler=cmd_tool_read)
     invoke = tsub.add_parser("invoke", parents=[dirs, out], help="call a tool in the sandbox")
     invoke.add_argument("name", help="tool name")
-    invoke.add_argument("--args", default="{}", metavar="JSON", help='arguments as a JSON object, e.g. \'{"a": 1}\'')
+    invoke.add_argument(
+        "--args", default="{}", metavar="JSON", help="arguments as a JSON object, e.g. '{\"a\": 1}'"
+    )
     invoke.set_defaults(handler=cmd_tool_invoke)
     return parser
 
@@ -168,7 +173,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_tool_list(args: argparse.Namespace) -> int:
     runtime = _runtime(args)
-    rows = [{"name": t.name, "component_id": t.component_id, "description": t.description} for t in runtime.tools()]
+    rows = [
+        {"name": t.name, "component_id": t.component_id, "description": t.description}
+        for t in runtime.tools()
+    ]
     emit(rows, args.output_format, columns=["name", "component_id", "description"])
     return 0
 

@@ -20,7 +20,9 @@ def render(data: Any, fmt: str = "json", *, columns: Sequence[str] | None = None
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 
-def emit(data: Any, fmt: str = "json", *, columns: Sequence[str] | None = None, out: TextIO | None = None) -> None:
+def emit(
+    data: Any, fmt: str = "json", *, columns: Sequence[str] | None = None, out: TextIO | None = None
+) -> None:
     print(render(data, fmt, columns=columns), file=out or sys.stdout)
 
 

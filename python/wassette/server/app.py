@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import mcp.types as types
 from mcp.server.lowlevel import NotificationOptions, Server
-from mcp.server.lowlevel.server import InitializationOptions
+from mcp.server.models import InitializationOptions
 
 from wassette import __version__, _engine
 from wassette.runtime.catalog import Tool
@@ -58,9 +58,11 @@ def tool_result(result: CallResult) -> types.CallToolResult:
             is_error=True,
         )
     if result.tool.output_schema is None:
-        return types.CallToolResult(content=[types.TextContent(text="null")] if not notes else [
-            types.TextContent(text=n) for n in notes
-        ])
+        return types.CallToolResult(
+            content=[types.TextContent(text="null")]
+            if not notes
+            else [types.TextContent(text=n) for n in notes]
+        )
     text = json.dumps(result.value, ensure_ascii=False)
     return types.CallToolResult(
         content=[types.TextContent(text=text), *(types.TextContent(text=n) for n in notes)],
@@ -85,7 +87,9 @@ class WassetteServer:
     def initialization_options(self) -> InitializationOptions:
         return self.server.create_initialization_options(NotificationOptions(tools_changed=True))
 
-    async def _list_tools(self, ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+    async def _list_tools(
+        self, ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
         return types.ListToolsResult(tools=[mcp_tool(t) for t in self.runtime.tools()])
 
     async def _call_tool(self, ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
