@@ -53,8 +53,10 @@ def fetch(uri: str, *, max_bytes: int) -> Fetched:
     path = path.expanduser().resolve()
     try:
         size = path.stat().st_size
+        if path.is_dir():
+            raise SourceError(f"{path} is a directory, not a component file")
         if not path.is_file():
-            raise SourceError(f"{path} is not a file")
+            raise SourceError(f"{path} is not a regular file")
         if size > max_bytes:
             raise SourceError(f"{path} is {size} bytes, over the limit of {max_bytes} bytes")
         wasm = path.read_bytes()
@@ -62,6 +64,4 @@ def fetch(uri: str, *, max_bytes: int) -> Fetched:
         raise SourceError(f"no such file: {path}") from None
     except PermissionError:
         raise SourceError(f"permission denied reading {path}") from None
-    except IsADirectoryError:
-        raise SourceError(f"{path} is a directory, not a component file") from None
     return Fetched(component_id=component_id_for(path), wasm=wasm, source=path.as_uri())
