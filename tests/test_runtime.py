@@ -1,0 +1,113 @@
+"""The runtime layer: tool naming, the component store, restarts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from wassette.runtime import catalog
+from wassette.runtime.errors import InvalidComponentError, SourceError, UnknownComponentError
+from wassette.runtime.lifecycle import Runtime
+
+
+def export(function: str, interface: str | None = None, unsupported: str | None = None) -> dict[str, object]:
+    return {
+        "interface": interface,
+        "function": function,
+        "description": None,
+        "input_schema": {"type": "object", "properties": {}},
+        "output_schema": None,
+        "unsupported": unsupported,
+    }
+
+
+def test_names_follow_the_wassette_convention() -> None:
+    """World exports keep their name; interface exports are `pkg_name_iface_func`."""
+    cat = catalog.build({"c": [export("fetch"), export("get-time", "wasi-demo:clock/api@1.2.0")]})
+    assert set(cat.tools) == {"fetch", "wasi-demo_clock_api_get-time"}
+    assert catalog.sanitize("a.b c/d") == "a_b_c_d"
+    assert len(catalog.base_name("p:q/" + "x" * 300, "f")) == 128
+
+
+def test_collisions_are_order_independent_and_reported() -> None:
+    """Two components exporting `add`: both qualified, same result whatever the order."""
+    one = catalog.build({"b": [export("add")], "a": [export("add"), export("sub")]})
+    two = catalog.build({"a": [export("add"), export("sub")], "b": [export("add")]})
+    assert set(one.tools) == set(two.tools) == {"a__add", "b__add", "sub"}
+    assert one.collisions == ["tool name 'add' is exported by a, b; each is offered as '<component id>__add'"]
+
+
+def test_builtin_names_are_reserved() -> None:
+    """A component tool never takes a built-in tool's name."""
+    cat = catalog.build({"c": [export("load-component")]}, reserved={"load-component"})
+    assert set(cat.tools) == {"c__load-component"}
+    assert "a built-in tool" in cat.collisions[0]
+
+
+def test_unsupported_exports_are_skipped_with_reason() -> None:
+    cat = catalog.build({"c": [export("[method]r.m", unsupported="resource methods cannot be tools")]})
+    assert cat.tools == {}
+    assert cat.skipped == [("c", "[method]r.m", "resource methods cannot be tools")]
+
+
+def test_restart_lists_from_metadata_without_compiling(runtime: Runtime, components: dict[str, Path]) -> None:
+    """After a restart the tools are listed from `<id>.metadata.json`; the
+    component is compiled (or taken from the cache) only on the first call."""
+    runtime.load_component(components["arith"].as_uri())
+    again = Runtime(runtime.settings)
+    again.refresh()
+    assert "add" in {t.name for t in again.tools()}
+    assert again._compiled == {}  # listing did not compile
+    assert again.call_tool("add", {"a": 2, "b": 3}).value == 5
+
+
+def test_hand_copied_component_is_picked_up(runtime: Runtime, components: dict[str, Path]) -> None:
+    """A .wasm dropped into the directory (no metadata) is described and listed."""
+    runtime.store.ensure()
+    shutil.copy(components["strings"], runtime.store.path("dropped"))
+    runtime.refresh()
+    assert {t.name for t in runtime.tools()} == {"echo", "length"}
+    meta = json.loads(runtime.store.path("dropped", ".metadata.json").read_text())
+    assert meta["sha256"] and meta["exports"]
+
+
+def test_changed_wasm_invalidates_metadata(runtime: Runtime, components: dict[str, Path]) -> None:
+    """Replacing the wasm behind the store's back is noticed (size/mtime differ)."""
+    runtime.load_component(components["arith"].as_uri())
+    shutil.copy(components["strings"], runtime.store.path("arith"))
+    fresh = Runtime(runtime.settings)
+    fresh.refresh()
+    assert {t.name for t in fresh.tools()} == {"echo", "length"}
+
+
+def test_broken_component_does_not_stop_others(runtime: Runtime, components: dict[str, Path]) -> None:
+    """A corrupt file in the directory is reported; the rest keeps working."""
+    runtime.load_component(components["arith"].as_uri())
+    runtime.store.path("broken").write_bytes(b"\0asm\x01\0\0\0")
+    fresh = Runtime(runtime.settings)
+    fresh.refresh()
+    assert "core WebAssembly module" in fresh.broken_components()["broken"]
+    assert fresh.call_tool("add", {"a": 1, "b": 1}).value == 2
+
+
+def test_failed_load_leaves_nothing(runtime: Runtime, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.wasm"
+    bad.write_bytes(b"garbage!")
+    with pytest.raises(InvalidComponentError, match="not a WebAssembly binary"):
+        runtime.load_component(bad.as_uri())
+    assert runtime.store.ids() == []
+    with pytest.raises(SourceError):
+        runtime.load_component("https://example.com/x.wasm")
+    with pytest.raises(UnknownComponentError):
+        runtime.unload_component("bad")
+
+
+def test_interrupted_write_is_invisible(runtime: Runtime, components: dict[str, Path]) -> None:
+    """Temp files of an interrupted write are never listed as components."""
+    runtime.store.ensure()
+    (runtime.store.dir / ".arith.wasm.123.tmp").write_bytes(components["arith"].read_bytes())
+    runtime.refresh()
+    assert runtime.store.ids() == []
