@@ -83,7 +83,11 @@ pub fn describe_all(funcs: &[ExportFunc], wasm: &[u8]) -> Vec<ExportInfo> {
             let (wit, iface_docs) = match (&decoded, &func.interface) {
                 (Some((r, w)), None) => (world_function(r, *w, &func.name), None),
                 (Some((r, w)), Some(iface)) => match world_interface(r, *w, iface) {
-                    Some(id) => (r.interfaces[id].functions.get(&func.name), r.interfaces[id].docs.contents.as_deref()),
+                    // The docs on the `export iface;` line, else the interface's own.
+                    Some((id, export_docs)) => (
+                        r.interfaces[id].functions.get(&func.name),
+                        export_docs.or(r.interfaces[id].docs.contents.as_deref()),
+                    ),
                     None => (None, None),
                 },
                 (None, _) => (None, None),
@@ -160,12 +164,16 @@ fn world_function<'a>(resolve: &'a Resolve, world: wit_parser::WorldId, name: &s
     })
 }
 
-fn world_interface(resolve: &Resolve, world: wit_parser::WorldId, name: &str) -> Option<wit_parser::InterfaceId> {
+fn world_interface<'a>(
+    resolve: &'a Resolve,
+    world: wit_parser::WorldId,
+    name: &str,
+) -> Option<(wit_parser::InterfaceId, Option<&'a str>)> {
     resolve.worlds[world].exports.iter().find_map(|(key, item)| match (key, item) {
-        (WorldKey::Interface(id), WorldItem::Interface { .. }) if resolve.id_of(*id).as_deref() == Some(name) => {
-            Some(*id)
+        (WorldKey::Interface(id), WorldItem::Interface { docs, .. }) if resolve.id_of(*id).as_deref() == Some(name) => {
+            Some((*id, docs.contents.as_deref()))
         }
-        (WorldKey::Name(n), WorldItem::Interface { id, .. }) if n == name => Some(*id),
+        (WorldKey::Name(n), WorldItem::Interface { id, docs, .. }) if n == name => Some((*id, docs.contents.as_deref())),
         _ => None,
     })
 }

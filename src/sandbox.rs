@@ -199,7 +199,8 @@ impl Host {
         b.envs(&policy.env);
         for p in &policy.preopens {
             let perms = if p.write { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-            b.preopened_dir(&p.host_path, &p.guest_path, perms)?;
+            b.preopened_dir(&p.host_path, &p.guest_path, perms)
+                .map_err(|e| e.context(format!("cannot open granted directory {}", p.host_path)))?;
         }
         // No network grants yet: every socket address is refused, and recorded.
         let socket_denials = denials.clone();

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use wasmtime::component::Type;
 use wit_parser::{Resolve, Type as WitType, TypeDefKind};
 
-use crate::values::{NON_FINITE, is_nullable, type_name};
+use crate::values::{F32_LIMIT, NON_FINITE, is_nullable, type_name};
 
 /// A type that cannot be expressed as JSON (resources, streams, futures).
 #[derive(Debug)]
@@ -57,7 +57,12 @@ pub fn type_schema(ty: &Type, wit: Option<&WitType>, docs: Docs<'_>) -> Result<V
             obj.insert("title".into(), Value::String(name));
         }
         if let Some(d) = description {
-            obj.insert("description".into(), Value::String(d.trim().to_string()));
+            // Keep what the structure already says (enum/flag case docs).
+            let text = match obj.get("description").and_then(Value::as_str) {
+                Some(cases) => format!("{}\n{cases}", d.trim()),
+                None => d.trim().to_string(),
+            };
+            obj.insert("description".into(), Value::String(text));
         }
     }
     Ok(schema)
@@ -78,9 +83,16 @@ fn structure(ty: &Type, def: Option<&TypeDefKind>, docs: Docs<'_>) -> Result<Val
         Type::U32 => int_schema(0, u32::MAX.into()),
         Type::S64 => int_schema(i64::MIN.into(), i64::MAX.into()),
         Type::U64 => int_schema(0, u64::MAX.into()),
-        Type::Float32 | Type::Float64 => json!({
+        Type::Float32 => json!({
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": -F32_LIMIT, "exclusiveMaximum": F32_LIMIT},
+                {"type": "string", "enum": NON_FINITE},
+            ],
+            "format": "f32",
+        }),
+        Type::Float64 => json!({
             "anyOf": [{"type": "number"}, {"type": "string", "enum": NON_FINITE}],
-            "format": type_name(ty),
+            "format": "f64",
         }),
         Type::Char => json!({"type": "string", "minLength": 1, "maxLength": 1}),
         Type::String => json!({"type": "string"}),

@@ -104,9 +104,11 @@ pub fn json_to_val(ty: &Type, v: &Value, path: &str) -> Result<Val> {
         Type::U64 => Val::U64(int(v, path, "u64", 0, u64::MAX as i128)? as u64),
         Type::Float32 => {
             let x = float(v, path, "f32")?;
+            // The same bound the schema states (`F32_LIMIT`, exclusive): beyond
+            // it a finite number would round to an infinity.
             let y = x as f32;
             if x.is_finite() && !y.is_finite() {
-                return Err(err(path, format!("{x} is out of range for f32")));
+                return Err(err(path, format!("{v} is out of range for f32")));
             }
             Val::Float32(y)
         }
@@ -279,30 +281,40 @@ fn int(v: &Value, path: &str, ty: &str, min: i128, max: i128) -> Result<i128> {
         Value::Number(n) => n,
         _ => return Err(mismatch(path, &format!("an integer ({ty})"), v)),
     };
-    let x: i128 = if let Some(u) = n.as_u64() {
-        u as i128
-    } else if let Some(i) = n.as_i64() {
-        i as i128
+    // Numbers keep their literal text (serde_json's arbitrary_precision), so
+    // integers beyond 64 bits are compared exactly, never rounded to a float.
+    let text = n.to_string();
+    let x: i128 = if let Ok(i) = text.parse::<i128>() {
+        i
+    } else if text.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return Err(err(path, format!("{text} is out of range for {ty}")));
     } else {
-        // A float: JSON Schema's "integer" accepts 2.0, not 2.5.
+        // A float literal: JSON Schema's "integer" accepts 2.0, not 2.5.
         let f = n.as_f64().unwrap_or(f64::NAN);
         if f.fract() != 0.0 || !f.is_finite() {
-            return Err(err(path, format!("{n} is not an integer ({ty})")));
+            return Err(err(path, format!("{text} is not an integer ({ty})")));
         }
         if f < min as f64 || f > max as f64 {
-            return Err(err(path, format!("{n} is out of range for {ty}")));
+            return Err(err(path, format!("{text} is out of range for {ty}")));
         }
         f as i128
     };
     if x < min || x > max {
-        return Err(err(path, format!("{n} is out of range for {ty}")));
+        return Err(err(path, format!("{text} is out of range for {ty}")));
     }
     Ok(x)
 }
 
+/// Half an ULP above f32::MAX: the smallest magnitude that rounds to infinity.
+pub const F32_LIMIT: f64 = 3.4028235677973366e38;
+
 fn float(v: &Value, path: &str, ty: &str) -> Result<f64> {
     match v {
-        Value::Number(n) => Ok(n.as_f64().unwrap_or(f64::NAN)),
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if x.is_finite() => Ok(x),
+            // A literal such as 1e400: infinities are only ever spelled out.
+            _ => Err(err(path, format!("{n} is out of range for {ty}"))),
+        },
         Value::String(s) => match s.as_str() {
             "NaN" => Ok(f64::NAN),
             "Infinity" => Ok(f64::INFINITY),
