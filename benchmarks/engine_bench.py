@@ -90,7 +90,15 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write raw results here")
     opts = ap.parse_args()
     rows = [bench(n, p, opts.calls) for n, p in fixtures(opts.names).items()]
-    cols = ["fixture", "size_bytes", "compile_ms", "cached_load_ms", "first_call_ms", "call_p50_ms", "call_p99_ms"]
+    cols = [
+        "fixture",
+        "size_bytes",
+        "compile_ms",
+        "cached_load_ms",
+        "first_call_ms",
+        "call_p50_ms",
+        "call_p99_ms",
+    ]
     print(" | ".join(cols))
     for r in rows:
         print(" | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols))

@@ -32,6 +32,7 @@ step "lint"
 ruff check python tests benchmarks
 ruff format --check python tests benchmarks
 mypy
+cargo fmt --check
 cargo clippy -q --all-targets -- -D warnings
 
 step "test components"

@@ -235,7 +235,10 @@ fn classify(
 ) -> (&'static str, String) {
     match stopped {
         Some(Stop::Deadline) => {
-            return ("timeout", format!("the call exceeded its time limit of {} ms and was stopped", timeout.as_millis()));
+            return (
+                "timeout",
+                format!("the call exceeded its time limit of {} ms and was stopped", timeout.as_millis()),
+            );
         }
         Some(Stop::Cancelled) => return ("cancelled", "the call was cancelled".into()),
         Some(Stop::CpuTime) => {

@@ -162,7 +162,8 @@ impl EngineCore {
 }
 
 /// WASI interfaces the linker provides (any 0.2.x version links to them).
-const PROVIDED: [&str; 7] = ["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/", "wasi:http/"];
+const PROVIDED: [&str; 7] =
+    ["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/", "wasi:http/"];
 
 fn provided(import: &str) -> bool {
     PROVIDED.iter().any(|p| import.starts_with(p)) && import.contains("@0.2.")
@@ -176,7 +177,13 @@ fn stub_unknown_imports(linker: &mut Linker<Host>, engine: &Engine, component: &
     use wasmtime::component::ResourceType;
     use wasmtime::component::types::ComponentItem;
 
-    fn stub(inst: &mut wasmtime::component::LinkerInstance<'_, Host>, name: &str, item: &ComponentItem, path: &str, engine: &Engine) -> wasmtime::Result<()> {
+    fn stub(
+        inst: &mut wasmtime::component::LinkerInstance<'_, Host>,
+        name: &str,
+        item: &ComponentItem,
+        path: &str,
+        engine: &Engine,
+    ) -> wasmtime::Result<()> {
         match item {
             ComponentItem::ComponentFunc(_) => {
                 let full = if path.is_empty() { name.to_string() } else { format!("{path}#{name}") };

@@ -99,10 +99,7 @@ pub fn describe_all(funcs: &[ExportFunc], wasm: &[u8]) -> Vec<ExportInfo> {
 
 fn describe(func: &ExportFunc, wit: Option<&Function>, iface_docs: Option<&str>, docs: Docs<'_>) -> ExportInfo {
     let wit = wit.filter(|w| w.params.len() == func.params.len());
-    let description = wit
-        .and_then(|w| w.docs.contents.as_deref())
-        .or(iface_docs)
-        .map(|d| d.trim().to_string());
+    let description = wit.and_then(|w| w.docs.contents.as_deref()).or(iface_docs).map(|d| d.trim().to_string());
     let mut info = ExportInfo {
         interface: func.interface.clone(),
         function: func.name.clone(),
@@ -173,7 +170,9 @@ fn world_interface<'a>(
         (WorldKey::Interface(id), WorldItem::Interface { docs, .. }) if resolve.id_of(*id).as_deref() == Some(name) => {
             Some((*id, docs.contents.as_deref()))
         }
-        (WorldKey::Name(n), WorldItem::Interface { id, docs, .. }) if n == name => Some((*id, docs.contents.as_deref())),
+        (WorldKey::Name(n), WorldItem::Interface { id, docs, .. }) if n == name => {
+            Some((*id, docs.contents.as_deref()))
+        }
         _ => None,
     })
 }

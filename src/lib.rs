@@ -87,8 +87,8 @@ impl Component {
     }
 
     /// Whether the compiled artifact came from the cache.
-    #[getter]
-    fn from_cache(&self) -> bool {
+    #[getter(from_cache)]
+    fn cached(&self) -> bool {
         self.inner.from_cache
     }
 

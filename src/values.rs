@@ -40,10 +40,7 @@ pub fn args_to_vals(params: &[(String, Type)], args: &Value) -> Result<Vec<Val>>
         other => return Err(err(&path, format!("expected an object, got {}", describe(other)))),
     };
     check_unknown_keys(&path, obj, &params.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())?;
-    params
-        .iter()
-        .map(|(name, ty)| field_to_val(&path, obj, name, ty))
-        .collect()
+    params.iter().map(|(name, ty)| field_to_val(&path, obj, name, ty)).collect()
 }
 
 fn field_to_val(parent: &str, obj: &Map<String, Value>, name: &str, ty: &Type) -> Result<Val> {
@@ -160,10 +157,8 @@ pub fn json_to_val(ty: &Type, v: &Value, path: &str) -> Result<Val> {
             for (i, pair) in pairs.iter().enumerate() {
                 let p = format!("{path}[{i}]");
                 match pair.as_array().map(Vec::as_slice) {
-                    Some([k, item]) => entries.push((
-                        json_to_val(&kt, k, &format!("{p}[0]"))?,
-                        json_to_val(&vt, item, &format!("{p}[1]"))?,
-                    )),
+                    Some([k, item]) => entries
+                        .push((json_to_val(&kt, k, &format!("{p}[0]"))?, json_to_val(&vt, item, &format!("{p}[1]"))?)),
                     _ => return Err(mismatch(&p, "a [key, value] pair", pair)),
                 }
             }
@@ -260,11 +255,7 @@ fn payload_to_val(ty: Option<&Type>, payload: &Value, path: &str) -> Result<Opti
 }
 
 /// `{"name": payload}` with exactly one key out of `names`.
-fn single_key<'v, 'n>(
-    v: &'v Value,
-    path: &str,
-    names: impl Iterator<Item = &'n str>,
-) -> Result<(&'v str, &'v Value)> {
+fn single_key<'v, 'n>(v: &'v Value, path: &str, names: impl Iterator<Item = &'n str>) -> Result<(&'v str, &'v Value)> {
     let names: Vec<&str> = names.collect();
     let expected = format!("an object with exactly one of the keys: {}", names.join(", "));
     let obj = v.as_object().ok_or_else(|| mismatch(path, &expected, v))?;
@@ -382,9 +373,7 @@ pub fn val_to_json(v: &Val) -> Value {
         Val::Map(entries) => {
             Value::Array(entries.iter().map(|(k, v)| Value::Array(vec![val_to_json(k), val_to_json(v)])).collect())
         }
-        Val::Record(fields) => {
-            Value::Object(fields.iter().map(|(k, v)| (k.clone(), val_to_json(v))).collect())
-        }
+        Val::Record(fields) => Value::Object(fields.iter().map(|(k, v)| (k.clone(), val_to_json(v))).collect()),
         Val::Variant(name, payload) => single(name, payload.as_deref()),
         Val::Enum(name) => Value::String(name.clone()),
         Val::Option(None) => Value::Null,
