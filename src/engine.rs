@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, InstancePre, Linker};
-use wasmtime::{Config, Engine, OptLevel};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 use crate::exports::{ExportFunc, ExportInfo, describe_all, export_funcs};
 use crate::sandbox::Host;
@@ -49,18 +49,26 @@ pub struct Compiled {
 }
 
 impl EngineCore {
-    pub fn new(cache_dir: Option<PathBuf>) -> wasmtime::Result<Self> {
+    pub fn new(cache_dir: Option<PathBuf>, pooling: bool) -> wasmtime::Result<Self> {
         let mut cfg = Config::new();
         cfg.wasm_component_model(true)
             .epoch_interruption(true)
             .parallel_compilation(true)
             .cranelift_opt_level(OptLevel::Speed)
             .memory_init_cow(true);
+        if pooling {
+            cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config()));
+        }
         let engine = Engine::new(&cfg)?;
 
         let mut linker = Linker::<Host>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        // The gates replace parts of the standard WASI implementations.
+        linker.allow_shadowing(true);
+        crate::fs_gate::add_to_linker(&mut linker)?;
+        crate::net_gate::add_to_linker(&mut linker)?;
+        linker.allow_shadowing(false);
 
         let mut h = ShaHasher(Sha256::new());
         CACHE_FORMAT.hash(&mut h);
@@ -159,6 +167,26 @@ impl EngineCore {
             .and_then(|_| write_atomic(&artifact, &bytes))
             .and_then(|_| write_atomic(&sum, digest.as_bytes()));
     }
+}
+
+/// Slots for concurrent instances; sized for real toolchains (componentize-py
+/// components hold a dozen core instances) and ~100 calls in flight.
+fn pooling_config() -> PoolingAllocationConfig {
+    let mut p = PoolingAllocationConfig::default();
+    p.total_component_instances(128)
+        .total_core_instances(2048)
+        .total_memories(1024)
+        .total_tables(2048)
+        .total_stacks(128)
+        .max_core_instances_per_component(64)
+        .max_memories_per_component(16)
+        .max_tables_per_component(64)
+        .max_component_instance_size(1 << 20)
+        .max_core_instance_size(1 << 20)
+        .table_elements(100_000)
+        .max_memory_size(4 << 30)
+        .linear_memory_keep_resident(1 << 20);
+    p
 }
 
 /// WASI interfaces the linker provides (any 0.2.x version links to them).

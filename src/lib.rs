@@ -7,6 +7,8 @@
 mod call;
 mod engine;
 mod exports;
+mod fs_gate;
+mod net_gate;
 mod policy;
 mod sandbox;
 mod schema;
@@ -43,9 +45,9 @@ struct Engine {
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (cache_dir=None))]
-    fn new(cache_dir: Option<PathBuf>) -> PyResult<Self> {
-        let core = EngineCore::new(cache_dir).map_err(|e| EngineError::new_err(engine::error_text(&e)))?;
+    #[pyo3(signature = (cache_dir=None, pooling=false))]
+    fn new(cache_dir: Option<PathBuf>, pooling: bool) -> PyResult<Self> {
+        let core = EngineCore::new(cache_dir, pooling).map_err(|e| EngineError::new_err(engine::error_text(&e)))?;
         Ok(Engine { core: Arc::new(core) })
     }
 

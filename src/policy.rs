@@ -14,8 +14,13 @@ pub const DEFAULT_OUTPUT_LIMIT: usize = 1024 * 1024;
 pub struct EffectivePolicy {
     /// Environment variables the guest sees, and nothing else.
     pub env: Vec<(String, String)>,
-    /// Host directories exposed to the guest.
+    /// Host directories exposed to the guest as they are (no per-path rules).
+    /// Kept for embedders and tests; the policy engine uses `storage`.
     pub preopens: Vec<Preopen>,
+    /// Files and directories the guest may reach, with per-path rules.
+    pub storage: StoragePolicy,
+    /// Hosts and addresses the guest may reach (HTTP and sockets alike).
+    pub network: NetworkPolicy,
     /// Cap on the sum of all linear memories of the instance, in bytes.
     pub memory_limit_bytes: Option<u64>,
     /// Wall-clock limit of the call, in milliseconds.
@@ -34,6 +39,66 @@ pub struct Preopen {
     pub guest_path: String,
     #[serde(default)]
     pub write: bool,
+}
+
+/// Storage rules over absolute host paths. The guest sees granted paths at
+/// the same absolute path as the host. An access is allowed when an `allow`
+/// rule matches with the needed access and no `deny` rule matches (deny wins).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoragePolicy {
+    pub allow: Vec<StorageRule>,
+    pub deny: Vec<StorageRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageRule {
+    /// An absolute, normalised host path, optionally with glob parts: `*`
+    /// (within one path segment), `**` (any number of segments). A rule
+    /// without globs names a file, or a directory and everything below it.
+    pub path: String,
+    #[serde(default)]
+    pub read: bool,
+    #[serde(default)]
+    pub write: bool,
+    /// Where the rule came from (e.g. `permissions.storage.allow[0]`), for
+    /// denial messages and audit records.
+    #[serde(default)]
+    pub origin: String,
+}
+
+/// Network rules. A connection or request is allowed when an `allow` rule
+/// matches (host or address, port, scheme) and no `deny` rule matches.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkPolicy {
+    pub allow: Vec<NetRule>,
+    pub deny: Vec<NetRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetRule {
+    /// A host name (`api.example.com`), a wildcard (`*.example.com`: any
+    /// subdomain, not the apex), or an IP literal. Lower-case, no port.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// An address range, e.g. `10.0.0.0/8` or `::1/128`.
+    #[serde(default)]
+    pub cidr: Option<String>,
+    /// Allowed ports; empty means 80 and 443.
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    /// Allowed schemes for HTTP requests (`http`, `https`); empty means both.
+    /// Raw sockets are governed by `transports`.
+    #[serde(default)]
+    pub schemes: Vec<String>,
+    /// Raw-socket transports (`tcp`, `udp`); empty means `tcp` only.
+    #[serde(default)]
+    pub transports: Vec<String>,
+    #[serde(default)]
+    pub origin: String,
 }
 
 impl EffectivePolicy {

@@ -17,14 +17,23 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
+use crate::fs_gate::{self, FsGate};
+use crate::net_gate::{self, NetGate};
 use crate::policy::{DEFAULT_OUTPUT_LIMIT, EffectivePolicy};
 
 /// One access the sandbox refused, reported back with the call's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct Denial {
+    /// `storage`, `network`, ...
     pub kind: &'static str,
+    /// What was asked for: a path, a URL, an address.
     pub resource: String,
+    /// The access wanted: read, write, connect, http, ...
+    pub access: String,
+    /// Why it was refused, in words.
     pub reason: String,
+    /// The policy rule that decided (its origin), when one did.
+    pub rule: Option<String>,
 }
 
 pub type Denials = Arc<Mutex<Vec<Denial>>>;
@@ -135,10 +144,9 @@ impl ResourceLimiter for Limiter {
     }
 }
 
-/// Decides outgoing HTTP requests. With no network grants, every request is
-/// refused with `HTTP-request-denied` and recorded.
+/// Hands outgoing HTTP requests to the network gate.
 pub struct HttpGate {
-    denials: Denials,
+    net: NetGate,
 }
 
 impl WasiHttpHooks for HttpGate {
@@ -155,12 +163,11 @@ impl WasiHttpHooks for HttpGate {
                 )>,
             > + Send,
     > {
-        self.denials.lock().unwrap().push(Denial {
-            kind: "network",
-            resource: request.uri().to_string(),
-            reason: "no network permission".into(),
-        });
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+        let verdict = self.net.check_request(request.uri());
+        Box::new(async move {
+            verdict?;
+            Err(wasmtime_wasi_http::Error::HttpRequestDenied)
+        })
     }
 }
 
@@ -170,6 +177,7 @@ pub struct Host {
     http: WasiHttpCtx,
     table: ResourceTable,
     gate: HttpGate,
+    pub fs: FsGate,
     pub limiter: Limiter,
     pub stdout: Capture,
     pub stderr: Capture,
@@ -202,23 +210,15 @@ impl Host {
             b.preopened_dir(&p.host_path, &p.guest_path, perms)
                 .map_err(|e| e.context(format!("cannot open granted directory {}", p.host_path)))?;
         }
-        // No network grants yet: every socket address is refused, and recorded.
-        let socket_denials = denials.clone();
-        b.socket_addr_check(move |addr, usage| {
-            socket_denials.lock().unwrap().push(Denial {
-                kind: "network",
-                resource: format!("{addr} ({usage:?})"),
-                reason: "no network permission".into(),
-            });
-            Box::pin(async { false })
-        });
-        b.allow_ip_name_lookup(false);
+        let fs = fs_gate::configure(&mut b, &policy.storage, &denials)?;
+        let net = net_gate::configure(&mut b, &policy.network, &denials)?;
 
         Ok(Host {
             wasi: b.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            gate: HttpGate { denials: denials.clone() },
+            gate: HttpGate { net },
+            fs,
             limiter: Limiter { memory_limit: policy.memory_limit(), memory_used: 0, memory_denied: false },
             stdout,
             stderr,
