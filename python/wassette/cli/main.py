@@ -31,6 +31,19 @@ def _component_dir_options() -> argparse.ArgumentParser:
     return p
 
 
+def _env_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="value for an environment variable a policy grants (repeatable)",
+    )
+    p.add_argument("--env-file", metavar="FILE", help="KEY=VALUE lines, like --env")
+    return p
+
+
 def _output_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument(
@@ -40,7 +53,7 @@ def _output_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    dirs, out = _component_dir_options(), _output_options()
+    dirs, out, envs = _component_dir_options(), _output_options(), _env_options()
     parser = argparse.ArgumentParser(
         prog="wassette",
         description="A secure MCP server that runs tools as WebAssembly Components in a deny-by-default sandbox.",
@@ -49,11 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wassette {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    run = sub.add_parser("run", parents=[dirs], help="serve MCP over stdio")
+    run = sub.add_parser("run", parents=[dirs, envs], help="serve MCP over stdio")
     run.add_argument("--disable-builtin-tools", action="store_true", help="offer only component tools")
     run.set_defaults(handler=cmd_run)
 
-    serve = sub.add_parser("serve", parents=[dirs], help="serve MCP (the seed-documented `serve --stdio`)")
+    serve = sub.add_parser(
+        "serve", parents=[dirs, envs], help="serve MCP (the seed-documented `serve --stdio`)"
+    )
     serve.add_argument("--stdio", action="store_true", help="serve over stdio (same as `wassette run`)")
     serve.add_argument("--disable-builtin-tools", action="store_true", help="offer only component tools")
     serve.set_defaults(handler=cmd_serve)
@@ -82,24 +97,95 @@ def build_parser() -> argparse.ArgumentParser:
     tread = tsub.add_parser("read", parents=[dirs, out], help="show one tool with its schemas")
     tread.add_argument("name", help="tool name")
     tread.set_defaults(handler=cmd_tool_read)
-    invoke = tsub.add_parser("invoke", parents=[dirs, out], help="call a tool in the sandbox")
+    invoke = tsub.add_parser("invoke", parents=[dirs, out, envs], help="call a tool in the sandbox")
     invoke.add_argument("name", help="tool name")
     invoke.add_argument(
         "--args", default="{}", metavar="JSON", help="arguments as a JSON object, e.g. '{\"a\": 1}'"
     )
     invoke.set_defaults(handler=cmd_tool_invoke)
+
+    policy = sub.add_parser("policy", help="show or attach a component's policy")
+    psub = policy.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    pget = psub.add_parser("get", parents=[dirs, out], help="show the policy of a component")
+    pget.add_argument("id", help="component id")
+    pget.set_defaults(handler=cmd_policy_get)
+    pattach = psub.add_parser("attach", parents=[dirs, out], help="install a policy file for a component")
+    pattach.add_argument("id", help="component id")
+    pattach.add_argument("file", help="path (or file:// URI) of a policy.yaml")
+    pattach.set_defaults(handler=cmd_policy_attach)
+
+    perm = sub.add_parser("permission", help="grant, revoke or reset permissions")
+    permsub = perm.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    grant = permsub.add_parser("grant", help="grant a permission")
+    gsub = grant.add_subparsers(dest="kind", metavar="KIND", required=True)
+    g = gsub.add_parser("storage", parents=[dirs, out], help="allow a path: fs:///abs/dir, fs://rel/**")
+    g.add_argument("id")
+    g.add_argument("uri", help="fs:// URI of a file, directory or glob")
+    g.add_argument("--access", required=True, help="read, write or read,write")
+    g.set_defaults(handler=cmd_grant_storage)
+    g = gsub.add_parser(
+        "network", parents=[dirs, out], help="allow a host: api.x.com, *.x.com, https://x:8443, 10.0.0.0/8"
+    )
+    g.add_argument("id")
+    g.add_argument("host")
+    g.set_defaults(handler=cmd_grant_network)
+    g = gsub.add_parser(
+        "environment-variable", parents=[dirs, out], help="allow an environment variable (or PREFIX_*)"
+    )
+    g.add_argument("id")
+    g.add_argument("key")
+    g.set_defaults(handler=cmd_grant_env)
+    g = gsub.add_parser("memory", parents=[dirs, out], help="set the memory limit: 512Mi, 1Gi, bytes")
+    g.add_argument("id")
+    g.add_argument("limit")
+    g.set_defaults(handler=cmd_grant_memory)
+    revoke = permsub.add_parser("revoke", help="revoke a permission")
+    rsub = revoke.add_subparsers(dest="kind", metavar="KIND", required=True)
+    for kind, arg, helptext in (
+        ("storage", "uri", "remove all access to an fs:// URI"),
+        ("network", "host", "remove a host"),
+        ("environment-variable", "key", "remove an environment variable"),
+    ):
+        r = rsub.add_parser(kind, parents=[dirs, out], help=helptext)
+        r.add_argument("id")
+        r.add_argument(arg)
+        r.set_defaults(handler=cmd_revoke)
+    reset = permsub.add_parser("reset", parents=[dirs, out], help="remove every permission of a component")
+    reset.add_argument("id")
+    reset.set_defaults(handler=cmd_reset)
+
+    secret = sub.add_parser("secret", help="per-component secrets (seen as environment variables)")
+    ssub = secret.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    sl = ssub.add_parser("list", parents=[dirs, out], help="list secret keys")
+    sl.add_argument("id")
+    sl.add_argument("--show-values", action="store_true", help="also print the values")
+    sl.set_defaults(handler=cmd_secret_list)
+    ss = ssub.add_parser("set", parents=[dirs, out], help="set secrets: KEY=VALUE ...")
+    ss.add_argument("id")
+    ss.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
+    ss.set_defaults(handler=cmd_secret_set)
+    sd = ssub.add_parser("delete", parents=[dirs, out], help="delete secrets: KEY ...")
+    sd.add_argument("id")
+    sd.add_argument("keys", nargs="+", metavar="KEY")
+    sd.set_defaults(handler=cmd_secret_delete)
     return parser
 
 
 # -- helpers -------------------------------------------------------------
 
 
-def _runtime(args: argparse.Namespace) -> Any:
+def _runtime(args: argparse.Namespace, *, refresh: bool = True) -> Any:
     from wassette.runtime.config import Settings
     from wassette.runtime.lifecycle import Runtime
 
-    runtime = Runtime(Settings.load(component_dir=getattr(args, "component_dir", None)))
-    runtime.refresh()
+    settings = Settings.load(
+        component_dir=getattr(args, "component_dir", None),
+        env_vars=getattr(args, "env", None) or (),
+        env_file=getattr(args, "env_file", None),
+    )
+    runtime = Runtime(settings)
+    if refresh:
+        runtime.refresh()
     return runtime
 
 
@@ -225,3 +311,112 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def cmd_policy_get(args: argparse.Namespace) -> int:
+    runtime = _runtime(args, refresh=False)
+    policy = runtime.permissions.get(args.id)
+    if args.output_format == "table":
+        rows = [
+            *({"kind": "storage", "rule": r.uri, "access": ",".join(r.access)} for r in policy.storage_allow),
+            *({"kind": "storage", "rule": r.uri, "access": "deny"} for r in policy.storage_deny),
+            *({"kind": "network", "rule": r.text, "access": "allow"} for r in policy.network_allow),
+            *({"kind": "network", "rule": r.text, "access": "deny"} for r in policy.network_deny),
+            *({"kind": "environment", "rule": r.key, "access": "allow"} for r in policy.env_allow),
+            *({"kind": "environment", "rule": r.key, "access": "deny"} for r in policy.env_deny),
+        ]
+        emit(rows, "table", columns=["kind", "rule", "access"])
+    else:
+        emit(policy.document, args.output_format)
+    return 0
+
+
+def cmd_policy_attach(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wassette.distribution.sources import local_path
+
+    source = local_path(args.file) if args.file.startswith("file://") else Path(args.file)
+    if source is None:
+        raise WassetteError(f"{args.file!r}: give a local path or file:// URI")
+    emit(_runtime(args, refresh=False).permissions.attach(args.id, source), args.output_format)
+    return 0
+
+
+def cmd_grant_storage(args: argparse.Namespace) -> int:
+    access = [a.strip() for a in args.access.split(",") if a.strip()]
+    perms = _runtime(args, refresh=False).permissions
+    emit(perms.grant_storage(args.id, args.uri, access), args.output_format)
+    return 0
+
+
+def cmd_grant_network(args: argparse.Namespace) -> int:
+    emit(_runtime(args, refresh=False).permissions.grant_network(args.id, args.host), args.output_format)
+    return 0
+
+
+def cmd_grant_env(args: argparse.Namespace) -> int:
+    emit(_runtime(args, refresh=False).permissions.grant_environment(args.id, args.key), args.output_format)
+    return 0
+
+
+def cmd_grant_memory(args: argparse.Namespace) -> int:
+    emit(_runtime(args, refresh=False).permissions.grant_memory(args.id, args.limit), args.output_format)
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    perms = _runtime(args, refresh=False).permissions
+    if args.kind == "storage":
+        result = perms.revoke_storage(args.id, args.uri)
+    elif args.kind == "network":
+        result = perms.revoke_network(args.id, args.host)
+    else:
+        result = perms.revoke_environment(args.id, args.key)
+    emit(result, args.output_format)
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    emit(_runtime(args, refresh=False).permissions.reset(args.id), args.output_format)
+    return 0
+
+
+def cmd_secret_list(args: argparse.Namespace) -> int:
+    runtime = _runtime(args, refresh=False)
+    if not runtime.store.exists(args.id):
+        from wassette.runtime.errors import UnknownComponentError
+
+        raise UnknownComponentError(args.id)
+    values = runtime.secrets.get(args.id)
+    rows = [{"key": k, "value": v if args.show_values else "********"} for k, v in sorted(values.items())]
+    emit(rows, args.output_format, columns=["key", "value"])
+    return 0
+
+
+def cmd_secret_set(args: argparse.Namespace) -> int:
+    runtime = _runtime(args, refresh=False)
+    if not runtime.store.exists(args.id):
+        from wassette.runtime.errors import UnknownComponentError
+
+        raise UnknownComponentError(args.id)
+    values: dict[str, str] = {}
+    for pair in args.pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise WassetteError(f"{pair.split('=')[0]!r}: expected KEY=VALUE")
+        values[key] = value
+    keys = runtime.secrets.set(args.id, values)
+    runtime.audit.record("secret_set", component=args.id, by="cli", keys=keys)
+    emit({"status": "secrets set successfully", "component_id": args.id, "keys": keys}, args.output_format)
+    return 0
+
+
+def cmd_secret_delete(args: argparse.Namespace) -> int:
+    runtime = _runtime(args, refresh=False)
+    keys = runtime.secrets.delete(args.id, args.keys)
+    runtime.audit.record("secret_deleted", component=args.id, by="cli", keys=keys)
+    emit(
+        {"status": "secrets deleted successfully", "component_id": args.id, "keys": keys}, args.output_format
+    )
+    return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,13 @@ class Settings:
     component_dir: Path
     cache_dir: Path
     config_dir: Path
+    data_dir: Path = Path(".")
+    secrets_dir: Path = Path(".")
+    # Relative `fs://` URIs in policies are resolved against this directory.
+    storage_base: Path = Path(".")
+    # Where granted environment variables take their values from: the server's
+    # environment, config [environment_vars], --env-file, --env (last wins).
+    environment: Mapping[str, str] = field(default_factory=dict)
     memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     max_component_bytes: int = DEFAULT_MAX_COMPONENT_BYTES
@@ -47,7 +54,11 @@ class Settings:
         *,
         component_dir: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None,
+        env_vars: Sequence[str] = (),
+        env_file: str | None = None,
     ) -> Settings:
+        """`env_vars` are `KEY=VALUE` strings (--env), `env_file` a dotenv
+        file (--env-file); both feed granted environment variables."""
         env = os.environ if env is None else env
         config_dir = _xdg(env, "XDG_CONFIG_HOME", ".config") / "wassette"
         config_file = Path(env["WASSETTE_CONFIG_FILE"]) if env.get("WASSETTE_CONFIG_FILE") else None
@@ -71,18 +82,64 @@ class Settings:
             ("component_dir", "plugin_dir"),
         )
         cache = pick(None, ("WASSETTE_CACHE_DIR",), ("cache_dir",))
+        secrets = pick(None, ("WASSETTE_SECRETS_DIR",), ("secrets_dir",))
+        base = pick(None, ("WASSETTE_STORAGE_BASE",), ("storage_base",))
         return cls(
             component_dir=Path(chosen).expanduser() if chosen else data_home / "components",
             cache_dir=Path(cache).expanduser()
             if cache
             else _xdg(env, "XDG_CACHE_HOME", ".cache") / "wassette" / "compiled",
             config_dir=config_dir,
+            data_dir=data_home,
+            secrets_dir=Path(secrets).expanduser() if secrets else config_dir / "secrets",
+            storage_base=Path(base).expanduser().resolve() if base else Path.cwd(),
+            environment=_environment(env, raw, env_file, env_vars),
             memory_limit_bytes=_int(raw, "memory_limit_bytes", DEFAULT_MEMORY_LIMIT),
             timeout_ms=_int(raw, "timeout_ms", DEFAULT_TIMEOUT_MS),
             max_component_bytes=_int(raw, "max_component_bytes", DEFAULT_MAX_COMPONENT_BYTES),
             config_file=config_file or (config_dir / "config.toml"),
             raw=raw,
         )
+
+
+def _environment(
+    env: Mapping[str, str], raw: Mapping[str, Any], env_file: str | None, env_vars: Sequence[str]
+) -> dict[str, str]:
+    values = dict(env)
+    configured = raw.get("environment_vars", {})
+    if not isinstance(configured, Mapping):
+        raise ConfigError('config [environment_vars] must be a table of KEY = "value"')
+    values.update({str(k): str(v) for k, v in configured.items()})
+    if env_file:
+        values.update(read_env_file(Path(env_file)))
+    for item in env_vars:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--env {item!r}: expected KEY=VALUE")
+        values[key] = value
+    return values
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """A dotenv file: `KEY=VALUE` lines, `#` comments, optional quotes and `export`."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise ConfigError(f"--env-file {path}: {e.strerror}") from None
+    values: dict[str, str] = {}
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{path}:{n}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
 
 
 def _int(raw: Mapping[str, Any], key: str, default: int) -> int:

@@ -17,6 +17,9 @@ from typing import Any
 from wassette import _engine
 from wassette.distribution import sources
 from wassette.runtime import catalog as catalog_mod
+from wassette.runtime import effective
+from wassette.runtime import policy as policy_mod
+from wassette.runtime.audit import AuditLog
 from wassette.runtime.catalog import Catalog, Tool
 from wassette.runtime.config import Settings
 from wassette.runtime.errors import (
@@ -26,6 +29,9 @@ from wassette.runtime.errors import (
     UnknownToolError,
     WassetteError,
 )
+from wassette.runtime.permissions import Permissions
+from wassette.runtime.policy import Policy, PolicyError
+from wassette.runtime.secrets import SecretStore
 from wassette.runtime.store import ComponentStore, Metadata, valid_id
 
 log = logging.getLogger("wassette.runtime")
@@ -86,7 +92,12 @@ class CallResult:
         return self.status != "ok"
 
     def message(self) -> str:
-        """One line saying what went wrong, for humans and agents."""
+        """What went wrong, for humans and agents: one line, plus one line per
+        refused access with the command that would grant it."""
+        text = self._headline()
+        return "\n".join([text, *(denial_line(self.tool.component_id, d) for d in self.denials)])
+
+    def _headline(self) -> str:
         labels = {
             "err": "the tool returned an error",
             "invalid_arguments": "invalid arguments",
@@ -97,9 +108,52 @@ class CallResult:
             "cancelled": "cancelled",
             "exit": "the component exited",
             "sandbox_error": "the sandbox could not be set up",
+            "policy_error": "the component's policy is invalid",
         }
+        if self.status == "ok":
+            return "the tool succeeded, but the sandbox refused some accesses"
         label = labels.get(self.status, self.status)
         return f"{label}: {self.error}" if self.error else label
+
+
+def grant_command(component_id: str, denial: dict[str, Any]) -> str | None:
+    """The exact CLI command that would allow a refused access, if a grant can."""
+    if denial.get("rule"):
+        return None  # a deny rule decided: no grant overrides it
+    resource = str(denial.get("resource", ""))
+    if denial.get("kind") == "storage":
+        access = "write" if denial.get("access") not in ("read", None) else "read"
+        return f"wassette permission grant storage {component_id} fs://{resource} --access {access}"
+    if denial.get("kind") == "network":
+        host = network_target(resource)
+        return f"wassette permission grant network {component_id} {host}" if host else None
+    return None
+
+
+def network_target(resource: str) -> str | None:
+    """`host[:port]` of a refused URL or socket address, as a grant names it."""
+    from urllib.parse import urlsplit
+
+    if "://" in resource:
+        parts = urlsplit(resource)
+        if not parts.hostname:
+            return None
+        default = {"http": 80, "https": 443}.get(parts.scheme)
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        port = parts.port
+        return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+    return resource.split(" ", 1)[0] or None
+
+
+def denial_line(component_id: str, denial: dict[str, Any]) -> str:
+    what = f"{denial.get('kind')} {denial.get('access')} of {denial.get('resource')}"
+    why = denial.get("reason") or "not granted"
+    rule = denial.get("rule")
+    line = f"denied: {what} ({why}{'; decided by ' + rule if rule else ''})"
+    command = grant_command(component_id, denial)
+    if command:
+        line += f"; to allow it, run: {command}"
+    return line
 
 
 class Runtime:
@@ -108,6 +162,12 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = ComponentStore(settings.component_dir)
+        self.audit = AuditLog(settings.data_dir / "audit.jsonl")
+        self.permissions = Permissions(self.store, self.audit)
+        self.secrets = SecretStore(settings.secrets_dir)
+        # Parsed policies and secrets, keyed by the file's (mtime, size): a
+        # grant made by another process applies from the next call.
+        self._policies: dict[str, tuple[tuple[int, int] | None, Policy]] = {}
         self._engine: _engine.Engine | None = None
         self._compiled: dict[str, _engine.Component] = {}
         self._metadata: dict[str, Metadata] = {}
@@ -156,6 +216,14 @@ class Runtime:
                     self._compiled.pop(cid, None)
                 self._metadata[cid] = meta
                 self._broken.pop(cid, None)
+            for cid in list(self._metadata):
+                try:
+                    self._policy(cid)
+                except PolicyError as e:
+                    # A broken policy takes its component out, not the server.
+                    self._broken[cid] = str(e)
+                    log.warning("component %s is unavailable: %s", cid, e)
+                    del self._metadata[cid]
             self._rebuild_catalog()
         for line in self._catalog.collisions:
             log.warning("%s", line)
@@ -293,12 +361,14 @@ class Runtime:
         component = self._component(tool.component_id)
         args_json = arguments if isinstance(arguments, str) else json.dumps(arguments or {})
         try:
-            outcome = component.call(
-                tool.interface, tool.function, args_json, self._effective_policy(tool.component_id), cancel
-            )
+            policy_json = json.dumps(self.effective_policy(tool.component_id))
+        except WassetteError as e:
+            return CallResult(tool=tool, status="policy_error", error=str(e))
+        try:
+            outcome = component.call(tool.interface, tool.function, args_json, policy_json, cancel)
         except ValueError as e:  # arguments that are not JSON at all
             return CallResult(tool=tool, status="invalid_arguments", error=str(e))
-        return CallResult(
+        result = CallResult(
             tool=tool,
             status=outcome.status,
             value=json.loads(outcome.value_json) if outcome.value_json is not None else None,
@@ -311,11 +381,33 @@ class Runtime:
             denials=json.loads(outcome.denials_json),
             duration_ms=outcome.duration_ms,
         )
+        for d in result.denials:
+            self.audit.record("denied", component=tool.component_id, tool=tool.name, **d)
+        return result
 
-    def _effective_policy(self, component_id: str) -> str:
-        # Deny by default: nothing but limits until the policy engine grants more.
-        return json.dumps(
-            {"memory_limit_bytes": self.settings.memory_limit_bytes, "timeout_ms": self.settings.timeout_ms}
+    def _policy(self, component_id: str) -> Policy:
+        path = self.permissions.path(component_id)
+        try:
+            st = path.stat()
+            key: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            key = None
+        cached = self._policies.get(component_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        policy = self.permissions.get(component_id) if key is not None else policy_mod.empty()
+        self._policies[component_id] = (key, policy)
+        return policy
+
+    def effective_policy(self, component_id: str) -> dict[str, Any]:
+        """What the engine enforces for the next call of this component."""
+        return effective.build(
+            self._policy(component_id),
+            env_sources=self.settings.environment,
+            secrets=self.secrets.get(component_id),
+            storage_base=self.settings.storage_base,
+            memory_limit_bytes=self.settings.memory_limit_bytes,
+            timeout_ms=self.settings.timeout_ms,
         )
 
     def _component(self, cid: str) -> _engine.Component:

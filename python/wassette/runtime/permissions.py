@@ -1,0 +1,185 @@
+"""Granting and revoking permissions: the one implementation behind the CLI
+(`wassette permission ...`, `wassette policy ...`) and the MCP built-in tools.
+
+Each change reads the component's `<id>.policy.yaml`, edits the document,
+validates the result (a change that would make the policy invalid is
+refused, the file untouched) and writes it atomically under the store lock.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from wassette.runtime import policy as policy_mod
+from wassette.runtime.audit import AuditLog
+from wassette.runtime.errors import UnknownComponentError, WassetteError
+from wassette.runtime.policy import Policy, PolicyError
+from wassette.runtime.store import ComponentStore, write_atomic
+
+POLICY_SUFFIX = ".policy.yaml"
+POLICY_META_SUFFIX = ".policy.meta.json"
+
+
+class Permissions:
+    """Every change is recorded in the audit log with who asked for it
+    (`cli`, `mcp`)."""
+
+    def __init__(self, store: ComponentStore, audit: AuditLog) -> None:
+        self.store = store
+        self.audit = audit
+
+    # -- reading ---------------------------------------------------------
+
+    def path(self, component_id: str) -> Path:
+        return self.store.path(component_id, POLICY_SUFFIX)
+
+    def get(self, component_id: str) -> Policy:
+        """The component's policy (an empty one when it has none)."""
+        self._require(component_id)
+        path = self.path(component_id)
+        if not path.exists():
+            return policy_mod.empty()
+        return policy_mod.load_file(path)
+
+    def _require(self, component_id: str) -> None:
+        if not self.store.exists(component_id):
+            raise UnknownComponentError(component_id)
+
+    # -- changes ---------------------------------------------------------
+
+    def _change(self, component_id: str, edit: Callable[[dict[str, Any]], None]) -> Policy:
+        with self.store.locked():
+            current = self.get(component_id)
+            doc = copy.deepcopy(current.document)
+            edit(doc)
+            updated = policy_mod.validate(doc, source=str(self.path(component_id)))
+            write_atomic(self.path(component_id), policy_mod.dump(updated).encode())
+            return updated
+
+    def _granted(self, component_id: str, details: dict[str, Any], by: str) -> dict[str, Any]:
+        self.audit.record("granted", component=component_id, by=by, details=details)
+        return {"status": "permission granted successfully", "component_id": component_id, "details": details}
+
+    @staticmethod
+    def _rules(doc: dict[str, Any], section: str, kind: str) -> list[dict[str, Any]]:
+        perms = doc.setdefault("permissions", {}) or {}
+        doc["permissions"] = perms
+        sec = perms.setdefault(section, {}) or {}
+        perms[section] = sec
+        rules = sec.setdefault(kind, []) or []
+        sec[kind] = rules
+        return rules
+
+    def grant_storage(
+        self, component_id: str, uri: str, access: list[str], *, by: str = "cli"
+    ) -> dict[str, Any]:
+        if not access:
+            raise PolicyError("--access must name read and/or write")
+
+        def edit(doc: dict[str, Any]) -> None:
+            rules = self._rules(doc, "storage", "allow")
+            for r in rules:
+                if isinstance(r, dict) and r.get("uri") == uri:
+                    have = r.get("access") or []
+                    r["access"] = [a for a in policy_mod.ACCESS if a in have or a in access]
+                    return
+            rules.append({"uri": uri, "access": [a for a in policy_mod.ACCESS if a in access] or access})
+
+        self._change(component_id, edit)
+        return self._granted(component_id, {"uri": uri, "access": access}, by)
+
+    def grant_network(self, component_id: str, host: str, *, by: str = "cli") -> dict[str, Any]:
+        def edit(doc: dict[str, Any]) -> None:
+            rules = self._rules(doc, "network", "allow")
+            key = "cidr" if "/" in host and "://" not in host else "host"
+            if not any(isinstance(r, dict) and r.get(key) == host for r in rules):
+                rules.append({key: host})
+
+        self._change(component_id, edit)
+        return self._granted(component_id, {"host": host}, by)
+
+    def grant_environment(self, component_id: str, key: str, *, by: str = "cli") -> dict[str, Any]:
+        def edit(doc: dict[str, Any]) -> None:
+            rules = self._rules(doc, "environment", "allow")
+            if not any(isinstance(r, dict) and r.get("key") == key for r in rules):
+                rules.append({"key": key})
+
+        self._change(component_id, edit)
+        return self._granted(component_id, {"key": key}, by)
+
+    def grant_memory(self, component_id: str, limit: str, *, by: str = "cli") -> dict[str, Any]:
+        policy_mod.parse_quantity(limit, "memory limit")
+
+        def edit(doc: dict[str, Any]) -> None:
+            perms = doc.setdefault("permissions", {}) or {}
+            doc["permissions"] = perms
+            resources = perms.setdefault("resources", {}) or {}
+            perms["resources"] = resources
+            limits = resources.setdefault("limits", {}) or {}
+            resources["limits"] = limits
+            limits["memory"] = limit
+
+        self._change(component_id, edit)
+        return self._granted(component_id, {"memory": limit}, by)
+
+    def _revoke(self, component_id: str, section: str, field: str, value: str, by: str) -> dict[str, Any]:
+        found = False
+
+        def edit(doc: dict[str, Any]) -> None:
+            nonlocal found
+            rules = self._rules(doc, section, "allow")
+            kept = [r for r in rules if not (isinstance(r, dict) and r.get(field) == value)]
+            found = len(kept) != len(rules)
+            rules[:] = kept
+
+        self._change(component_id, edit)
+        if not found:
+            raise WassetteError(f"component {component_id} has no {section} permission for {value!r}")
+        self.audit.record("revoked", component=component_id, by=by, kind=section, details={field: value})
+        return {
+            "status": "permission revoked successfully",
+            "component_id": component_id,
+            "details": {field: value},
+        }
+
+    def revoke_storage(self, component_id: str, uri: str, *, by: str = "cli") -> dict[str, Any]:
+        return self._revoke(component_id, "storage", "uri", uri, by)
+
+    def revoke_network(self, component_id: str, host: str, *, by: str = "cli") -> dict[str, Any]:
+        field = "cidr" if "/" in host and "://" not in host else "host"
+        return self._revoke(component_id, "network", field, host, by)
+
+    def revoke_environment(self, component_id: str, key: str, *, by: str = "cli") -> dict[str, Any]:
+        return self._revoke(component_id, "environment", "key", key, by)
+
+    def reset(self, component_id: str, *, by: str = "cli") -> dict[str, Any]:
+        """Removes every permission: the component is back to deny-all."""
+        self._require(component_id)
+        with self.store.locked():
+            for suffix in (POLICY_SUFFIX, POLICY_META_SUFFIX):
+                self.store.path(component_id, suffix).unlink(missing_ok=True)
+        self.audit.record("reset", component=component_id, by=by)
+        return {"status": "permissions reset successfully", "component_id": component_id}
+
+    def attach(self, component_id: str, source: Path, *, by: str = "cli") -> dict[str, Any]:
+        """Installs a policy file for a component (validated first)."""
+        self._require(component_id)
+        text_policy = policy_mod.load_file(source)
+        with self.store.locked():
+            write_atomic(self.path(component_id), policy_mod.dump(text_policy).encode())
+            meta = {
+                "source": source.resolve().as_uri(),
+                "attached_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+            write_atomic(self.store.path(component_id, POLICY_META_SUFFIX), json.dumps(meta).encode())
+        self.audit.record("policy_attached", component=component_id, by=by, source=meta["source"])
+        return {
+            "status": "policy attached successfully",
+            "component_id": component_id,
+            "source": meta["source"],
+        }

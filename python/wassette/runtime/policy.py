@@ -1,0 +1,422 @@
+"""Component policies: Wassette's `policy.yaml` format, read strictly.
+
+A policy is a plain document (what the user wrote, kept as written so it can
+be shown and saved back) plus a validated view of it. Validation rejects
+anything we could not enforce, with the file, the field path and the problem:
+``policy.yaml: permissions.network.allow[2].cidr: '10.0.0.0/33' is not a valid CIDR``.
+
+Format (version "1.x")::
+
+    version: "1.0"
+    description: "..."
+    permissions:
+      storage:
+        allow: [{uri: "fs:///abs/dir", access: [read, write]}, {uri: "fs://data/**/*.csv", access: [read]}]
+        deny:  [{uri: "fs:///abs/dir/secrets/**"}]
+      network:
+        allow: [{host: "api.example.com"}, {host: "*.github.com"}, {host: "https://api.x.com:8443"},
+                {host: "db.internal", protocols: [tcp], ports: [5432]}, {cidr: "10.0.0.0/8"}]
+        deny:  [{host: "169.254.169.254"}]
+      environment:
+        allow: [{key: "API_KEY"}, {key: "USER_CONFIG_*"}]
+        deny:  [{key: "SYSTEM_*"}]
+      resources:
+        limits: {memory: "512Mi", cpu: "500m", timeout: "30s"}
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from wassette.runtime.errors import WassetteError
+
+
+class PolicyError(WassetteError):
+    """A policy document is invalid; the message names file, field and problem."""
+
+
+ACCESS = ("read", "write")
+PROTOCOLS = ("http", "https", "tcp", "udp")
+_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?$|^\*$")
+_HOST_RE = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
+
+
+# -- the validated view ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StorageRule:
+    uri: str  # as written
+    path: str  # as written after `fs://`: absolute, relative, or `~/...`, maybe with globs
+    access: tuple[str, ...]  # empty for deny rules
+    origin: str
+
+
+@dataclass(frozen=True)
+class NetworkRule:
+    text: str  # the `host` or `cidr` as written
+    host: str | None  # lower-case name, wildcard or IP literal; no scheme/port
+    cidr: str | None
+    ports: tuple[int, ...]
+    schemes: tuple[str, ...]
+    transports: tuple[str, ...]
+    origin: str
+
+
+@dataclass(frozen=True)
+class KeyRule:
+    key: str  # exact, or a glob with a trailing `*`
+    origin: str
+
+    def matches(self, name: str) -> bool:
+        if self.key.endswith("*"):
+            return name.startswith(self.key[:-1])
+        return name == self.key
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_bytes: int | None = None
+    cpu_cores: float | None = None  # `cpu`, Kubernetes-style
+    cpu_time_ms: int | None = None
+    timeout_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A validated policy document."""
+
+    document: dict[str, Any]
+    storage_allow: tuple[StorageRule, ...] = ()
+    storage_deny: tuple[StorageRule, ...] = ()
+    network_allow: tuple[NetworkRule, ...] = ()
+    network_deny: tuple[NetworkRule, ...] = ()
+    env_allow: tuple[KeyRule, ...] = ()
+    env_deny: tuple[KeyRule, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def description(self) -> str | None:
+        d = self.document.get("description")
+        return str(d) if d is not None else None
+
+
+EMPTY_DOCUMENT: dict[str, Any] = {"version": "1.0", "permissions": {}}
+
+
+def empty() -> Policy:
+    return Policy(document=copy.deepcopy(EMPTY_DOCUMENT))
+
+
+# -- parsing ---------------------------------------------------------------
+
+
+def load_file(path: Path) -> Policy:
+    """Reads and validates a policy file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: no such policy file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise PolicyError(f"{path}: cannot read: {e}") from None
+    return parse(text, source=str(path))
+
+
+def parse(text: str, *, source: str = "policy") -> Policy:
+    import yaml  # deferred: only needed when a policy exists
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise PolicyError(f"{source}: invalid YAML{at}: {problem}") from None
+    if doc is None:
+        doc = {}
+    return validate(doc, source=source)
+
+
+def validate(doc: Any, *, source: str = "policy") -> Policy:
+    """Checks a policy document; raises PolicyError naming the first problem."""
+    v = _Validator(source)
+    top = v.mapping(doc, "", {"version", "description", "permissions", "$schema"})
+    if "version" not in top:
+        v.fail("version", 'is required (use "1.0")')
+    version = top["version"]
+    if isinstance(version, bool) or not isinstance(version, (str, int, float)):
+        v.fail("version", f'must be a string like "1.0", got {version!r}')
+    if str(version) != "1" and not str(version).startswith("1."):
+        v.fail("version", f"{version!r} is not supported (this server reads version 1.x)")
+    if "description" in top and not isinstance(top["description"], str):
+        v.fail("description", "must be a string")
+    perms = v.mapping(
+        top.get("permissions") or {}, "permissions", {"storage", "network", "environment", "resources"}
+    )
+
+    storage = v.mapping(perms.get("storage") or {}, "permissions.storage", {"allow", "deny"})
+    network = v.mapping(perms.get("network") or {}, "permissions.network", {"allow", "deny"})
+    env = v.mapping(perms.get("environment") or {}, "permissions.environment", {"allow", "deny"})
+    return Policy(
+        document=copy.deepcopy(top),
+        storage_allow=tuple(
+            v.storage(e, f"permissions.storage.allow[{i}]", deny=False)
+            for i, e in enumerate(v.sequence(storage.get("allow"), "permissions.storage.allow"))
+        ),
+        storage_deny=tuple(
+            v.storage(e, f"permissions.storage.deny[{i}]", deny=True)
+            for i, e in enumerate(v.sequence(storage.get("deny"), "permissions.storage.deny"))
+        ),
+        network_allow=tuple(
+            v.network(e, f"permissions.network.allow[{i}]")
+            for i, e in enumerate(v.sequence(network.get("allow"), "permissions.network.allow"))
+        ),
+        network_deny=tuple(
+            v.network(e, f"permissions.network.deny[{i}]")
+            for i, e in enumerate(v.sequence(network.get("deny"), "permissions.network.deny"))
+        ),
+        env_allow=tuple(
+            v.key(e, f"permissions.environment.allow[{i}]")
+            for i, e in enumerate(v.sequence(env.get("allow"), "permissions.environment.allow"))
+        ),
+        env_deny=tuple(
+            v.key(e, f"permissions.environment.deny[{i}]")
+            for i, e in enumerate(v.sequence(env.get("deny"), "permissions.environment.deny"))
+        ),
+        limits=v.resources(perms.get("resources") or {}, "permissions.resources"),
+    )
+
+
+class _Validator:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, problem: str) -> NoReturn:
+        where = f"{self.source}: {path}: " if path else f"{self.source}: "
+        raise PolicyError(where + problem)
+
+    def mapping(self, value: Any, path: str, allowed: set[str]) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            self.fail(path, f"must be a mapping, got {_kind(value)}")
+        for key in value:
+            if key not in allowed:
+                self.fail(
+                    f"{path}.{key}" if path else str(key),
+                    f"unknown field (expected one of: {', '.join(sorted(allowed))})",
+                )
+        return dict(value)
+
+    def sequence(self, value: Any, path: str) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(path, f"must be a list, got {_kind(value)}")
+        return value
+
+    def string(self, value: Any, path: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(path, f"must be a non-empty string, got {value!r}")
+        return str(value).strip()
+
+    def storage(self, entry: Any, path: str, *, deny: bool) -> StorageRule:
+        allowed = {"uri"} if deny else {"uri", "access"}
+        e = self.mapping(entry, path, allowed | ({"access"} if deny else set()))
+        if "uri" not in e:
+            self.fail(f"{path}.uri", "is required")
+        uri = self.string(e["uri"], f"{path}.uri")
+        if not uri.startswith("fs://"):
+            self.fail(f"{path}.uri", f"{uri!r} must start with fs:// (e.g. fs:///home/me/data)")
+        rest = uri[len("fs://") :]
+        if not rest:
+            self.fail(f"{path}.uri", "names no path")
+        self.glob(rest, f"{path}.uri")
+        access: tuple[str, ...] = ()
+        if not deny:
+            raw = e.get("access", ["read"])
+            items = raw if isinstance(raw, list) else [raw]
+            for item in items:
+                if item not in ACCESS:
+                    self.fail(f"{path}.access", f"{item!r} is not one of: read, write")
+            if not items:
+                self.fail(f"{path}.access", "must list read and/or write")
+            access = tuple(a for a in ACCESS if a in items)
+        elif "access" in e:
+            # A deny rule always denies everything; a partial deny would read
+            # as a promise we do not make.
+            self.fail(f"{path}.access", "deny rules deny all access; remove `access`")
+        return StorageRule(uri=uri, path=rest, access=access, origin=path)
+
+    def glob(self, path: str, where: str) -> None:
+        for ch in "[]{}?":
+            if ch in path:
+                self.fail(where, f"unsupported glob character {ch!r} in {path!r} (use * and **)")
+        for segment in path.split("/"):
+            if "**" in segment and segment != "**":
+                self.fail(where, f"bad glob {path!r}: ** must be a whole path segment")
+            if segment == "..":
+                self.fail(where, f"{path!r} must not contain '..'")
+
+    def network(self, entry: Any, path: str) -> NetworkRule:
+        e = self.mapping(entry, path, {"host", "cidr", "protocols", "ports"})
+        if ("host" in e) == ("cidr" in e):
+            self.fail(path, "needs exactly one of `host` or `cidr`")
+        protocols = tuple(self.sequence(e.get("protocols"), f"{path}.protocols"))
+        for p in protocols:
+            if p not in PROTOCOLS:
+                self.fail(f"{path}.protocols", f"{p!r} is not one of: {', '.join(PROTOCOLS)}")
+        ports: list[int] = []
+        for p in self.sequence(e.get("ports"), f"{path}.ports"):
+            if isinstance(p, bool) or not isinstance(p, int) or not 0 < p < 65536:
+                self.fail(f"{path}.ports", f"{p!r} is not a port number (1-65535)")
+            ports.append(p)
+        schemes = [p for p in protocols if p in ("http", "https")]
+        transports = [p for p in protocols if p in ("tcp", "udp")]
+        if "cidr" in e:
+            text = self.string(e["cidr"], f"{path}.cidr")
+            try:
+                net = ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                self.fail(f"{path}.cidr", f"{text!r} is not a valid CIDR (e.g. 10.0.0.0/8)")
+            return NetworkRule(text, None, str(net), tuple(ports), tuple(schemes), tuple(transports), path)
+        text = self.string(e["host"], f"{path}.host")
+        host, port, scheme = self.split_host(text, f"{path}.host")
+        if scheme:
+            if schemes and scheme not in schemes:
+                self.fail(path, f"scheme {scheme}:// contradicts protocols {list(protocols)}")
+            schemes = [scheme]
+        if port is not None:
+            if ports and port not in ports:
+                self.fail(path, f"port {port} contradicts ports {ports}")
+            ports = [port]
+        return NetworkRule(text, host, None, tuple(ports), tuple(schemes), tuple(transports), path)
+
+    def split_host(self, text: str, where: str) -> tuple[str, int | None, str | None]:
+        scheme = None
+        rest = text
+        if "://" in rest:
+            scheme, rest = rest.split("://", 1)
+            scheme = scheme.lower()
+            if scheme not in ("http", "https"):
+                self.fail(where, f"scheme {scheme!r} is not supported (use http or https)")
+        rest = rest.rstrip("/")
+        if "/" in rest:
+            self.fail(where, f"{text!r}: a host rule cannot contain a path")
+        port: int | None = None
+        if rest.startswith("["):  # [v6]:port
+            end = rest.find("]")
+            if end < 0:
+                self.fail(where, f"{text!r}: unclosed [")
+            host, tail = rest[1:end], rest[end + 1 :]
+            if tail:
+                if not tail.startswith(":"):
+                    self.fail(where, f"{text!r}: expected :port after ]")
+                port = self.port(tail[1:], text, where)
+        elif rest.count(":") == 1:
+            host, p = rest.split(":")
+            port = self.port(p, text, where)
+        else:
+            host = rest
+        host = host.lower()
+        try:
+            ipaddress.ip_address(host)
+            return host, port, scheme
+        except ValueError:
+            pass
+        if not _HOST_RE.match(host):
+            self.fail(where, f"{text!r} is not a valid host name, *.wildcard or IP address")
+        return host, port, scheme
+
+    def port(self, text: str, whole: str, where: str) -> int:
+        if not text.isdigit() or not 0 < int(text) < 65536:
+            self.fail(where, f"{whole!r}: bad port {text!r}")
+        return int(text)
+
+    def key(self, entry: Any, path: str) -> KeyRule:
+        e = self.mapping(entry, path, {"key"})
+        if "key" not in e:
+            self.fail(f"{path}.key", "is required")
+        key = self.string(e["key"], f"{path}.key")
+        if not _KEY_RE.match(key):
+            self.fail(f"{path}.key", f"{key!r} is not a variable name or NAME_* prefix glob")
+        return KeyRule(key, path)
+
+    def resources(self, value: Any, path: str) -> Limits:
+        r = self.mapping(value, path, {"limits", "memory_bytes", "cpu_time_ms", "timeout_ms"})
+        limits = self.mapping(r.get("limits") or {}, f"{path}.limits", {"memory", "cpu", "timeout"})
+        memory = None
+        if "memory" in limits:
+            memory = parse_quantity(limits["memory"], f"{self.source}: {path}.limits.memory")
+        if "memory_bytes" in r:
+            memory = self.positive(r["memory_bytes"], f"{path}.memory_bytes")
+        cpu = None
+        if "cpu" in limits:
+            cpu = parse_cpu(limits["cpu"], f"{self.source}: {path}.limits.cpu")
+        timeout = None
+        if "timeout" in limits:
+            timeout = parse_duration_ms(limits["timeout"], f"{self.source}: {path}.limits.timeout")
+        if "timeout_ms" in r:
+            timeout = self.positive(r["timeout_ms"], f"{path}.timeout_ms")
+        cpu_time = self.positive(r["cpu_time_ms"], f"{path}.cpu_time_ms") if "cpu_time_ms" in r else None
+        return Limits(memory_bytes=memory, cpu_cores=cpu, cpu_time_ms=cpu_time, timeout_ms=timeout)
+
+    def positive(self, value: Any, path: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            self.fail(path, f"must be a positive integer, got {value!r}")
+        return int(value)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def parse_quantity(value: Any, where: str) -> int:
+    """`512Mi`, `1Gi`, `2048Ki`, `1G`, or a number of bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KkMmGg]i?)?\s*", str(value))
+    if not m:
+        raise PolicyError(f"{where}: {value!r} is not a memory size (e.g. 512Mi, 1Gi, 268435456)")
+    number = float(m.group(1)) * _UNITS[(m.group(2) or "").lower()]
+    if number < 65536 or number > 4 * 1024**3:
+        raise PolicyError(f"{where}: {value!r} must be between 64Ki and 4Gi")
+    return int(number)
+
+
+def parse_cpu(value: Any, where: str) -> float:
+    """Kubernetes-style CPU: `500m` (half a core), `1`, `1.5`."""
+    text = str(value).strip()
+    try:
+        cores = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    except ValueError:
+        raise PolicyError(f"{where}: {value!r} is not a CPU quantity (e.g. 500m, 1, 1.5)") from None
+    if not 0 < cores <= 64:
+        raise PolicyError(f"{where}: {value!r} must be more than 0 and at most 64 cores")
+    return cores
+
+
+def parse_duration_ms(value: Any, where: str) -> int:
+    """`30s`, `500ms`, `2m`, or milliseconds as a number."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*", str(value))
+    if not m:
+        raise PolicyError(f"{where}: {value!r} is not a duration (e.g. 500ms, 30s, 2m)")
+    ms = float(m.group(1)) * {"ms": 1, "s": 1000, "m": 60_000}[m.group(2)]
+    if not 0 < ms <= 3_600_000:
+        raise PolicyError(f"{where}: {value!r} must be more than 0 and at most 1 hour")
+    return int(ms)
+
+
+def dump(policy: Policy) -> str:
+    import yaml
+
+    return str(yaml.safe_dump(policy.document, sort_keys=False, allow_unicode=True))
