@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[dirs, envs], help="serve MCP over stdio")
     run.add_argument("--disable-builtin-tools", action="store_true", help="offer only component tools")
+    run.add_argument(
+        "--agent-grants",
+        choices=("allow", "ask", "deny"),
+        default="ask",
+        help="permission grants asked for by the agent: ask the user (default), allow, or deny",
+    )
     run.set_defaults(handler=cmd_run)
 
     serve = sub.add_parser(
@@ -71,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--stdio", action="store_true", help="serve over stdio (same as `wassette run`)")
     serve.add_argument("--disable-builtin-tools", action="store_true", help="offer only component tools")
+    serve.add_argument("--agent-grants", choices=("allow", "ask", "deny"), default="ask", help="as for `run`")
     serve.set_defaults(handler=cmd_serve)
 
     component = sub.add_parser("component", help="load, unload and list components")
@@ -215,7 +222,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from wassette.server.stdio import serve_stdio
 
     runtime = _runtime(args)
-    serve_stdio(runtime, builtin_tools=not args.disable_builtin_tools)
+    serve_stdio(runtime, builtin_tools=not args.disable_builtin_tools, agent_grants=args.agent_grants)
     return 0
 
 

@@ -19,6 +19,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_NAME = 128
+
+# Names of the built-in MCP tools. Always reserved, also where built-ins are
+# hidden, so a component tool has the same name in the CLI and every server.
+BUILTIN_NAMES = frozenset(
+    {
+        "load-component",
+        "unload-component",
+        "list-components",
+        "search-components",
+        "get-policy",
+        "grant-storage-permission",
+        "grant-network-permission",
+        "grant-environment-variable-permission",
+        "revoke-storage-permission",
+        "revoke-network-permission",
+        "revoke-environment-variable-permission",
+        "reset-permission",
+    }
+)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -173,7 +173,7 @@ class Runtime:
         self._metadata: dict[str, Metadata] = {}
         self._broken: dict[str, str] = {}
         self._catalog = Catalog()
-        self._reserved: frozenset[str] = frozenset()
+        self._reserved: frozenset[str] = catalog_mod.BUILTIN_NAMES
         self._lock = threading.RLock()
         self._compile_locks: dict[str, threading.Lock] = {}
 
@@ -186,11 +186,6 @@ class Runtime:
                 if self._engine is None:
                     self._engine = _engine.Engine(str(self.settings.cache_dir))
         return self._engine
-
-    def reserve_names(self, names: Iterable[str]) -> None:
-        """Tool names owned by someone else (the built-in tools)."""
-        self._reserved = frozenset(names)
-        self._rebuild_catalog()
 
     def refresh(self) -> None:
         """Re-reads the component directory (components added or removed by

@@ -9,8 +9,8 @@ from wassette.runtime.lifecycle import Runtime
 from wassette.server.app import WassetteServer
 
 
-def serve_stdio(runtime: Runtime, *, builtin_tools: bool = True) -> None:
-    app = WassetteServer(runtime, builtin_tools=builtin_tools)
+def serve_stdio(runtime: Runtime, *, builtin_tools: bool = True, agent_grants: str = "ask") -> None:
+    app = WassetteServer(runtime, builtin_tools=builtin_tools, agent_grants=agent_grants)
 
     async def main() -> None:
         # The SDK points fd 1 at stderr while serving, so stray native output
