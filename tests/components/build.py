@@ -85,6 +85,7 @@ FIXTURES: dict[str, Fixture] = {
             entry="time-server.js",
         ),
         Fixture("io", "c", "c/io", world="io", entry="io.c"),
+        Fixture("fsprobe", "c", "c/fsprobe", world="fsprobe", entry="fsprobe.c"),
     )
 }
 
