@@ -8,6 +8,7 @@ mod call;
 mod engine;
 mod exports;
 mod fs_gate;
+mod fs_rules;
 mod net_gate;
 mod policy;
 mod sandbox;

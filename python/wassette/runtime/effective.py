@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from wassette.runtime.policy import Policy, StorageRule
+from wassette.runtime.policy import NetworkRule, Policy, StorageRule
 
 
 def resolve_storage_path(rule: StorageRule, base: Path) -> str:
@@ -104,12 +104,17 @@ def build(
     }
 
 
-def _net(rule: Any) -> dict[str, Any]:
+def _net(rule: NetworkRule) -> dict[str, Any]:
+    """A rule that names no protocol grants what a plain host grant means:
+    HTTP and HTTPS, and raw TCP to the same host on the same ports."""
+    schemes, transports = rule.schemes, rule.transports
+    if not schemes and not transports:
+        schemes, transports = ("http", "https"), ("tcp",)
     return {
         "host": rule.host,
         "cidr": rule.cidr,
         "ports": list(rule.ports),
-        "schemes": list(rule.schemes),
-        "transports": list(rule.transports),
+        "schemes": list(schemes),
+        "transports": list(transports),
         "origin": rule.origin,
     }
