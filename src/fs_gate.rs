@@ -212,8 +212,13 @@ impl GatedFs<'_> {
     }
 
     /// Records a refusal of `need` on `shown` (really `real`) and returns
-    /// the error the guest sees.
+    /// the error the guest sees. Looking for something that is not there
+    /// (runtimes probe for modules and config files) is refused alike but
+    /// not recorded: nothing was at stake.
     fn refuse(&self, shown: &Path, real: &Path, need: Need, refusal: Refusal) -> FsError {
+        if need != Need::Write && fs::symlink_metadata(real).is_err() {
+            return denied();
+        }
         self.gate.denials.lock().unwrap().push(Denial {
             kind: "storage",
             resource: shown.display().to_string(),

@@ -189,7 +189,7 @@ impl Rules {
             .map(|r| Refusal { reason: "denied by a deny rule".into(), rule: Some(r.origin.clone()) })
     }
 
-    /// An IP/CIDR allow rule names this address (for any use).
+    /// An IP/CIDR allow rule names this address (on some port, for some use).
     fn names_ip(&self, ip: IpAddr) -> bool {
         self.allow.iter().any(|r| r.covers(ip))
     }
@@ -299,6 +299,11 @@ impl NetGate {
                 addr.port()
             )));
         }
+        if special(ip) {
+            return Err(Refusal::not_granted(format!(
+                "a loopback/private/link-local address: only an IP/CIDR rule for it grants raw {transport}"
+            )));
+        }
         Err(Refusal::not_granted(format!("no rule grants raw {transport} to this address")))
     }
 
@@ -340,9 +345,12 @@ impl NetGate {
         Ok(kept)
     }
 
+    /// Remembers which rules a lookup's addresses came from. Special
+    /// addresses are not remembered: only an IP/CIDR rule reaches them, on
+    /// the ports and transports it names.
     fn learn(&self, ips: &[IpAddr], rules: &[usize]) {
         let mut learned = self.learned.lock().unwrap();
-        for ip in ips {
+        for ip in ips.iter().filter(|ip| !special(**ip)) {
             let entry = learned.resolved.entry(*ip).or_default();
             for r in rules {
                 if !entry.contains(r) {
@@ -386,10 +394,19 @@ impl NetGate {
             let ips = self.resolve(&host, port).await.map_err(refuse)?;
             let mut allowed = Vec::new();
             for ip in ips {
-                match self.rules.denied_ip(ip, port) {
-                    Some(r) => return Err(refuse(r)),
-                    None => allowed.push(ip),
+                if let Some(r) = self.rules.denied_ip(ip, port) {
+                    return Err(refuse(r));
                 }
+                // A special address is reached only where an IP/CIDR rule
+                // grants it for this scheme and port.
+                if !special(ip) || self.rules.allow.iter().any(|r| r.covers(ip) && fits(r)) {
+                    allowed.push(ip);
+                }
+            }
+            if allowed.is_empty() {
+                return Err(refuse(Refusal::not_granted(format!(
+                    "{host} resolves to a loopback/private/link-local address that no rule grants for {scheme} on port {port}"
+                ))));
             }
             allowed
         };

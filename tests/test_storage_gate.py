@@ -316,7 +316,18 @@ def test_deny_rule_holds_against_case_tricks(fenced: Probe, tree: Path) -> None:
     """Deny rules compare without case: `SECRETS` is denied like `secrets`, so a
     case-insensitive filesystem could not be used to sidestep them."""
     assert fenced("read-file", path=str(tree / "allowed/SECRETS/key.txt")).refused
-    assert fenced("read-file", path=str(tree / "allowed/Secrets/key.txt")).refused
+    # A path that does not exist is refused alike, without a record.
+    missing = fenced("read-file", path=str(tree / "allowed/Secrets/key.txt"))
+    assert missing.value == {"err": "Permission denied"} and missing.denials == []
+
+
+def test_probing_for_missing_files_is_not_recorded(probe: Callable[..., Probe], tree: Path) -> None:
+    """Runtimes probe for modules and config files that are not there: refused, not
+    recorded; a write to a missing path is an attempt with effect and is recorded."""
+    run = probe([allow(tree / "allowed")])
+    out = run("read-file", path="/no/such/module.py")
+    assert out.value == {"err": "Permission denied"} and out.denials == []
+    assert run("write-file", path="/no/such/file", contents="x").refused
 
 
 def test_deny_rule_refuses_creating_inside(fenced: Probe, tree: Path) -> None:

@@ -38,6 +38,9 @@ log = logging.getLogger("wassette.runtime")
 
 Progress = Callable[[str], None]
 
+# Call outcomes where the sandbox, not the component, ended the call.
+STOPPED = frozenset({"timeout", "cpu_limit", "out_of_memory"})
+
 
 @dataclass(frozen=True)
 class ComponentInfo:
@@ -385,6 +388,14 @@ class Runtime:
         )
         for d in result.denials:
             self.audit.record("denied", component=tool.component_id, tool=tool.name, **d)
+        if result.status in STOPPED:
+            self.audit.record(
+                "stopped",
+                component=tool.component_id,
+                tool=tool.name,
+                status=result.status,
+                error=result.error,
+            )
         return result
 
     def _policy(self, component_id: str) -> Policy:
