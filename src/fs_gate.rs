@@ -76,39 +76,60 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
 pub fn configure(b: &mut WasiCtxBuilder, storage: &StoragePolicy, denials: &Denials) -> wasmtime::Result<FsGate> {
     let rules = StorageRules::new(storage);
     let roots = preopen_roots(&rules);
-    for (root, write) in &roots {
-        let perms = if *write { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-        let guest = root.to_string_lossy();
-        b.preopened_dir(root, &guest, perms)
-            .map_err(|e| e.context(format!("cannot open granted directory {}", root.display())))?;
+    for root in &roots {
+        let perms = if root.write { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+        b.preopened_dir(&root.host, root.guest.to_string_lossy(), perms)
+            .map_err(|e| e.context(format!("cannot open granted directory {}", root.host.display())))?;
     }
     let decoy = decoy_dir()?.clone();
-    if !roots.iter().any(|(r, _)| r == Path::new("/")) {
+    if !roots.iter().any(|r| r.guest == Path::new("/")) {
         b.preopened_dir(&decoy, "/", FsPerms::ReadOnly)?;
     }
     Ok(FsGate { rules: Arc::new(rules), denials: denials.clone(), decoy, streams: HashMap::new(), denied_inodes: None })
 }
 
+/// One preopened directory: where it is, where the guest sees it, and
+/// whether anything below it may be written.
+#[derive(Debug, PartialEq)]
+struct Root {
+    host: PathBuf,
+    guest: PathBuf,
+    write: bool,
+}
+
 /// The directories to preopen: for each allow rule, the nearest existing
-/// directory at or above its fixed part; nested ones fold into the outer.
-fn preopen_roots(rules: &StorageRules) -> Vec<(PathBuf, bool)> {
-    let mut roots: Vec<(PathBuf, bool)> = Vec::new();
-    for (prefix, write) in rules.allow_roots() {
+/// directory at or above its fixed part, at the same path in the guest (and
+/// again where the user named it, if a symlink lies on the way); nested ones
+/// fold into the outer.
+fn preopen_roots(rules: &StorageRules) -> Vec<Root> {
+    let mut roots: Vec<Root> = Vec::new();
+    for (prefix, alias, write) in rules.allow_roots() {
         let mut dir = prefix.as_path();
+        let mut up = 0;
         while !dir.is_dir() {
             match dir.parent() {
-                Some(p) => dir = p,
+                Some(p) => {
+                    dir = p;
+                    up += 1;
+                }
                 None => break,
             }
         }
-        roots.push((dir.to_path_buf(), write));
+        roots.push(Root { host: dir.to_path_buf(), guest: dir.to_path_buf(), write });
+        if let Some(alias) = alias {
+            let guest: PathBuf = alias.ancestors().nth(up).unwrap_or(Path::new("/")).to_path_buf();
+            if guest != dir {
+                roots.push(Root { host: dir.to_path_buf(), guest, write });
+            }
+        }
     }
-    roots.sort();
-    let mut merged: Vec<(PathBuf, bool)> = Vec::new();
-    for (dir, write) in roots {
-        match merged.iter_mut().find(|(outer, _)| dir.starts_with(outer)) {
-            Some(outer) => outer.1 |= write,
-            None => merged.push((dir, write)),
+    roots.sort_by(|a, b| a.guest.cmp(&b.guest));
+    let mut merged: Vec<Root> = Vec::new();
+    for root in roots {
+        match merged.iter_mut().find(|outer| root.guest.starts_with(&outer.guest) && root.host.starts_with(&outer.host))
+        {
+            Some(outer) => outer.write |= root.write,
+            None => merged.push(root),
         }
     }
     merged

@@ -127,6 +127,7 @@ fn match_segment(pattern: &str, name: &str) -> bool {
 
 struct Allow {
     pattern: Pattern,
+    alias: Option<Pattern>,
     read: bool,
     write: bool,
 }
@@ -147,7 +148,12 @@ impl StorageRules {
         let allow = policy
             .allow
             .iter()
-            .map(|r: &StorageRule| Allow { pattern: Pattern::new(&r.path, false), read: r.read, write: r.write })
+            .map(|r: &StorageRule| Allow {
+                pattern: Pattern::new(&r.path, false),
+                alias: r.alias.as_deref().map(|a| Pattern::new(a, false)),
+                read: r.read,
+                write: r.write,
+            })
             .collect();
         let deny = policy
             .deny
@@ -200,10 +206,13 @@ impl StorageRules {
         self.deny.iter().map(|d| d.pattern.fixed_prefix()).collect()
     }
 
-    /// Directories to preopen (each allow rule's fixed prefix, as written),
-    /// with whether anything below them may be written.
-    pub fn allow_roots(&self) -> Vec<(PathBuf, bool)> {
-        self.allow.iter().map(|a| (a.pattern.fixed_prefix(), a.write)).collect()
+    /// Each allow rule's fixed prefix, the same prefix as the user named it
+    /// (when a symlink lies on the way), and whether it may be written.
+    pub fn allow_roots(&self) -> Vec<(PathBuf, Option<PathBuf>, bool)> {
+        self.allow
+            .iter()
+            .map(|a| (a.pattern.fixed_prefix(), a.alias.as_ref().map(Pattern::fixed_prefix), a.write))
+            .collect()
     }
 }
 

@@ -46,6 +46,10 @@ pub struct StorageRule {
     /// (within one path segment), `**` (any number of segments). A rule
     /// without globs names a file, or a directory and everything below it.
     pub path: String,
+    /// The same place as the user named it, when that differs from `path`
+    /// (a symlink on the way): the guest finds the grant there too.
+    #[serde(default)]
+    pub alias: Option<String>,
     #[serde(default)]
     pub read: bool,
     #[serde(default)]

@@ -390,3 +390,40 @@ def test_engine_stays_healthy_after_refusals(probe: Callable[..., Probe], tree: 
     for _ in range(3):
         assert run("read-file", path="/etc/shadow").refused
     assert run("read-file", path=str(tree / "allowed/a.txt")).value == {"ok": "A"}
+
+
+def test_grant_through_a_symlink_is_found_where_the_user_named_it(fsprobe: Any, tree: Path) -> None:
+    """`fs://…/link` where link -> allowed: the guest reaches the files both by the
+    name the user granted and by their real path; rules hold on the real path."""
+    from wassette.runtime import effective
+    from wassette.runtime import policy as policy_mod
+
+    (tree / "link").symlink_to(tree / "allowed")
+    doc = {
+        "version": "1.0",
+        "permissions": {
+            "storage": {
+                "allow": [{"uri": f"fs://{tree}/link", "access": ["read"]}],
+                "deny": [{"uri": f"fs://{tree}/link/secrets/**"}],
+            }
+        },
+    }
+    policy = json.dumps(
+        effective.build(
+            policy_mod.validate(doc),
+            env_sources={},
+            secrets={},
+            storage_base=tree,
+            memory_limit_bytes=64 << 20,
+            timeout_ms=10_000,
+        )
+    )
+
+    def run(export: str, **args: Any) -> Outcome:
+        return Outcome(fsprobe.call(None, export, json.dumps(args), policy))
+
+    assert run("read-file", path=str(tree / "link/a.txt")).value == {"ok": "A"}
+    assert run("read-file", path=str(tree / "allowed/a.txt")).value == {"ok": "A"}
+    denied = run("read-file", path=str(tree / "link/secrets/key.txt"))
+    assert denied.refused and denied.denials[0]["resource"] == str(tree / "allowed/secrets/key.txt")
+    assert run("read-file", path=str(tree / "outside/secret.txt")).refused
