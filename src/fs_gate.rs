@@ -75,6 +75,9 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
 /// Preopens what `storage` grants (plus the decoy root) and returns the gate.
 pub fn configure(b: &mut WasiCtxBuilder, storage: &StoragePolicy, denials: &Denials) -> wasmtime::Result<FsGate> {
     let rules = StorageRules::new(storage);
+    if !storage.allow.is_empty() {
+        proc_fd_works()?;
+    }
     let roots = preopen_roots(&rules);
     for root in &roots {
         let perms = if root.write { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
@@ -133,6 +136,15 @@ fn preopen_roots(rules: &StorageRules) -> Vec<Root> {
         }
     }
     merged
+}
+
+/// The gate learns where a descriptor points from `/proc/self/fd`; without
+/// it no grant could be checked, so none is given.
+fn proc_fd_works() -> wasmtime::Result<()> {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    let works = *WORKS
+        .get_or_init(|| fs::File::open("/").is_ok_and(|f| fd_path(f.as_raw_fd()).is_ok_and(|p| p == Path::new("/"))));
+    if works { Ok(()) } else { wasmtime::bail!("storage grants need /proc/self/fd (Linux with /proc mounted)") }
 }
 
 /// An empty directory no one can write to, shown to the guest as `/`.
