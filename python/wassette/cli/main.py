@@ -94,7 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser(
         "inspect", parents=[dirs, out], help="show a component's tools and their schemas"
     )
-    inspect.add_argument("id", help="component id")
+    inspect.add_argument(
+        "id",
+        metavar="ID|FILE",
+        help="id of a loaded component, or a .wasm file (path or file:// URI) to inspect without loading it",
+    )
     inspect.set_defaults(handler=cmd_inspect)
 
     tool = sub.add_parser("tool", help="list, describe and invoke tools")
@@ -259,9 +263,22 @@ def cmd_component_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names_a_file(target: str) -> bool:
+    """A component id never contains `/` or `://`, nor ends in `.wasm`."""
+    return "://" in target or "/" in target or target.endswith(".wasm")
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
-    runtime = _runtime(args)
-    tools = [_tool_json(t) for t in runtime.component_tools(args.id)]
+    if _names_a_file(args.id):
+        from pathlib import Path
+
+        uri = args.id if "://" in args.id else Path(args.id).expanduser().absolute().as_uri()
+        catalog = _runtime(args, refresh=False).inspect_source(uri)
+        for _cid, export, why in catalog.skipped:
+            print(f"warning: export {export} is not offered as a tool: {why}", file=sys.stderr)
+        tools = [_tool_json(t) for t in sorted(catalog.tools.values(), key=lambda t: t.name)]
+    else:
+        tools = [_tool_json(t) for t in _runtime(args).component_tools(args.id)]
     emit(tools, args.output_format, columns=["name", "export", "description"])
     return 0
 

@@ -343,6 +343,15 @@ class Runtime:
         except KeyError:
             raise UnknownToolError(name) from None
 
+    def inspect_source(self, uri: str) -> Catalog:
+        """The tools a component file (or URI) would offer, with their
+        schemas, without installing it: nothing is written to the component
+        directory. Names are as the component would get them on its own."""
+        fetched = sources.fetch(uri, max_bytes=self.settings.max_component_bytes)
+        compiled = self._compile(fetched.wasm, fetched.component_id)
+        exports = json.loads(compiled.describe(fetched.wasm))
+        return catalog_mod.build({fetched.component_id: exports}, self._reserved)
+
     def component_tools(self, component_id: str) -> list[Tool]:
         if component_id not in self._metadata:
             raise UnknownComponentError(component_id)
