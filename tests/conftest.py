@@ -43,6 +43,14 @@ def components() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def examples() -> dict[str, Path]:
+    """Every example in examples/, built (or taken from the cache) in one go."""
+    mod = _load_build_module()
+    built: dict[str, Path] = mod.build(list(mod.EXAMPLES))
+    return built
+
+
+@pytest.fixture(scope="session")
 def engine():  # type: ignore[no-untyped-def]
     from wassette import _engine
 

@@ -2,7 +2,10 @@
 """Build the test-component fixtures in tests/components, cached by source hash.
 
 Usage:
-    python tests/components/build.py [--list] [--force] [--json] [-j N] [NAME ...]
+    python tests/components/build.py [--list] [--force] [--json] [-j N] [--examples] [NAME ...]
+
+The same recipes build the examples in ``examples/<name>/`` (named like
+``time-server-js``); an example's output goes to ``examples/<name>/build/<name>.wasm``.
 
 Each fixture is built into ``$CACHE/fixtures/<name>-<key>.wasm`` where ``key``
 is a sha256 over the recipe version, the versions of the tools the recipe
@@ -46,6 +49,7 @@ RECIPE_VERSION = "fixtures-recipe-2"
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
+EXAMPLES_DIR = REPO / "examples"
 TOOLCHAIN_DIR = REPO / "tests" / "toolchain"
 OUT_DIR = HERE / "build"
 SETUP_HINT = "run scripts/setup-toolchain.sh (in the Python environment that runs build.py)"
@@ -61,10 +65,19 @@ class Fixture:
     world: str = ""
     entry: str = ""
     http: bool = False  # JS: keep StarlingMonkey's wasi:http imports (for fetch)
+    example: bool = False  # `src` is under examples/, not tests/components/
+
+    @property
+    def base(self) -> Path:
+        return EXAMPLES_DIR if self.example else HERE
 
     @property
     def path(self) -> Path:
-        return HERE / self.src
+        return self.base / self.src
+
+    @property
+    def out_dir(self) -> Path:
+        return self.path / "build" if self.example else OUT_DIR
 
 
 FIXTURES: dict[str, Fixture] = {
@@ -91,6 +104,39 @@ FIXTURES: dict[str, Fixture] = {
         Fixture("netprobe", "py", "py/netprobe", world="netprobe", entry="app"),
     )
 }
+
+# The examples users try first (examples/<name>/, each with its own README).
+EXAMPLES: dict[str, Fixture] = {
+    f.name: f
+    for f in (
+        Fixture(
+            "time-server-js",
+            "js",
+            "time-server-js",
+            world="time-server",
+            entry="time-server.js",
+            example=True,
+        ),
+        Fixture(
+            "get-weather-js",
+            "js",
+            "get-weather-js",
+            world="get-weather",
+            entry="weather.js",
+            http=True,
+            example=True,
+        ),
+        Fixture("fetch-js", "js", "fetch-js", world="fetch", entry="fetch.js", http=True, example=True),
+        Fixture("eval-py", "py", "eval-py", world="eval-py", entry="app", example=True),
+        Fixture("filesystem-py", "py", "filesystem-py", world="filesystem", entry="app", example=True),
+        Fixture("wordcount-c", "c", "wordcount-c", world="wordcount", entry="wordcount.c", example=True),
+    )
+}
+ALL: dict[str, Fixture] = {**FIXTURES, **EXAMPLES}
+
+# Files in a source directory that are not part of the build (an example's
+# docs, policy, build script and output).
+_NOT_SOURCES = frozenset({"README.md", "policy.yaml", "build.sh", ".gitignore"})
 
 # Slow recipes first so parallel builds finish sooner.
 _KIND_ORDER = {"js": 0, "py": 1, "c": 2, "wat": 3}
@@ -224,7 +270,10 @@ def _source_files(fixture: Fixture) -> list[Path]:
     return sorted(
         p
         for p in fixture.path.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        if p.is_file()
+        and not {"__pycache__", "build"} & set(p.relative_to(fixture.path).parts)
+        and p.suffix != ".pyc"
+        and p.name not in _NOT_SOURCES
     )
 
 
@@ -247,7 +296,7 @@ def cache_key(fixture: Fixture, tools: Toolchain) -> str:
     for version in tools.versions(fixture.kind):
         field(version.encode())
     for path in _source_files(fixture):
-        field(path.relative_to(HERE).as_posix().encode())
+        field(path.relative_to(fixture.base).as_posix().encode())
         field(path.read_bytes())
     return h.hexdigest()
 
@@ -266,7 +315,9 @@ def _build_py(fx: Fixture, tools: Toolchain, tmp: Path) -> Path:
     # Build from a copy: componentize-py writes __pycache__ next to the app,
     # and bundles whatever else is in that directory.
     src = tmp / "src"
-    shutil.copytree(fx.path, src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        fx.path, src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "build", *_NOT_SOURCES)
+    )
     cmd: list[str | Path] = [
         tools.componentize_py,
         "-d",
@@ -473,14 +524,15 @@ def _remove_stale_temps(cache_dir: Path, max_age_s: float = 24 * 3600) -> None:
             pass
 
 
-def _install(name: str, cached: Path) -> Path:
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    dest = OUT_DIR / f"{name}.wasm"
+def _install(fx: Fixture, cached: Path) -> Path:
+    name, out_dir = fx.name, fx.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dest = out_dir / f"{name}.wasm"
     same_size = dest.is_file() and dest.stat().st_size == cached.stat().st_size
     if same_size and _file_digest(dest) == _file_digest(cached):
         return dest
     # A plain new file (not mkstemp's 0600) so the copy gets the usual umask mode.
-    tmp = OUT_DIR / f".{name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    tmp = out_dir / f".{name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     try:
         shutil.copyfile(cached, tmp)
         tmp.replace(dest)
@@ -491,28 +543,29 @@ def _install(name: str, cached: Path) -> Path:
 
 
 def build(names: list[str] | None = None, force: bool = False, jobs: int | None = None) -> dict[str, Path]:
-    """Build the named fixtures (all when None).
+    """Build the named fixtures or examples (all fixtures when None).
 
-    Returns name -> path of the copy in tests/components/build.
+    Returns name -> path of the copy in tests/components/build (fixtures) or
+    examples/<name>/build (examples).
     """
     wanted = list(FIXTURES) if names is None else list(dict.fromkeys(names))
-    unknown = [n for n in wanted if n not in FIXTURES]
+    unknown = [n for n in wanted if n not in ALL]
     if unknown:
-        raise BuildError(f"unknown fixture(s) {', '.join(unknown)}; known: {', '.join(FIXTURES)}")
+        raise BuildError(f"unknown fixture(s) {', '.join(unknown)}; known: {', '.join(ALL)}")
     tools = Toolchain()
     _remove_stale_temps(cache_root() / "fixtures")
-    order = sorted(wanted, key=lambda n: _KIND_ORDER[FIXTURES[n].kind])
+    order = sorted(wanted, key=lambda n: _KIND_ORDER[ALL[n].kind])
     workers = max(1, min(jobs or os.cpu_count() or 1, len(order)))
     cached: dict[str, Path] = {}
     errors: list[str] = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_build_one, FIXTURES[n], tools, force): n for n in order}
+        futures = {pool.submit(_build_one, ALL[n], tools, force): n for n in order}
         for fut in concurrent.futures.as_completed(futures):
             try:
                 cached[futures[fut]] = fut.result()
             except BuildError as exc:
                 errors.append(str(exc))
-    installed = {n: _install(n, cached[n]) for n in wanted if n in cached}
+    installed = {n: _install(ALL[n], cached[n]) for n in wanted if n in cached}
     if errors:
         raise BuildError("\n\n".join(errors))
     return installed
@@ -520,18 +573,22 @@ def build(names: list[str] | None = None, force: bool = False, jobs: int | None 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build test-component fixtures (cached).")
-    parser.add_argument("names", nargs="*", help="fixtures to build (default: all)")
-    parser.add_argument("--list", action="store_true", help="list fixtures and exit")
+    parser.add_argument("names", nargs="*", help="fixtures or examples to build (default: all fixtures)")
+    parser.add_argument("--examples", action="store_true", help="also build every example")
+    parser.add_argument("--list", action="store_true", help="list fixtures and examples, and exit")
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("-j", "--jobs", type=int, default=None, help="parallel builds (default: CPUs)")
     args = parser.parse_args(argv)
     if args.list:
-        for fx in FIXTURES.values():
-            print(f"{fx.name:12} {fx.kind:4} {fx.src}")
+        for fx in ALL.values():
+            print(f"{fx.name:15} {fx.kind:4} {fx.path.relative_to(REPO)}")
         return 0
+    names = list(args.names) or (None if not args.examples else list(FIXTURES))
+    if args.examples and names is not None:
+        names += [n for n in EXAMPLES if n not in names]
     try:
-        result = build(args.names or None, force=args.force, jobs=args.jobs)
+        result = build(names, force=args.force, jobs=args.jobs)
     except BuildError as exc:
         print(f"build.py: error: {exc}", file=sys.stderr)
         return 1

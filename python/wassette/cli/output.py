@@ -33,7 +33,7 @@ def _cell(value: Any) -> str:
         return ", ".join(_cell(v) for v in value)
     if isinstance(value, (dict, bool, int, float)):
         return json.dumps(value, ensure_ascii=False)
-    return str(value)
+    return " ".join(str(value).split())  # one line per row: multi-line docs are folded
 
 
 def _table(data: Any, columns: Sequence[str] | None) -> str:

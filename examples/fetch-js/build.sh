@@ -1,0 +1,12 @@
+#!/usr/bin/env sh
+# Builds build/fetch-js.wasm from this directory's sources with the project's
+# pinned toolchain (run scripts/setup-toolchain.sh once, in the venv you use).
+# Builds are cached by source hash, so an unchanged example is not rebuilt.
+#
+# What it runs, in this directory:
+#   jco componentize fetch.js --wit wit --world-name fetch --disable fetch-event -o build/fetch-js.wasm
+# then adds the WIT doc comments to the component (they become the tool
+# descriptions; the toolchains drop them).
+set -eu
+here="$(cd "$(dirname "$0")" && pwd)"
+exec "${PYTHON:-python}" "$here/../../tests/components/build.py" fetch-js
