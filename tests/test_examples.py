@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import re
 import shlex
 import stat
+import subprocess
 import sys
 import threading
 import urllib.parse
@@ -93,6 +95,17 @@ def test_example_directory_is_complete(name: str) -> None:
     assert "wassette component load" in readme
     if name != "time-server-js":
         assert "wassette permission grant" in readme
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_build_script_builds_the_example(name: str, examples: dict[str, Path]) -> None:
+    """`examples/<name>/build.sh` runs the cached recipe (a no-op after the session build)."""
+    script = REPO / "examples" / name / "build.sh"
+    r = subprocess.run(
+        [str(script)], env={**os.environ, "PYTHON": sys.executable}, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [name, str(examples[name])]
 
 
 def test_examples_build_into_their_own_directories(examples: dict[str, Path]) -> None:

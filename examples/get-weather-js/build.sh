@@ -9,4 +9,5 @@
 # descriptions; the toolchains drop them).
 set -eu
 here="$(cd "$(dirname "$0")" && pwd)"
-exec "${PYTHON:-python}" "$here/../../tests/components/build.py" get-weather-js
+python="${PYTHON:-$(command -v python || command -v python3)}"
+exec "$python" "$here/../../tests/components/build.py" get-weather-js
