@@ -152,7 +152,10 @@ def test_load_truncated_component(
 @pytest.mark.parametrize(
     ("cmd", "message"),
     [
-        (["component", "load", "oci://ghcr.io/x/y:1"], "unsupported component URI 'oci://'"),
+        (
+            ["component", "load", "oci://127.0.0.1:1/x/y:1"],
+            "cannot reach https://127.0.0.1:1: connection refused",
+        ),
         (["component", "load", "ftp://host/x.wasm"], "unsupported component URI 'ftp://'"),
         (["component", "unload", "nope"], "no component with id 'nope'"),
         (["inspect", "nope"], "no component with id 'nope'"),
