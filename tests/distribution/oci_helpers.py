@@ -58,3 +58,58 @@ def stored(component_dir: Path) -> list[str]:
     if not component_dir.exists():
         return []
     return sorted(p.name for p in component_dir.iterdir() if p.name != ".wassette.lock")
+
+
+BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+EMPTY = b"{}"
+
+
+def registry_client(host: str, repository: str) -> Any:
+    """Our registry client, for pushes the CLI has no command for (signatures)."""
+    from wassette.distribution.http import HttpClient
+    from wassette.distribution.reference import parse
+    from wassette.distribution.registry import RegistryClient
+
+    return RegistryClient(
+        parse(f"{host}/{repository}:x"), HttpClient(allow_insecure_loopback=True), push=True
+    )
+
+
+def attach_bundle(
+    host: str, repository: str, subject: str, subject_size: int, bundle: bytes, how: str
+) -> None:
+    """Attaches a Sigstore bundle to a manifest the way cosign 3 / oras do:
+    `referrer` = a manifest with `subject` listed in the referrers tag schema
+    index (`sha256-<hex>`, for registries without the referrers API);
+    `sig-tag` = cosign's `sha256-<hex>.sig` tag."""
+    import hashlib
+    import json
+
+    client = registry_client(host, repository)
+    bundle_digest = client.push_blob(bundle)
+    empty_digest = client.push_blob(EMPTY)
+    manifest: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": BUNDLE_TYPE,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty_digest, "size": 2},
+        "layers": [{"mediaType": BUNDLE_TYPE, "digest": bundle_digest, "size": len(bundle)}],
+    }
+    tag = subject.replace(":", "-")
+    if how == "sig-tag":
+        client.push_manifest(json.dumps(manifest).encode(), OCI_MANIFEST, tag + ".sig")
+        return
+    manifest["subject"] = {"mediaType": OCI_MANIFEST, "digest": subject, "size": subject_size}
+    raw = json.dumps(manifest).encode()
+    digest = client.push_manifest(raw, OCI_MANIFEST, None)
+    assert digest == "sha256:" + hashlib.sha256(raw).hexdigest()
+    index = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(raw), "artifactType": BUNDLE_TYPE}
+        ],
+    }
+    client.push_manifest(json.dumps(index).encode(), OCI_INDEX, tag)
