@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +142,17 @@ def get(name: str, entries: tuple[Entry, ...]) -> Entry:
     raise WassetteError(f"no component named {name!r} in the catalog{hint}")
 
 
+def _score(word: str, name: str) -> int:
+    """How well one query word matches a name; 1 for a description match."""
+    if name == word:
+        return 10
+    if name.startswith(word):
+        return 6
+    if word in re.split(r"[-_.]", name):
+        return 5
+    return 4 if word in name else 1
+
+
 def search(query: str | None, entries: tuple[Entry, ...] = BUNDLED) -> list[Entry]:
     """Entries matching every word of `query`, best first (name matches rank
     above description matches); all entries, by name, without a query."""
@@ -152,6 +164,6 @@ def search(query: str | None, entries: tuple[Entry, ...] = BUNDLED) -> list[Entr
         name, desc = e.name.lower(), e.description.lower()
         if not all(w in name or w in desc for w in words):
             continue
-        score = sum(3 if name == w else 2 if w in name else 1 for w in words)
+        score = sum(_score(w, name) for w in words)
         scored.append((-score, e.name, e))
     return [e for _, _, e in sorted(scored)]
