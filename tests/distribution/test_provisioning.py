@@ -152,3 +152,18 @@ def test_broken_manifests(env, tmp_path: Path, text: str, message: str) -> None:
     assert r.returncode == 1
     [error] = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert message in error and str(manifest) in error
+
+
+def test_serve_takes_the_manifest_too(env, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("version: 1\ncomponents:\n  - uri: file:///nonexistent/x.wasm\n    permissions: {}\n")
+    r = subprocess.run(
+        [sys.executable, "-m", "wassette", "serve", "--stdio", "--manifest", str(manifest)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1
+    assert "failed: file:///nonexistent/x.wasm: no such file: /nonexistent/x.wasm" in r.stderr

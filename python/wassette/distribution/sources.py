@@ -225,14 +225,15 @@ def _fetch_oci(uri: str, settings: Settings, options: FetchOptions, say: Progres
     wm = resolve(ref, client, options)
     digest = wm.manifest.digest
     pinned = ref.with_digest(digest)
-    rule = trust_policy(settings).rule_for(ref.name)
+    trust = trust_policy(settings)
+    rule = trust.rule_for(ref.name)
     warnings: list[str] = []
     if rule.mode == "off":
         decision = signatures.Decision(True, None, None, "skipped")
     else:
         say("checking signatures")
         found = signatures.discover(client, digest)
-        checks = signatures.check(found, digest, rule, trust_policy(settings).trusted_root)
+        checks = signatures.check(found, digest, rule, trust.trusted_root)
         decision = signatures.decide(checks, rule, str(pinned))
         if not decision.ok:
             raise signatures.SignatureError(decision.message or "refused by the signature trust policy")

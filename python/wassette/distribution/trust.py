@@ -21,7 +21,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,6 @@ class TrustPolicy:
     trusted_root: Path | None = None
     override: str | None = None
     source: str = "config.toml"
-    notes: tuple[str, ...] = field(default=())
 
     def rule_for(self, name: str) -> TrustRule:
         """The rule for `registry/repository`: the first matching entry, with
