@@ -116,6 +116,13 @@ def test_plain_http_needs_the_loopback_flag(
     assert stored(component_dir) == []
     r = cli("component", "load", "--allow-insecure-loopback", ref)
     assert r.returncode == 0, r.stderr
+    # the flag also lets a plain-http file server on loopback serve a component
+    layer = json.loads(cli("component", "list").stdout)[0]["provenance"]["layer_digest"]
+    url = f"http://{registry.host}/v2/tools/arith/blobs/{layer}"
+    assert "plain http:// is refused" in cli("component", "load", url).stderr
+    r = cli("component", "load", "--allow-insecure-loopback", url)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["source"] == url
 
 
 def test_bad_artifacts_are_refused_and_leave_nothing(

@@ -74,13 +74,18 @@ def local_path(uri: str) -> Path | None:
             # `file://relative/dir/x.wasm` and `file://./x.wasm`: a relative path.
             return Path(unquote(parts.netloc + parts.path))
         return Path(unquote(parts.path))
-    if "://" not in uri and uri.endswith(".wasm") and not reference.looks_like_reference(uri):
+    # `my.dir/tool.wasm` could also read as a registry reference: an existing file wins.
+    if (
+        "://" not in uri
+        and uri.endswith(".wasm")
+        and (Path(uri).exists() or not reference.looks_like_reference(uri))
+    ):
         return Path(uri)
     return None
 
 
 def is_oci(uri: str) -> bool:
-    return uri.startswith("oci://") or reference.looks_like_reference(uri)
+    return uri.startswith("oci://") or (reference.looks_like_reference(uri) and local_path(uri) is None)
 
 
 def http_client(settings: Settings, options: FetchOptions) -> HttpClient:
