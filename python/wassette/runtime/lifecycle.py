@@ -194,7 +194,7 @@ class Runtime:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = _engine.Engine(str(self.settings.cache_dir))
+                    self._engine = _engine.Engine(str(self.settings.cache_dir), self.settings.allocator)
         return self._engine
 
     def refresh(self) -> None:
