@@ -212,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rget.add_argument("name", help="catalog name (see `wassette registry search`)")
     rget.set_defaults(handler=cmd_registry_get)
+    pschema = psub.add_parser("schema", help="print the JSON Schema of policy.yaml")
+    pschema.set_defaults(handler=cmd_policy_schema)
 
     perm = sub.add_parser("permission", help="grant, revoke or reset permissions")
     permsub = perm.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
@@ -552,6 +554,13 @@ def cmd_policy_get(args: argparse.Namespace) -> int:
         emit(rows, "table", columns=["kind", "rule", "access"])
     else:
         emit(policy.document, args.output_format)
+    return 0
+
+
+def cmd_policy_schema(args: argparse.Namespace) -> int:
+    from wassette.runtime.policy import schema_text
+
+    print(schema_text(), end="")
     return 0
 
 

@@ -19,6 +19,7 @@ from wassette.runtime.errors import ConfigError
 DEFAULT_MEMORY_LIMIT = 512 * 1024 * 1024
 DEFAULT_TIMEOUT_MS = 30_000
 DEFAULT_MAX_COMPONENT_BYTES = 256 * 1024 * 1024
+ALLOCATORS = ("auto", "pooling", "on-demand")
 
 
 def _xdg(env: Mapping[str, str], var: str, fallback: str) -> Path:
@@ -45,6 +46,8 @@ class Settings:
     memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     max_component_bytes: int = DEFAULT_MAX_COMPONENT_BYTES
+    # Instance allocator: auto (pooling where it can be reserved), pooling, on-demand.
+    allocator: str = "auto"
     config_file: Path | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
     # Distribution: an extra CA bundle for https:// sources and registries,
@@ -97,6 +100,9 @@ class Settings:
             ("WASSETTE_ALLOW_INSECURE_LOOPBACK",),
             ("allow_insecure_loopback",),
         )
+        allocator = str(pick(None, ("WASSETTE_ALLOCATOR",), ("allocator",)) or "auto")
+        if allocator not in ALLOCATORS:
+            raise ConfigError(f"allocator {allocator!r} is not one of: {', '.join(ALLOCATORS)}")
         return cls(
             component_dir=Path(chosen).expanduser() if chosen else data_home / "components",
             cache_dir=Path(cache).expanduser()
@@ -110,6 +116,7 @@ class Settings:
             memory_limit_bytes=_int(raw, "memory_limit_bytes", DEFAULT_MEMORY_LIMIT),
             timeout_ms=_int(raw, "timeout_ms", DEFAULT_TIMEOUT_MS),
             max_component_bytes=_int(raw, "max_component_bytes", DEFAULT_MAX_COMPONENT_BYTES),
+            allocator=allocator,
             config_file=config_file or (config_dir / "config.toml"),
             raw=raw,
             ca_bundle=Path(str(ca_bundle)).expanduser() if ca_bundle else None,

@@ -55,6 +55,10 @@ class LoadOptions:
     policy: Policy | None = None
 
 
+# Call outcomes where the sandbox, not the component, ended the call.
+STOPPED = frozenset({"timeout", "cpu_limit", "out_of_memory"})
+
+
 @dataclass(frozen=True)
 class ComponentInfo:
     id: str
@@ -157,9 +161,13 @@ def grant_command(component_id: str, denial: dict[str, Any]) -> str | None:
         return None  # a deny rule decided: no grant overrides it
     resource = str(denial.get("resource", ""))
     if denial.get("kind") == "storage":
-        access = "write" if denial.get("access") not in ("read", None) else "read"
-        return f"wassette permission grant storage {component_id} fs://{resource} --access {access}"
+        # A symlink or `..` led elsewhere: the place it leads is what needs the grant.
+        path = denial.get("resolved") or resource
+        access = "write" if denial.get("access") == "write" else "read"
+        return f"wassette permission grant storage {component_id} fs://{path} --access {access}"
     if denial.get("kind") == "network":
+        if denial.get("access") in ("bind", "listen"):
+            return None  # no policy grants serving
         host = network_target(resource)
         return f"wassette permission grant network {component_id} {host}" if host else None
     return None
@@ -181,7 +189,10 @@ def network_target(resource: str) -> str | None:
 
 
 def denial_line(component_id: str, denial: dict[str, Any]) -> str:
-    what = f"{denial.get('kind')} {denial.get('access')} of {denial.get('resource')}"
+    target = denial.get("resource")
+    if denial.get("resolved"):
+        target = f"{target} (which leads to {denial['resolved']})"
+    what = f"{denial.get('kind')} {denial.get('access')} of {target}"
     why = denial.get("reason") or "not granted"
     rule = denial.get("rule")
     line = f"denied: {what} ({why}{'; decided by ' + rule if rule else ''})"
@@ -220,7 +231,7 @@ class Runtime:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = _engine.Engine(str(self.settings.cache_dir))
+                    self._engine = _engine.Engine(str(self.settings.cache_dir), self.settings.allocator)
         return self._engine
 
     def refresh(self) -> None:
@@ -481,6 +492,14 @@ class Runtime:
         )
         for d in result.denials:
             self.audit.record("denied", component=tool.component_id, tool=tool.name, **d)
+        if result.status in STOPPED:
+            self.audit.record(
+                "stopped",
+                component=tool.component_id,
+                tool=tool.name,
+                status=result.status,
+                error=result.error,
+            )
         return result
 
     def _policy(self, component_id: str) -> Policy:
