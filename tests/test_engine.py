@@ -241,6 +241,25 @@ def test_load_of_a_missing_file_is_an_engine_error(
     assert_engine_healthy(engine, components)
 
 
+@pytest.mark.parametrize("allocator", ["pooling", "on-demand"])
+def test_both_allocators_run_calls(components: dict[str, Path], allocator: str) -> None:
+    """Pooling is the default (measured faster: benchmarks/engine_bench.py); on-demand
+    remains selectable and behaves the same, limits included."""
+    engine = _engine.Engine(None, allocator)
+    assert engine.allocator == allocator
+    arith = engine.compile(components["arith"].read_bytes())
+    assert value(call(arith, "add", {"a": 2, "b": 3})) == 5
+    grow = engine.compile(components["grow"].read_bytes())
+    assert call(grow, "grow-loop", memory_limit_bytes=MiB).status == "out_of_memory"
+    assert value(call(arith, "add", {"a": 1, "b": 1})) == 2
+
+
+def test_default_allocator_and_bad_names() -> None:
+    assert _engine.Engine().allocator == "pooling"
+    with pytest.raises(ValueError, match='unknown allocator "fast"'):
+        _engine.Engine(None, "fast")
+
+
 # --- call-level errors raised to Python -----------------------------------------------------------
 
 
