@@ -29,9 +29,10 @@ import mcp.types as types
 import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
-from conftest import REPO, Cli
-
 pytestmark = pytest.mark.anyio
+
+REPO = Path(__file__).resolve().parent.parent
+Cli = Any  # the `cli` fixture of conftest.py: runs `wassette ...` in a subprocess
 
 EXAMPLES = ("time-server-js", "get-weather-js", "fetch-js", "eval-py", "filesystem-py", "wordcount-c")
 GRANT = re.compile(r"to allow it, run: (wassette permission grant .+)$", re.MULTILINE)

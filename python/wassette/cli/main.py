@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument(
         "id",
         metavar="ID|FILE",
-        help="id of a loaded component, or a .wasm file (path or file:// URI) to inspect without loading it",
+        help="id of a loaded component, or a component to inspect without loading it: "
+        "a .wasm path, file://, https:// or oci:// URI",
     )
     inspect.set_defaults(handler=cmd_inspect)
 
@@ -480,17 +481,25 @@ def cmd_component_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _names_a_file(target: str) -> bool:
-    """A component id never contains `/` or `://`, nor ends in `.wasm`."""
-    return "://" in target or "/" in target or target.endswith(".wasm")
+def _inspect_source(target: str) -> str | None:
+    """The URI `inspect` should fetch, or None when `target` is a component id
+    (an id never contains `/` or `://`, nor ends in `.wasm`)."""
+    from pathlib import Path
+
+    from wassette.distribution.reference import looks_like_reference
+
+    if "://" in target:
+        return target
+    path = Path(target).expanduser()
+    if path.exists() or (("/" in target or target.endswith(".wasm")) and not looks_like_reference(target)):
+        return path.absolute().as_uri()
+    return target if looks_like_reference(target) else None
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    if _names_a_file(args.id):
-        from pathlib import Path
-
-        uri = args.id if "://" in args.id else Path(args.id).expanduser().absolute().as_uri()
-        catalog = _runtime(args, refresh=False).inspect_source(uri)
+    source = _inspect_source(args.id)
+    if source is not None:
+        catalog = _runtime(args, refresh=False).inspect_source(source)
         for _cid, export, why in catalog.skipped:
             print(f"warning: export {export} is not offered as a tool: {why}", file=sys.stderr)
         tools = [_tool_json(t) for t in sorted(catalog.tools.values(), key=lambda t: t.name)]

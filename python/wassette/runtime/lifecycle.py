@@ -447,11 +447,12 @@ class Runtime:
         except KeyError:
             raise UnknownToolError(name) from None
 
-    def inspect_source(self, uri: str) -> Catalog:
+    def inspect_source(self, uri: str, *, progress: Progress | None = None) -> Catalog:
         """The tools a component file (or URI) would offer, with their
-        schemas, without installing it: nothing is written to the component
-        directory. Names are as the component would get them on its own."""
-        fetched = sources.fetch(uri, max_bytes=self.settings.max_component_bytes)
+        schemas, without installing it: fetched and verified as for a load,
+        but nothing is written to the component directory. Names are as the
+        component would get them on its own."""
+        fetched = sources.fetch(uri, self.settings, None, progress)
         compiled = self._compile(fetched.wasm, fetched.component_id)
         exports = json.loads(compiled.describe(fetched.wasm))
         return catalog_mod.build({fetched.component_id: exports}, self._reserved)
