@@ -57,10 +57,11 @@ def home(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def env(home: Path) -> dict[str, str]:
+def isolated_env(home: Path) -> dict[str, str]:
     """Environment for `wassette` subprocesses: isolated state, shared compile cache."""
-    e = {
+    for sub in ("data", "config", "cache"):
+        (home / sub).mkdir(exist_ok=True)
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "XDG_DATA_HOME": str(home / "data"),
@@ -69,7 +70,17 @@ def env(home: Path) -> dict[str, str]:
         "WASSETTE_CACHE_DIR": str(COMPILED_CACHE),
         "PYTHONUNBUFFERED": "1",
     }
-    return e
+
+
+@pytest.fixture
+def env(home: Path) -> dict[str, str]:
+    return isolated_env(home)
+
+
+@pytest.fixture(scope="module")
+def module_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Like `env`, shared by the tests of one module (e.g. one server for all)."""
+    return isolated_env(tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture
@@ -99,6 +110,11 @@ class Cli:
 @pytest.fixture
 def cli(env: dict[str, str]) -> Cli:
     return Cli(env)
+
+
+@pytest.fixture(scope="module")
+def module_cli(module_env: dict[str, str]) -> Cli:
+    return Cli(module_env)
 
 
 @pytest.fixture
