@@ -132,3 +132,16 @@ def runtime(home: Path) -> Iterator[object]:
         }
     )
     yield Runtime(settings)
+
+
+@pytest.fixture(scope="session")
+def inspector() -> Path:
+    """The MCP Inspector CLI (`mcp-inspector`, with its own Node 22) that
+    scripts/setup-toolchain.sh installs from tests/toolchain/inspector."""
+    import hashlib
+
+    lock = REPO / "tests/toolchain/inspector/package-lock.json"
+    directory = DEV_CACHE / f"inspector-{hashlib.sha256(lock.read_bytes()).hexdigest()[:16]}"
+    if not (directory / ".complete").is_file():
+        pytest.fail(f"the MCP Inspector is not installed in {directory}: run scripts/setup-toolchain.sh")
+    return directory / "node_modules" / ".bin"

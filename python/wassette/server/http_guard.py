@@ -31,8 +31,10 @@ def split_host(value: str) -> tuple[str, int | None]:
     """`host[:port]` (IPv6 in brackets) -> (lower-case host without brackets, port)."""
     value = value.strip().lower()
     if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
+        host, bracket, rest = value[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"bad IPv6 address in {value!r}")
+        port = rest[1:]
     elif value.count(":") == 1:
         host, _, port = value.partition(":")
     else:
