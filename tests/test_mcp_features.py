@@ -204,6 +204,7 @@ async def test_revoke_needs_no_confirmation_reset_does(env, cli, components, hom
     assert ("revoked", "mcp") in {(a["event"], a["by"]) for a in audit}
 
 
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")  # setLevel, 2025
 async def test_guest_stderr_forwarded_as_log(env, cli, components) -> None:
     cli("component", "load", components["io"].as_uri())
     logs: list[types.LoggingMessageNotificationParams] = []

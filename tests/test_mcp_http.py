@@ -268,6 +268,7 @@ async def test_cancellation_stops_the_guest(server: HttpServer, version: str) ->
         assert (await c.call_tool("add", {"a": 1, "b": 2})).structured_content == {"result": 3}
 
 
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")  # setLevel, 2025
 @pytest.mark.parametrize("version", ["2025-11-25", MODERN])
 async def test_guest_stderr_forwarded_as_log(server: HttpServer, version: str) -> None:
     """Guest stderr reaches the client as a log message, only at the level the
