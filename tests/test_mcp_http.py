@@ -133,10 +133,11 @@ async def test_json_response_and_stateless(env, cli, components, tmp_path: Path)
 # -- notifications -----------------------------------------------------
 
 
-async def test_list_changed_reaches_every_client(env, components, tmp_path: Path) -> None:
+async def test_list_changed_reaches_every_client(env, cli, components, tmp_path: Path) -> None:
     """Three clients at once (2025-11-25 and 2025-06-18 sessions, a 2026-07-28
     listen stream): each load, reload and unload notifies all of them, and
-    they all see the same tools. Loads report progress on both eras."""
+    they all see the same tools; so does a load by another process (the
+    CLI). Loads report progress on both eras."""
     uri = components["strings"].as_uri()
     with http_server(env, tmp_path / "serve.log") as srv:
         heard: dict[str, int] = {"a": 0, "b": 0, "c": 0}
@@ -190,6 +191,12 @@ async def test_list_changed_reaches_every_client(env, components, tmp_path: Path
             await wait_for(lambda: all(n >= 3 for n in heard.values()))
             lists = [await names(x) for x in (a, b, c)]
             assert lists[0] == lists[1] == lists[2] == before
+
+            loaded = await anyio.to_thread.run_sync(lambda: cli("component", "load", uri))
+            assert loaded.returncode == 0, loaded.stderr
+            await wait_for(lambda: all(n >= 4 for n in heard.values()))
+            lists = [await names(x) for x in (a, b, c)]
+            assert lists[0] == lists[1] == lists[2] == before | {"echo", "length"}
             tg.cancel_scope.cancel()
 
 

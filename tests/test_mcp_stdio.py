@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import mcp.types as types
 import pytest
 from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 
@@ -258,3 +259,30 @@ def server_pid(env: dict[str, str]) -> int:
             except OSError:
                 continue
     raise AssertionError("server process not found")
+
+
+async def test_load_by_another_process_notifies(cli, env, components: dict[str, Path]) -> None:
+    """`wassette component load` while `wassette run` serves: the client is
+    told the tool list changed and sees the new tools."""
+    changed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if getattr(message, "method", None) == "notifications/tools/list_changed" or isinstance(
+            message, types.ToolListChangedNotification
+        ):
+            changed.set()
+
+    params = StdioServerParameters(command=sys.executable, args=["-m", "wassette", "run"], env=env)
+    async with (
+        stdio_client(params) as (read, write),
+        ClientSession(read, write, message_handler=on_message) as s,
+    ):
+        await s.initialize()
+        assert "echo" not in {t.name for t in (await s.list_tools()).tools}
+        loaded = await anyio.to_thread.run_sync(
+            lambda: cli("component", "load", components["strings"].as_uri())
+        )
+        assert loaded.returncode == 0, loaded.stderr
+        with anyio.fail_after(10):
+            await changed.wait()
+        assert "echo" in {t.name for t in (await s.list_tools()).tools}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -206,6 +207,32 @@ class WassetteServer:
         await anyio.to_thread.run_sync(self.runtime.refresh)
         if {t.name: t for t in self.runtime.tools()} != before:
             await self.tools_changed()
+
+    async def watch_components(self, interval: float = 1.0) -> None:
+        """Rescans (and so notifies clients) when components change under the
+        running server: `wassette component load|unload` from another
+        process, or files copied in by hand."""
+        directory = self.runtime.settings.component_dir
+
+        def stamp() -> frozenset[tuple[str, int]]:
+            try:
+                with os.scandir(directory) as entries:
+                    return frozenset(
+                        (e.name, e.stat().st_mtime_ns) for e in entries if e.name.endswith(".wasm")
+                    )
+            except OSError:
+                return frozenset()
+
+        last = stamp()
+        while True:
+            await anyio.sleep(interval)
+            now = stamp()
+            if now != last:
+                last = now
+                try:
+                    await self.rescan()
+                except WassetteError as e:
+                    log.warning("rescanning components failed: %s", e)
 
     async def _set_logging_level(self, ctx: Any, params: types.SetLevelRequestParams) -> types.EmptyResult:
         connection = connection_of(ctx)

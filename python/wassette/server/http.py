@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import anyio
+
 from wassette import __version__
 from wassette.runtime.errors import ConfigError
 from wassette.runtime.lifecycle import Runtime
@@ -232,4 +234,12 @@ def serve_http(
         access_log=log.isEnabledFor(logging.DEBUG),
         timeout_graceful_shutdown=3,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    http = uvicorn.Server(config)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.watch_components)
+            await http.serve(sockets=[sock])
+            tg.cancel_scope.cancel()
+
+    anyio.run(main)

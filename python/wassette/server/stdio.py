@@ -252,7 +252,9 @@ def serve_stdio(
     app = WassetteServer(runtime, builtin_tools=builtin_tools, agent_grants=agent_grants)
 
     async def main() -> None:
-        async with stdio_streams(max_request_bytes) as (read, write):
+        async with stdio_streams(max_request_bytes) as (read, write), anyio.create_task_group() as tg:
+            tg.start_soon(app.watch_components)
             await app.server.run(read, write, app.initialization_options())
+            tg.cancel_scope.cancel()
 
     anyio.run(main)
