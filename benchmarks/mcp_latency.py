@@ -383,6 +383,9 @@ def main() -> int:
     parser.add_argument("--no-wassette", action="store_true", help="measure only this project")
     parser.add_argument("--only", choices=("stdio", "http"), help="one transport only")
     parser.add_argument("--json", type=Path, help="write the raw results here")
+    parser.add_argument(
+        "--label", default="wassette-py", help="name for this project's column, e.g. 'release engine'"
+    )
     args = parser.parse_args()
 
     anchor: Path | None = None
@@ -392,8 +395,9 @@ def main() -> int:
             print(f"note: Wassette 0.8 not found at {anchor}; measuring only this project", file=sys.stderr)
             anchor = None
 
+    load_at_start = os.getloadavg()
     wasm = arith_component()
-    subjects: list[tuple[str, list[str]]] = [("wassette-py", [sys.executable, "-m", "wassette"])]
+    subjects: list[tuple[str, list[str]]] = [(args.label, [sys.executable, "-m", "wassette"])]
     if anchor is not None:
         subjects.append(("wassette-0.8", [str(anchor)]))
 
@@ -415,8 +419,10 @@ def main() -> int:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "load_average_at_start": load_at_start,
         },
         "component": "arith (WAT), tool add",
+        "pythonpath": os.environ.get("PYTHONPATH"),
         "results": results,
     }
     if args.json:

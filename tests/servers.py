@@ -93,7 +93,7 @@ async def http_session(
         streamable_http_client(url, http_client=client) as (read, write),
         ClientSession(read, write, **kwargs) as session,
     ):
-        if version is None:
+        if version in (None, "2025-11-25"):
             await session.initialize()
         else:
             await initialize_at(session, version)
@@ -108,7 +108,8 @@ def http_client(headers: dict[str, str] | None = None) -> httpx.AsyncClient:
 async def initialize_at(session: ClientSession, version: str) -> types.InitializeResult:
     """The initialize handshake at a given revision. The SDK client always
     offers its newest one, so this sends the same request with another
-    version and then lets the SDK carry on as usual."""
+    version (declaring no optional client capabilities) and then lets the
+    SDK carry on as usual."""
     result = await session.send_request(
         types.InitializeRequest(
             params=types.InitializeRequestParams(

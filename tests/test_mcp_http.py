@@ -258,6 +258,34 @@ async def test_hardening(env, cli, components, tmp_path: Path) -> None:
                 pass
 
 
+# -- agent grants ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["2025-11-25", MODERN])
+async def test_agent_grant_needs_the_user_over_http(server: HttpServer, version: str) -> None:
+    """A grant asked for by the agent is confirmed through elicitation on a
+    session; a 2026-07-28 request cannot ask the user, so it is refused with
+    the command the user can run."""
+    asked: list[str] = []
+
+    async def elicit(ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={})
+
+    grant = {"component_id": "io", "details": {"key": f"KEY_{version[:4]}"}}
+    async with session_at(server.url, version, elicitation_callback=elicit) as c:
+        r = await c.call_tool("grant-environment-variable-permission", grant)
+        policy = json.loads(text(await c.call_tool("get-policy", {"component_id": "io"})))["policy"]
+        keys = [e["key"] for e in policy.get("permissions", {}).get("environment", {}).get("allow", [])]
+        if version == MODERN:
+            assert r.is_error and "wassette permission grant environment-variable io KEY_2026" in text(r)
+            assert asked == [] and "KEY_2026" not in keys
+        else:
+            assert not r.is_error, text(r)
+            assert len(asked) == 1 and "KEY_2025" in asked[0] and "KEY_2025" in keys
+        await c.call_tool("revoke-environment-variable-permission", grant)
+
+
 # -- cancellation, logging, guest output ---------------------------------
 
 
