@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -184,10 +183,6 @@ class WassetteServer:
             connection.exit_stack.callback(self._connections.discard, connection)
         return await call_next(ctx)
 
-    @property
-    def connection_count(self) -> int:
-        return len(self._connections)
-
     async def tools_changed(self) -> None:
         """Tells every client the tool list changed (after load, unload, reload):
         listen streams through the bus, handshake-era connections directly."""
@@ -300,14 +295,15 @@ class WassetteServer:
     async def _run_call(
         self, name: str, args: dict[str, Any], token: _engine.CancelToken, gone: anyio.Event | None
     ) -> CallResult | None:
-        """Runs a component call off the event loop; None if the client went
-        away first. abandon_on_cancel: a cancelled request returns at once."""
+        """Runs a component call in a worker thread; None if the client went
+        away first. A cancelled request stops waiting at once (the caller's
+        token then stops the guest)."""
 
         def call() -> CallResult:
             return self.runtime.call_tool(name, args, cancel=token)
 
         if gone is None:
-            return await _in_worker(call)
+            return await _WORKERS.run(call)
         async with anyio.create_task_group() as tg:
 
             async def cancel_when_gone() -> None:
@@ -315,7 +311,7 @@ class WassetteServer:
                 tg.cancel_scope.cancel()
 
             tg.start_soon(cancel_when_gone)
-            result = await _in_worker(call)
+            result = await _WORKERS.run(call)
             tg.cancel_scope.cancel()
             return result
         return None
@@ -323,7 +319,3 @@ class WassetteServer:
 
 # Component calls run in these threads (see workers.py).
 _WORKERS = Workers()
-
-
-async def _in_worker(fn: Callable[[], CallResult]) -> CallResult:
-    return await _WORKERS.run(fn)

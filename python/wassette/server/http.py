@@ -192,9 +192,10 @@ def build_app(server: WassetteServer, options: HttpOptions) -> Guard:
 
 
 def protocol_versions(options: HttpOptions) -> list[str]:
-    if options.transport == "sse":
-        return ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
-    return ["2025-06-18", "2025-11-25", "2026-07-28"]
+    """What the SDK negotiates: every handshake revision, and 2026-07-28."""
+    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+
+    return [*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS]
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -224,8 +225,11 @@ def serve_http(
     sock = bind_socket(options.host, options.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    if host not in LOOPBACK_HOSTS and options.auth_token is None:
-        log.warning("listening on %s without --auth-token: anyone who can reach it can use every tool", host)
+    if host not in LOOPBACK_HOSTS:
+        if options.auth_token is None:
+            log.warning("listening on %s without an auth token: whoever reaches it can use every tool", host)
+        if not options.allowed_hosts:
+            log.warning("only requests naming a loopback host are served; add --allowed-host for others")
     log.info("serving MCP (%s) at http://%s:%d%s", options.transport, shown, port, options.path)
     config = uvicorn.Config(
         app,
