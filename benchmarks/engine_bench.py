@@ -50,14 +50,14 @@ def percentile(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
-def bench(name: str, path: Path, calls: int, pooling: bool) -> dict[str, Any]:
+def bench(name: str, path: Path, calls: int, allocator: str) -> dict[str, Any]:
     wasm = path.read_bytes()
     with tempfile.TemporaryDirectory() as cache:
         t = time.perf_counter()
-        component = _engine.Engine(cache, pooling).compile(wasm)
+        component = _engine.Engine(cache, allocator).compile(wasm)
         compile_ms = (time.perf_counter() - t) * 1000
         assert not component.from_cache
-        fresh = _engine.Engine(cache, pooling)  # a new process would start like this
+        fresh = _engine.Engine(cache, allocator)  # a new process would start like this
         t = time.perf_counter()
         component = fresh.load(str(path), component.sha256)
         cached_ms = (time.perf_counter() - t) * 1000
@@ -74,7 +74,7 @@ def bench(name: str, path: Path, calls: int, pooling: bool) -> dict[str, Any]:
         assert out.status == "ok"
     return {
         "fixture": name,
-        "allocator": "pooling" if pooling else "on-demand",
+        "allocator": allocator,
         "size_bytes": len(wasm),
         "compile_ms": compile_ms,
         "cached_load_ms": cached_ms,
@@ -88,10 +88,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="*", choices=[*TRIVIAL, []], help="fixtures (default: all)")
     ap.add_argument("--calls", type=int, default=300)
-    ap.add_argument("--pooling", action="store_true", help="use the pooling instance allocator")
+    ap.add_argument(
+        "--allocator", choices=("pooling", "on-demand"), default="pooling", help="instance allocator"
+    )
     ap.add_argument("--json", type=Path, help="also write raw results here")
     opts = ap.parse_args()
-    rows = [bench(n, p, opts.calls, opts.pooling) for n, p in fixtures(opts.names).items()]
+    rows = [bench(n, p, opts.calls, opts.allocator) for n, p in fixtures(opts.names).items()]
     cols = [
         "fixture",
         "size_bytes",

@@ -3,7 +3,8 @@
 # and the MCP Inspector CLI the client tests drive.
 #
 # Idempotent and quick when everything is already in place. Three steps:
-#   1. Debian: clang + lld + wasi-libc + compiler-rt for wasm32 (C fixtures).
+#   1. Debian: clang + lld + wasi-libc + compiler-rt for wasm32 (C fixtures), and
+#      docker-registry (the OCI registry the distribution tests start on loopback).
 #   2. npm: tests/toolchain/package{,-lock}.json (jco 1.35.0, preview2-shim pinned
 #      to 0.25.0) installed with `npm ci` into a cache dir keyed by the lockfile hash;
 #      likewise tests/toolchain/inspector (MCP Inspector 2.12.0 + Node 22.23.3).
@@ -23,7 +24,7 @@ say() { echo "setup-toolchain: $*"; }
 die() { echo "setup-toolchain: ERROR: $*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- 1. Debian
-DEB_PKGS=(clang lld wasi-libc libclang-rt-dev-wasm32)
+DEB_PKGS=(clang lld wasi-libc libclang-rt-dev-wasm32 docker-registry)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
     if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]]; then
@@ -63,6 +64,7 @@ for f in /usr/lib/wasm32-wasi/libc.a /usr/lib/wasm32-wasi/crt1-reactor.o /usr/in
 done
 command -v clang >/dev/null || die "clang not on PATH after install"
 command -v wasm-ld >/dev/null || die "wasm-ld (lld) not on PATH after install"
+command -v docker-registry >/dev/null || die "docker-registry not on PATH after install"
 
 # ---------------------------------------------------------------- 2. npm
 command -v node >/dev/null || die "node is not installed (Node >= 18 needed for jco)"

@@ -26,7 +26,14 @@ step "fixture toolchain"
 scripts/setup-toolchain.sh
 
 step "engine (debug build)"
-maturin develop -q
+# Quiet unless it fails (maturin echoes pip's dependency checks).
+log="$(mktemp)"
+if ! maturin develop -q >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    exit 1
+fi
+rm -f "$log"
 
 step "lint"
 ruff check python tests benchmarks

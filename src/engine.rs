@@ -37,6 +37,7 @@ pub struct EngineCore {
     pub fingerprint: String,
     cache_dir: Option<PathBuf>,
     ticker: Arc<Ticker>,
+    pub allocator: Allocator,
 }
 
 /// A compiled component, pre-linked so each call only needs a new store.
@@ -48,18 +49,49 @@ pub struct Compiled {
     pub from_cache: bool,
 }
 
-impl EngineCore {
-    pub fn new(cache_dir: Option<PathBuf>, pooling: bool) -> wasmtime::Result<Self> {
-        let mut cfg = Config::new();
-        cfg.wasm_component_model(true)
-            .epoch_interruption(true)
-            .parallel_compilation(true)
-            .cranelift_opt_level(OptLevel::Speed)
-            .memory_init_cow(true);
-        if pooling {
-            cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config()));
+/// How instance memory is allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allocator {
+    /// Preallocated slots reused call after call (copy-on-write memory
+    /// images, no mmap per call): measured faster for every fixture.
+    Pooling,
+    /// Memory mapped for each instance and unmapped after it.
+    OnDemand,
+}
+
+impl Allocator {
+    pub fn name(self) -> &'static str {
+        match self {
+            Allocator::Pooling => "pooling",
+            Allocator::OnDemand => "on-demand",
         }
-        let engine = Engine::new(&cfg)?;
+    }
+}
+
+fn engine_config(allocator: Allocator) -> Config {
+    let mut cfg = Config::new();
+    cfg.wasm_component_model(true)
+        .epoch_interruption(true)
+        .parallel_compilation(true)
+        .cranelift_opt_level(OptLevel::Speed)
+        .memory_init_cow(true);
+    if allocator == Allocator::Pooling {
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config()));
+    }
+    cfg
+}
+
+impl EngineCore {
+    /// `allocator: None` picks pooling, falling back to on-demand where the
+    /// pool cannot be reserved (e.g. a tight address-space limit).
+    pub fn new(cache_dir: Option<PathBuf>, allocator: Option<Allocator>) -> wasmtime::Result<Self> {
+        let (engine, allocator) = match allocator {
+            Some(a) => (Engine::new(&engine_config(a))?, a),
+            None => match Engine::new(&engine_config(Allocator::Pooling)) {
+                Ok(e) => (e, Allocator::Pooling),
+                Err(_) => (Engine::new(&engine_config(Allocator::OnDemand))?, Allocator::OnDemand),
+            },
+        };
 
         let mut linker = Linker::<Host>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -76,7 +108,7 @@ impl EngineCore {
         let fingerprint = hex::encode(h.0.finalize())[..16].to_string();
 
         let ticker = Ticker::start(engine.clone());
-        Ok(EngineCore { engine, linker, fingerprint, cache_dir, ticker })
+        Ok(EngineCore { engine, linker, fingerprint, cache_dir, ticker, allocator })
     }
 
     /// Marks a call as running, so the epoch advances; ends with the guard.

@@ -8,6 +8,7 @@ mod call;
 mod engine;
 mod exports;
 mod fs_gate;
+mod fs_rules;
 mod net_gate;
 mod policy;
 mod sandbox;
@@ -22,7 +23,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::engine::{Compiled, EngineCore, LoadError};
+use crate::engine::{Allocator, Compiled, EngineCore, LoadError};
 use crate::policy::EffectivePolicy;
 
 create_exception!(_engine, ComponentError, PyValueError, "The bytes are not a usable WebAssembly component.");
@@ -44,11 +45,29 @@ struct Engine {
 
 #[pymethods]
 impl Engine {
+    /// `allocator`: "auto" (pooling where it can be reserved, else
+    /// on-demand), "pooling" or "on-demand".
     #[new]
-    #[pyo3(signature = (cache_dir=None, pooling=false))]
-    fn new(cache_dir: Option<PathBuf>, pooling: bool) -> PyResult<Self> {
-        let core = EngineCore::new(cache_dir, pooling).map_err(|e| EngineError::new_err(engine::error_text(&e)))?;
+    #[pyo3(signature = (cache_dir=None, allocator="auto"))]
+    fn new(cache_dir: Option<PathBuf>, allocator: &str) -> PyResult<Self> {
+        let allocator = match allocator {
+            "auto" => None,
+            "pooling" => Some(Allocator::Pooling),
+            "on-demand" => Some(Allocator::OnDemand),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown allocator {other:?} (use auto, pooling or on-demand)"
+                )));
+            }
+        };
+        let core = EngineCore::new(cache_dir, allocator).map_err(|e| EngineError::new_err(engine::error_text(&e)))?;
         Ok(Engine { core: Arc::new(core) })
+    }
+
+    /// The instance allocator in use: "pooling" or "on-demand".
+    #[getter]
+    fn allocator(&self) -> &'static str {
+        self.core.allocator.name()
     }
 
     /// Identifies the engine configuration; compiled artifacts are keyed by it.

@@ -14,9 +14,6 @@ pub const DEFAULT_OUTPUT_LIMIT: usize = 1024 * 1024;
 pub struct EffectivePolicy {
     /// Environment variables the guest sees, and nothing else.
     pub env: Vec<(String, String)>,
-    /// Host directories exposed to the guest as they are (no per-path rules).
-    /// Kept for embedders and tests; the policy engine uses `storage`.
-    pub preopens: Vec<Preopen>,
     /// Files and directories the guest may reach, with per-path rules.
     pub storage: StoragePolicy,
     /// Hosts and addresses the guest may reach (HTTP and sockets alike).
@@ -30,15 +27,6 @@ pub struct EffectivePolicy {
     /// Bytes of guest stdout / stderr kept; the rest is counted and dropped.
     pub stdout_limit_bytes: Option<usize>,
     pub stderr_limit_bytes: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Preopen {
-    pub host_path: String,
-    pub guest_path: String,
-    #[serde(default)]
-    pub write: bool,
 }
 
 /// Storage rules over absolute host paths. The guest sees granted paths at
@@ -58,6 +46,10 @@ pub struct StorageRule {
     /// (within one path segment), `**` (any number of segments). A rule
     /// without globs names a file, or a directory and everything below it.
     pub path: String,
+    /// The same place as the user named it, when that differs from `path`
+    /// (a symlink on the way): the guest finds the grant there too.
+    #[serde(default)]
+    pub alias: Option<String>,
     #[serde(default)]
     pub read: bool,
     #[serde(default)]
@@ -87,14 +79,15 @@ pub struct NetRule {
     /// An address range, e.g. `10.0.0.0/8` or `::1/128`.
     #[serde(default)]
     pub cidr: Option<String>,
-    /// Allowed ports; empty means 80 and 443.
+    /// Allowed ports. Empty: HTTP on its scheme's default port (80, 443);
+    /// raw sockets on the default ports of the rule's schemes, or on any
+    /// port when the rule has no schemes.
     #[serde(default)]
     pub ports: Vec<u16>,
-    /// Allowed schemes for HTTP requests (`http`, `https`); empty means both.
-    /// Raw sockets are governed by `transports`.
+    /// Schemes allowed for HTTP requests (`http`, `https`); empty: none.
     #[serde(default)]
     pub schemes: Vec<String>,
-    /// Raw-socket transports (`tcp`, `udp`); empty means `tcp` only.
+    /// Raw-socket transports allowed (`tcp`, `udp`); empty: none.
     #[serde(default)]
     pub transports: Vec<String>,
     #[serde(default)]

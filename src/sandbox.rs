@@ -14,11 +14,11 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::fs_gate::{self, FsGate};
-use crate::net_gate::{self, NetGate};
+use crate::net_gate::NetGate;
 use crate::policy::{DEFAULT_OUTPUT_LIMIT, EffectivePolicy};
 
 /// One access the sandbox refused, reported back with the call's outcome.
@@ -26,9 +26,12 @@ use crate::policy::{DEFAULT_OUTPUT_LIMIT, EffectivePolicy};
 pub struct Denial {
     /// `storage`, `network`, ...
     pub kind: &'static str,
-    /// What was asked for: a path, a URL, an address.
+    /// What was asked for: a path (as the guest named it), a URL, an address.
     pub resource: String,
-    /// The access wanted: read, write, connect, http, ...
+    /// Where the path really leads, when a symlink or `..` took it elsewhere.
+    pub resolved: Option<String>,
+    /// The access wanted: read, write or see (stat, list) for storage;
+    /// http, tcp connect, udp send, name lookup, bind or listen for network.
     pub access: String,
     /// Why it was refused, in words.
     pub reason: String,
@@ -144,7 +147,7 @@ impl ResourceLimiter for Limiter {
     }
 }
 
-/// Hands outgoing HTTP requests to the network gate.
+/// Hands outgoing HTTP requests to the network gate, which decides and sends them.
 pub struct HttpGate {
     net: NetGate,
 }
@@ -153,7 +156,7 @@ impl WasiHttpHooks for HttpGate {
     fn send_request(
         &mut self,
         request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
     ) -> Box<
         dyn Future<
@@ -163,21 +166,30 @@ impl WasiHttpHooks for HttpGate {
                 )>,
             > + Send,
     > {
-        let verdict = self.net.check_request(request.uri());
-        Box::new(async move {
-            verdict?;
-            Err(wasmtime_wasi_http::Error::HttpRequestDenied)
-        })
+        let net = self.net.clone();
+        Box::new(async move { net.send(request, options).await })
+    }
+}
+
+/// WASI state of one call: the context and the resource table.
+pub struct WasiState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for WasiState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
     }
 }
 
 /// The data of one call's store.
 pub struct Host {
-    wasi: WasiCtx,
+    pub wasi: WasiState,
     http: WasiHttpCtx,
-    table: ResourceTable,
     gate: HttpGate,
     pub fs: FsGate,
+    pub net: NetGate,
     pub limiter: Limiter,
     pub stdout: Capture,
     pub stderr: Capture,
@@ -186,13 +198,13 @@ pub struct Host {
 
 impl WasiView for Host {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        self.wasi.ctx()
     }
 }
 
 impl WasiHttpView for Host {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.gate }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.wasi.table, hooks: &mut self.gate }
     }
 }
 
@@ -205,20 +217,16 @@ impl Host {
         let mut b = WasiCtxBuilder::new();
         b.stdout(stdout.clone()).stderr(stderr.clone());
         b.envs(&policy.env);
-        for p in &policy.preopens {
-            let perms = if p.write { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-            b.preopened_dir(&p.host_path, &p.guest_path, perms)
-                .map_err(|e| e.context(format!("cannot open granted directory {}", p.host_path)))?;
-        }
         let fs = fs_gate::configure(&mut b, &policy.storage, &denials)?;
-        let net = net_gate::configure(&mut b, &policy.network, &denials)?;
+        let net = NetGate::new(&policy.network, &denials)?;
+        net.configure(&mut b);
 
         Ok(Host {
-            wasi: b.build(),
+            wasi: WasiState { ctx: b.build(), table: ResourceTable::new() },
             http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            gate: HttpGate { net },
+            gate: HttpGate { net: net.clone() },
             fs,
+            net,
             limiter: Limiter { memory_limit: policy.memory_limit(), memory_used: 0, memory_denied: false },
             stdout,
             stderr,

@@ -241,6 +241,25 @@ def test_load_of_a_missing_file_is_an_engine_error(
     assert_engine_healthy(engine, components)
 
 
+@pytest.mark.parametrize("allocator", ["pooling", "on-demand"])
+def test_both_allocators_run_calls(components: dict[str, Path], allocator: str) -> None:
+    """Pooling is the default (measured faster: benchmarks/engine_bench.py); on-demand
+    remains selectable and behaves the same, limits included."""
+    engine = _engine.Engine(None, allocator)
+    assert engine.allocator == allocator
+    arith = engine.compile(components["arith"].read_bytes())
+    assert value(call(arith, "add", {"a": 2, "b": 3})) == 5
+    grow = engine.compile(components["grow"].read_bytes())
+    assert call(grow, "grow-loop", memory_limit_bytes=MiB).status == "out_of_memory"
+    assert value(call(arith, "add", {"a": 1, "b": 1})) == 2
+
+
+def test_default_allocator_and_bad_names() -> None:
+    assert _engine.Engine().allocator == "pooling"
+    with pytest.raises(ValueError, match='unknown allocator "fast"'):
+        _engine.Engine(None, "fast")
+
+
 # --- call-level errors raised to Python -----------------------------------------------------------
 
 
@@ -250,7 +269,7 @@ def test_load_of_a_missing_file_is_an_engine_error(
         ('{"bogus": 1}', "invalid effective policy: unknown field `bogus`"),
         ("[", "invalid effective policy"),
         ('{"timeout_ms": -1}', "invalid effective policy"),
-        ('{"preopens": [{"host_path": "/tmp"}]}', "invalid effective policy: missing field `guest_path`"),
+        ('{"storage": {"allow": [{"read": true}]}}', "invalid effective policy: missing field `path`"),
     ],
 )
 def test_bad_policy_raises_value_error(compiled: Callable[[str], Any], policy: str, message: str) -> None:
@@ -259,12 +278,11 @@ def test_bad_policy_raises_value_error(compiled: Callable[[str], Any], policy: s
         compiled("arith").call(None, "add", '{"a": 1, "b": 2}', policy)
 
 
-def test_missing_preopen_dir_is_a_sandbox_error(compiled: Callable[[str], Any], tmp_path: Path) -> None:
-    """A preopen whose host directory does not exist ends the call as sandbox_error."""
-    missing = str(tmp_path / "missing")
-    out = call(compiled("io"), "env-count", preopens=[{"host_path": missing, "guest_path": "/data"}])
+def test_bad_network_rule_is_a_sandbox_error(compiled: Callable[[str], Any]) -> None:
+    """A network rule the gate cannot read ends the call as sandbox_error, before the guest runs."""
+    out = call(compiled("io"), "env-count", network={"allow": [{"cidr": "10.0.0.0/99"}]})
     assert out.status == "sandbox_error"
-    assert out.value_json is None and out.error
+    assert out.value_json is None and "bad CIDR" in out.error
 
 
 # --- traps, limits and cancellation --------------------------------------------------------------
@@ -445,7 +463,7 @@ def test_policy_env_is_exactly_what_the_guest_sees(compiled: Callable[[str], Any
 
 
 def test_no_filesystem_by_default(compiled: Callable[[str], Any]) -> None:
-    """Without preopens the guest cannot read host files."""
+    """Without a storage grant the guest cannot read host files."""
     out = call(compiled("io"), "read-file", {"path": "/etc/passwd"})
     assert out.status == "err"
     assert set(value(out)) == {"err"} and out.error
@@ -459,34 +477,34 @@ def shared_dir(tmp_path: Path) -> Path:
     return d
 
 
-def preopen(d: Path, write: bool) -> list[dict[str, Any]]:
-    return [{"host_path": str(d), "guest_path": str(d), "write": write}]
+def preopen(d: Path, write: bool) -> dict[str, Any]:
+    return {"allow": [{"path": str(d), "read": True, "write": write}]}
 
 
 def test_read_only_preopen(compiled: Callable[[str], Any], shared_dir: Path) -> None:
-    """A read-only preopen allows reading inside it, and refuses writes there and reads outside it."""
+    """A read-only grant allows reading inside it, and refuses writes there and reads outside it."""
     io, pre = compiled("io"), preopen(shared_dir, write=False)
-    out = call(io, "read-file", {"path": str(shared_dir / "hello.txt")}, preopens=pre)
+    out = call(io, "read-file", {"path": str(shared_dir / "hello.txt")}, storage=pre)
     assert (out.status, value(out)) == ("ok", {"ok": "hello \u00e9\n"})
-    assert value(call(io, "list-dir", {"path": str(shared_dir)}, preopens=pre)) == {"ok": ["hello.txt"]}
-    denied = call(io, "write-file", {"path": str(shared_dir / "new.txt"), "contents": "x"}, preopens=pre)
+    assert value(call(io, "list-dir", {"path": str(shared_dir)}, storage=pre)) == {"ok": ["hello.txt"]}
+    denied = call(io, "write-file", {"path": str(shared_dir / "new.txt"), "contents": "x"}, storage=pre)
     assert denied.status == "err"
     assert not (shared_dir / "new.txt").exists()
-    assert call(io, "read-file", {"path": "/etc/passwd"}, preopens=pre).status == "err"
+    assert call(io, "read-file", {"path": "/etc/passwd"}, storage=pre).status == "err"
 
 
 def test_writable_preopen(compiled: Callable[[str], Any], shared_dir: Path) -> None:
-    """With "write": true the guest can create files in the preopen, and the host sees them."""
+    """With "write": true the guest can create files in the granted directory, and the host sees them."""
     io, pre = compiled("io"), preopen(shared_dir, write=True)
     out = call(
         io,
         "write-file",
         {"path": str(shared_dir / "new.txt"), "contents": "written \U0001f600"},
-        preopens=pre,
+        storage=pre,
     )
     assert (out.status, value(out)) == ("ok", {"ok": None})
     assert (shared_dir / "new.txt").read_text(encoding="utf-8") == "written \U0001f600"
-    back = call(io, "read-file", {"path": str(shared_dir / "new.txt")}, preopens=pre)
+    back = call(io, "read-file", {"path": str(shared_dir / "new.txt")}, storage=pre)
     assert value(back) == {"ok": "written \U0001f600"}
 
 

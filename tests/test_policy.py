@@ -123,6 +123,57 @@ def test_schema_key_is_accepted() -> None:
     assert p.storage_allow == ()
 
 
+SCHEMA_AGREEMENT = [
+    (WASSETTE_EXAMPLE, True),
+    ("version: 1\n", True),
+    ("version: '1.2'\npermissions: {storage: {allow: [{uri: 'fs://~/x', access: write}]}}\n", True),
+    (
+        "version: '1.0'\npermissions: {network: {allow: [{host: db, protocols: [tcp], ports: [5432]}]}}\n",
+        True,
+    ),
+    (
+        "version: '1.0'\npermissions: {resources: {cpu_time_ms: 50, limits: {timeout: 2s, memory: 1048576}}}\n",
+        True,
+    ),
+    ("version: '2.0'\n", False),
+    ("permissions: {}\n", False),
+    ("version: '1.0'\nperms: {}\n", False),
+    ("version: '1.0'\npermissions: {storage: {allow: [{uri: '/no/scheme'}]}}\n", False),
+    ("version: '1.0'\npermissions: {storage: {allow: [{uri: 'fs:///x', access: [execute]}]}}\n", False),
+    ("version: '1.0'\npermissions: {storage: {deny: [{uri: 'fs:///x', access: [read]}]}}\n", False),
+    ("version: '1.0'\npermissions: {storage: {allow: [{uri: 'fs:///a/[ab]'}]}}\n", False),
+    ("version: '1.0'\npermissions: {network: {allow: [{host: a.com, cidr: 10.0.0.0/8}]}}\n", False),
+    ("version: '1.0'\npermissions: {network: {allow: [{host: x.com, protocols: [smtp]}]}}\n", False),
+    ("version: '1.0'\npermissions: {network: {allow: [{host: x.com, ports: [70000]}]}}\n", False),
+    ("version: '1.0'\npermissions: {environment: {allow: [{key: 'A-B'}]}}\n", False),
+    ("version: '1.0'\npermissions: {resources: {limits: {memory: lots}}}\n", False),
+    ("version: '1.0'\npermissions: {resources: {limits: {timeout: soon}}}\n", False),
+]
+
+
+@pytest.mark.parametrize(("text", "valid"), SCHEMA_AGREEMENT)
+def test_shipped_json_schema_agrees_with_the_validator(text: str, valid: bool) -> None:
+    """The JSON Schema we ship (for editors, `$schema`) accepts what the server
+    accepts and rejects what it rejects, for everything a schema can express."""
+    import jsonschema
+    import yaml
+
+    schema = json.loads(policy_mod.schema_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    schema_ok = jsonschema.Draft202012Validator(schema).is_valid(yaml.safe_load(text))
+    try:
+        policy_mod.parse(text)
+        server_ok = True
+    except PolicyError:
+        server_ok = False
+    assert (schema_ok, server_ok) == (valid, valid)
+
+
+def test_policy_schema_command(cli) -> None:
+    r = cli("policy", "schema")
+    assert r.returncode == 0 and json.loads(r.stdout)["title"].startswith("Wassette component policy")
+
+
 @pytest.fixture
 def io_loaded(cli, components: dict[str, Path]) -> None:
     assert cli("component", "load", components["io"].as_uri()).returncode == 0

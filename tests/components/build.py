@@ -60,6 +60,7 @@ class Fixture:
     src: str  # relative to tests/components
     world: str = ""
     entry: str = ""
+    http: bool = False  # JS: keep StarlingMonkey's wasi:http imports (for fetch)
 
     @property
     def path(self) -> Path:
@@ -84,8 +85,10 @@ FIXTURES: dict[str, Fixture] = {
             world="time-server",
             entry="time-server.js",
         ),
+        Fixture("http-probe", "js", "js/http-probe", world="http-probe", entry="http-probe.js", http=True),
         Fixture("io", "c", "c/io", world="io", entry="io.c"),
         Fixture("fsprobe", "c", "c/fsprobe", world="fsprobe", entry="fsprobe.c"),
+        Fixture("netprobe", "py", "py/netprobe", world="netprobe", entry="app"),
     )
 }
 
@@ -238,6 +241,7 @@ def cache_key(fixture: Fixture, tools: Toolchain) -> str:
         fixture.kind,
         fixture.world,
         fixture.entry,
+        f"http={fixture.http}",
     ):
         field(part.encode())
     for version in tools.versions(fixture.kind):
@@ -278,8 +282,8 @@ def _build_py(fx: Fixture, tools: Toolchain, tmp: Path) -> Path:
 
 def _build_js(fx: Fixture, tools: Toolchain, tmp: Path) -> Path:
     out = tmp / "out.wasm"
-    # StarlingMonkey (default backend). wasi:http is not needed by the fixture,
-    # so leave its imports out; clocks/random/stdio stay.
+    # StarlingMonkey (default backend). Unless the fixture fetches, leave the
+    # wasi:http imports out; clocks/random/stdio stay.
     cmd: list[str | Path] = [
         tools.jco,
         "componentize",
@@ -289,7 +293,8 @@ def _build_js(fx: Fixture, tools: Toolchain, tmp: Path) -> Path:
         "--world-name",
         fx.world,
     ]
-    cmd += ["--disable", "http", "fetch-event", "-o", out]
+    cmd += ["--disable", "fetch-event"] if fx.http else ["--disable", "http", "fetch-event"]
+    cmd += ["-o", out]
     _run(fx.name, "jco componentize", cmd, cwd=fx.path)
     return _inject_docs(fx, tools, tmp, out)
 

@@ -52,6 +52,57 @@ def _output_options() -> argparse.ArgumentParser:
     return p
 
 
+def _registry_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--registry-username",
+        metavar="USER",
+        help="user name for the registry (with --registry-password-stdin)",
+    )
+    p.add_argument(
+        "--registry-password-stdin",
+        action="store_true",
+        help="read the registry password (or token) from stdin",
+    )
+    p.add_argument(
+        "--allow-insecure-loopback",
+        action="store_true",
+        default=None,
+        help="allow plain http:// to a registry or server on this machine (development only)",
+    )
+    return p
+
+
+def _load_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--accept-policy",
+        action="store_true",
+        help="apply a policy shipped with the component without asking",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    return p
+
+
+def _provisioning_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--manifest", metavar="FILE", help="install and verify the components a manifest lists at start"
+    )
+    p.add_argument(
+        "--continue-on-provisioning-failure",
+        action="store_true",
+        help="serve the components that provisioned even if some failed (default: exit non-zero)",
+    )
+    p.add_argument(
+        "--allow-insecure-loopback",
+        action="store_true",
+        default=None,
+        help="allow plain http:// to a registry or server on this machine (development only)",
+    )
+    return p
+
+
 def _bool(text: str) -> bool:
     from wassette.server.http import parse_bool
 
@@ -124,6 +175,7 @@ def _transport_options(serve: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     dirs, out, envs = _component_dir_options(), _output_options(), _env_options()
+    reg, loadopts, prov = _registry_options(), _load_options(), _provisioning_options()
     parser = argparse.ArgumentParser(
         prog="wassette",
         description="A secure MCP server that runs tools as WebAssembly Components in a deny-by-default sandbox.",
@@ -132,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wassette {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    run = sub.add_parser("run", parents=[dirs, envs], help="serve MCP over stdio")
+    run = sub.add_parser("run", parents=[dirs, envs, prov], help="serve MCP over stdio")
     run.add_argument("--disable-builtin-tools", action="store_true", help="offer only component tools")
     run.add_argument(
         "--agent-grants",
@@ -143,7 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     serve = sub.add_parser(
-        "serve", parents=[dirs, envs], help="serve MCP over Streamable HTTP (default 127.0.0.1:9001/mcp)"
+        "serve",
+        parents=[dirs, envs, prov],
+        help="serve MCP over Streamable HTTP (default 127.0.0.1:9001/mcp)",
     )
     serve.add_argument("--disable-builtin-tools", action="store_true", help="offer only component tools")
     serve.add_argument("--agent-grants", choices=("allow", "ask", "deny"), default="ask", help="as for `run`")
@@ -152,9 +206,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     component = sub.add_parser("component", help="load, unload and list components")
     csub = component.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-    load = csub.add_parser("load", parents=[dirs, out], help="load a component from a URI (file://)")
-    load.add_argument("uri", help="file:///path/to/tool.wasm")
+    load = csub.add_parser(
+        "load",
+        parents=[dirs, out, reg, loadopts],
+        help="load a component from a URI (file://, https://, oci://)",
+    )
+    load.add_argument(
+        "uri",
+        help="file:///path/tool.wasm, https://host/tool.wasm, oci://registry/repo:tag or registry/repo@sha256:...",
+    )
     load.set_defaults(handler=cmd_component_load)
+    verify = csub.add_parser(
+        "verify",
+        parents=[dirs, out, reg],
+        help="show who signed an OCI component and whether that is trusted",
+    )
+    verify.add_argument("uri", help="oci://registry/repository:tag (or @sha256:...)")
+    verify.set_defaults(handler=cmd_component_verify)
+    publish = csub.add_parser(
+        "publish", parents=[dirs, out, reg], help="push a component as a wasm OCI artifact"
+    )
+    publish.add_argument("file", help="the component (.wasm)")
+    publish.add_argument("uri", help="oci://registry/repository:tag")
+    publish.add_argument("--policy", metavar="FILE", help="a policy.yaml to ship as an extra layer")
+    publish.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    publish.set_defaults(handler=cmd_component_publish)
     unload = csub.add_parser("unload", parents=[dirs, out], help="unload a component and remove its files")
     unload.add_argument("id", help="component id")
     unload.set_defaults(handler=cmd_component_unload)
@@ -190,6 +266,26 @@ def build_parser() -> argparse.ArgumentParser:
     pattach.add_argument("id", help="component id")
     pattach.add_argument("file", help="path (or file:// URI) of a policy.yaml")
     pattach.set_defaults(handler=cmd_policy_attach)
+    paccept = psub.add_parser(
+        "accept", parents=[dirs, out], help="apply the policy a component shipped with (see `component load`)"
+    )
+    paccept.add_argument("id", help="component id")
+    paccept.set_defaults(handler=cmd_policy_accept)
+
+    registry = sub.add_parser("registry", help="search the component catalog, load by name")
+    rgsub = registry.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    rsearch = rgsub.add_parser(
+        "search", parents=[dirs, out], help="search the catalog by name or description"
+    )
+    rsearch.add_argument("query", nargs="*", help="words to look for (all entries without)")
+    rsearch.set_defaults(handler=cmd_registry_search)
+    rget = rgsub.add_parser(
+        "get", parents=[dirs, out, reg, loadopts], help="load a catalog component by name"
+    )
+    rget.add_argument("name", help="catalog name (see `wassette registry search`)")
+    rget.set_defaults(handler=cmd_registry_get)
+    pschema = psub.add_parser("schema", help="print the JSON Schema of policy.yaml")
+    pschema.set_defaults(handler=cmd_policy_schema)
 
     perm = sub.add_parser("permission", help="grant, revoke or reset permissions")
     permsub = perm.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
@@ -259,6 +355,7 @@ def _runtime(args: argparse.Namespace, *, refresh: bool = True) -> Any:
         component_dir=getattr(args, "component_dir", None),
         env_vars=getattr(args, "env", None) or (),
         env_file=getattr(args, "env_file", None),
+        allow_insecure_loopback=getattr(args, "allow_insecure_loopback", None),
     )
     runtime = Runtime(settings)
     if refresh:
@@ -288,11 +385,23 @@ def _configure_logging(default: str) -> None:
 # -- commands ------------------------------------------------------------
 
 
+def _provision(args: argparse.Namespace, runtime: Any) -> None:
+    """`--manifest`: install and verify the listed components before serving."""
+    if not getattr(args, "manifest", None):
+        return
+    from pathlib import Path
+
+    from wassette.distribution.provision import provision
+
+    provision(runtime, Path(args.manifest), continue_on_failure=args.continue_on_provisioning_failure)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from wassette.server.limits import max_request_bytes
     from wassette.server.stdio import serve_stdio
 
     runtime = _runtime(args)
+    _provision(args, runtime)
     serve_stdio(
         runtime,
         builtin_tools=not args.disable_builtin_tools,
@@ -308,6 +417,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from wassette.server.http import HttpOptions, serve_http
 
     runtime = _runtime(args)
+    _provision(args, runtime)
     options = HttpOptions.resolve(
         bind_address=args.bind_address,
         allowed_hosts=args.allowed_host,
@@ -323,13 +433,125 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_component_load(args: argparse.Namespace) -> int:
+def _fetch_options(args: argparse.Namespace) -> Any:
+    from wassette.distribution.auth import Credentials
+    from wassette.distribution.sources import FetchOptions
+
+    credentials = None
+    if args.registry_password_stdin:
+        if not args.registry_username:
+            raise WassetteError("--registry-password-stdin needs --registry-username")
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise WassetteError("--registry-password-stdin: no password on standard input")
+        credentials = Credentials(args.registry_username, password, "the command line")
+    elif args.registry_username:
+        raise WassetteError(
+            "--registry-username needs --registry-password-stdin (the password is read from stdin)"
+        )
+    return FetchOptions(credentials=credentials, allow_insecure_loopback=args.allow_insecure_loopback)
+
+
+def _load(args: argparse.Namespace, uri: str) -> int:
+    """`component load` and `registry get`: progress, the shipped-policy
+    question, warnings, the report."""
+    from wassette.cli.progress import ProgressPrinter, ask_policy
+    from wassette.runtime.lifecycle import LoadOptions, describe_permissions
+
+    fetch = _fetch_options(args)
     runtime = _runtime(args)
-    report = runtime.load_component(args.uri, progress=lambda m: logging.getLogger("wassette").info("%s", m))
+    accept: Any = bool(args.accept_policy)
+    interactive = sys.stdin.isatty() and sys.stderr.isatty() and not args.registry_password_stdin
+    if not accept and interactive:
+        accept = lambda cid, policy: ask_policy(cid, policy, describe_permissions(policy))  # noqa: E731
+    printer = ProgressPrinter(quiet=args.quiet)
+    try:
+        report = runtime.load_component(
+            uri, progress=printer, options=LoadOptions(fetch=fetch, accept_policy=accept)
+        )
+    finally:
+        printer.close()
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    emit(report.to_json(), args.output_format, columns=["status", "id", "tools"])
+    emit(report.to_json(), args.output_format, columns=["status", "id", "tools", "source"])
     return 0
+
+
+def cmd_component_load(args: argparse.Namespace) -> int:
+    return _load(args, args.uri)
+
+
+def cmd_component_verify(args: argparse.Namespace) -> int:
+    from wassette.distribution.sources import verify
+
+    fetch = _fetch_options(args)
+    result = verify(args.uri, _runtime(args, refresh=False).settings, fetch)
+    if args.output_format == "table":
+        rows = [c.to_json() for c in result.checks]
+        emit(rows, "table", columns=["kind", "signer", "trusted", "found", "problem"])
+        print(
+            f"{result.reference}@{result.manifest_digest}: {result.decision.message or 'verified: signed by ' + str(result.decision.signer)}",
+            file=sys.stderr,
+        )
+    else:
+        emit(result.to_json(), args.output_format)
+    if not result.decision.ok:
+        print(f"error: {result.decision.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_component_publish(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wassette.cli.progress import ProgressPrinter
+    from wassette.distribution.publish import publish, read_component
+
+    fetch = _fetch_options(args)
+    runtime = _runtime(args, refresh=False)
+    path = Path(args.file)
+    runtime._compile(
+        read_component(path, runtime.settings.max_component_bytes), path.name
+    )  # valid component?
+    printer = ProgressPrinter(quiet=args.quiet)
+    try:
+        result = publish(
+            path,
+            args.uri,
+            runtime.settings,
+            policy_path=Path(args.policy) if args.policy else None,
+            options=fetch,
+            progress=printer,
+        )
+    finally:
+        printer.close()
+    emit(result, args.output_format, columns=["status", "reference", "digest"])
+    return 0
+
+
+def cmd_policy_accept(args: argparse.Namespace) -> int:
+    emit(_runtime(args, refresh=False).permissions.accept_pending(args.id), args.output_format)
+    return 0
+
+
+def cmd_registry_search(args: argparse.Namespace) -> int:
+    from wassette.distribution import catalog
+
+    entries, warnings = catalog.load(_runtime(args, refresh=False).settings)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    rows = [e.to_json() for e in catalog.search(" ".join(args.query), entries)]
+    emit(rows, args.output_format, columns=["name", "description", "uri"])
+    return 0
+
+
+def cmd_registry_get(args: argparse.Namespace) -> int:
+    from wassette.distribution import catalog
+
+    entries, warnings = catalog.load(_runtime(args, refresh=False).settings)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return _load(args, catalog.get(args.name, entries).uri)
 
 
 def cmd_component_unload(args: argparse.Namespace) -> int:
@@ -426,6 +648,13 @@ def cmd_policy_get(args: argparse.Namespace) -> int:
         emit(rows, "table", columns=["kind", "rule", "access"])
     else:
         emit(policy.document, args.output_format)
+    return 0
+
+
+def cmd_policy_schema(args: argparse.Namespace) -> int:
+    from wassette.runtime.policy import schema_text
+
+    print(schema_text(), end="")
     return 0
 
 

@@ -1,10 +1,28 @@
 """The component catalog: a bundled list (Wassette's published examples)
-that `registry search` and the `search-components` tool rank by query."""
+merged with catalogs the user configures, ranked by query for `registry
+search` and the `search-components` tool; `registry get NAME` loads by name.
+
+User catalogs are listed in config.toml (`catalogs = ["/path/catalog.json",
+"https://example.com/catalog.json"]`). A catalog is JSON: a list of
+`{"name", "description", "uri"}` objects, or `{"components": [...]}`. A user
+entry replaces a bundled one of the same name.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from wassette.runtime.errors import ConfigError, SourceError, WassetteError
+
+log = logging.getLogger("wassette.catalog")
+
+MAX_CATALOG_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,83 @@ BUNDLED: tuple[Entry, ...] = (
 )
 
 
+def parse(data: bytes, origin: str) -> list[Entry]:
+    try:
+        doc = json.loads(data)
+    except ValueError as e:
+        raise WassetteError(f"catalog {origin} is not valid JSON: {e}") from None
+    items = doc.get("components") if isinstance(doc, dict) else doc
+    if not isinstance(items, list):
+        raise WassetteError(f'catalog {origin}: expected a list of components or {{"components": [...]}}')
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), str) and item[k] for k in ("name", "uri")
+        ):
+            raise WassetteError(f"catalog {origin}: entry {i} needs string fields name and uri")
+        desc = item.get("description", "")
+        out.append(Entry(item["name"], desc if isinstance(desc, str) else "", item["uri"]))
+    return out
+
+
+def load(settings: Any) -> tuple[tuple[Entry, ...], list[str]]:
+    """The bundled catalog merged with the configured ones, and one warning
+    per configured catalog that could not be read (search still works)."""
+    from wassette.distribution.sources import FetchOptions, http_client
+
+    configured = settings.raw.get("catalogs", [])
+    if isinstance(configured, str):
+        configured = [configured]
+    if not isinstance(configured, Sequence) or not all(isinstance(c, str) for c in configured):
+        raise ConfigError("config key 'catalogs' must be a list of JSON file paths or https:// URLs")
+    merged = {e.name: e for e in BUNDLED}
+    warnings = []
+    for origin in configured:
+        try:
+            if origin.startswith(("https://", "http://")):
+                resp = http_client(settings, FetchOptions()).request("GET", origin)
+                if resp.status != 200:
+                    resp.close()
+                    raise SourceError(f"HTTP {resp.status}")
+                data = resp.read(MAX_CATALOG_BYTES)
+            else:
+                path = Path(origin).expanduser()
+                path = path if path.is_absolute() else settings.config_dir / path
+                try:
+                    data = path.read_bytes()[: MAX_CATALOG_BYTES + 1]
+                except OSError as e:
+                    raise WassetteError(e.strerror or str(e)) from None
+            for entry in parse(data, origin):
+                merged[entry.name] = entry
+        except WassetteError as e:
+            warnings.append(f"catalog {origin} skipped: {e}")
+            log.warning("catalog %s skipped: %s", origin, e)
+    return tuple(merged.values()), warnings
+
+
+def get(name: str, entries: tuple[Entry, ...]) -> Entry:
+    for e in entries:
+        if e.name == name:
+            return e
+    for e in entries:
+        if e.name.lower() == name.lower():
+            return e
+    close = [e.name for e in search(name, entries)][:3]
+    hint = f" (did you mean {', '.join(close)}?)" if close else " (see `wassette registry search`)"
+    raise WassetteError(f"no component named {name!r} in the catalog{hint}")
+
+
+def _score(word: str, name: str) -> int:
+    """How well one query word matches a name; 1 for a description match."""
+    if name == word:
+        return 10
+    if name.startswith(word):
+        return 6
+    if word in re.split(r"[-_.]", name):
+        return 5
+    return 4 if word in name else 1
+
+
 def search(query: str | None, entries: tuple[Entry, ...] = BUNDLED) -> list[Entry]:
     """Entries matching every word of `query`, best first (name matches rank
     above description matches); all entries, by name, without a query."""
@@ -69,6 +164,6 @@ def search(query: str | None, entries: tuple[Entry, ...] = BUNDLED) -> list[Entr
         name, desc = e.name.lower(), e.description.lower()
         if not all(w in name or w in desc for w in words):
             continue
-        score = sum(3 if name == w else 2 if w in name else 1 for w in words)
+        score = sum(_score(w, name) for w in words)
         scored.append((-score, e.name, e))
     return [e for _, _, e in sorted(scored)]

@@ -19,6 +19,7 @@ from wassette.runtime.errors import ConfigError
 DEFAULT_MEMORY_LIMIT = 512 * 1024 * 1024
 DEFAULT_TIMEOUT_MS = 30_000
 DEFAULT_MAX_COMPONENT_BYTES = 256 * 1024 * 1024
+ALLOCATORS = ("auto", "pooling", "on-demand")
 
 
 def _xdg(env: Mapping[str, str], var: str, fallback: str) -> Path:
@@ -45,8 +46,16 @@ class Settings:
     memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     max_component_bytes: int = DEFAULT_MAX_COMPONENT_BYTES
+    # Instance allocator: auto (pooling where it can be reserved), pooling, on-demand.
+    allocator: str = "auto"
     config_file: Path | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # Distribution: an extra CA bundle for https:// sources and registries,
+    # whether plain http:// to loopback is allowed (development only), and the
+    # WASSETTE_SIGNATURES override of the signature trust policy's modes.
+    ca_bundle: Path | None = None
+    allow_insecure_loopback: bool = False
+    signatures_override: str | None = None
 
     @classmethod
     def load(
@@ -56,6 +65,7 @@ class Settings:
         env: Mapping[str, str] | None = None,
         env_vars: Sequence[str] = (),
         env_file: str | None = None,
+        allow_insecure_loopback: bool | None = None,
     ) -> Settings:
         """`env_vars` are `KEY=VALUE` strings (--env), `env_file` a dotenv
         file (--env-file); both feed granted environment variables."""
@@ -84,6 +94,15 @@ class Settings:
         cache = pick(None, ("WASSETTE_CACHE_DIR",), ("cache_dir",))
         secrets = pick(None, ("WASSETTE_SECRETS_DIR",), ("secrets_dir",))
         base = pick(None, ("WASSETTE_STORAGE_BASE",), ("storage_base",))
+        ca_bundle = pick(None, ("WASSETTE_CA_BUNDLE",), ("ca_bundle",))
+        insecure = pick(
+            True if allow_insecure_loopback else None,
+            ("WASSETTE_ALLOW_INSECURE_LOOPBACK",),
+            ("allow_insecure_loopback",),
+        )
+        allocator = str(pick(None, ("WASSETTE_ALLOCATOR",), ("allocator",)) or "auto")
+        if allocator not in ALLOCATORS:
+            raise ConfigError(f"allocator {allocator!r} is not one of: {', '.join(ALLOCATORS)}")
         return cls(
             component_dir=Path(chosen).expanduser() if chosen else data_home / "components",
             cache_dir=Path(cache).expanduser()
@@ -97,8 +116,12 @@ class Settings:
             memory_limit_bytes=_int(raw, "memory_limit_bytes", DEFAULT_MEMORY_LIMIT),
             timeout_ms=_int(raw, "timeout_ms", DEFAULT_TIMEOUT_MS),
             max_component_bytes=_int(raw, "max_component_bytes", DEFAULT_MAX_COMPONENT_BYTES),
+            allocator=allocator,
             config_file=config_file or (config_dir / "config.toml"),
             raw=raw,
+            ca_bundle=Path(str(ca_bundle)).expanduser() if ca_bundle else None,
+            allow_insecure_loopback=_flag(insecure, "allow_insecure_loopback"),
+            signatures_override=env.get("WASSETTE_SIGNATURES") or None,
         )
 
 
@@ -140,6 +163,23 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         values[key.strip()] = value
     return values
+
+
+def _flag(value: Any, key: str) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+        "0",
+        "false",
+        "no",
+        "off",
+    ):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    raise ConfigError(f"{key} must be true or false, got {value!r}")
 
 
 def _int(raw: Mapping[str, Any], key: str, default: int) -> int:

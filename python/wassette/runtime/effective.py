@@ -13,15 +13,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from wassette.runtime.policy import Policy, StorageRule
+from wassette.runtime.policy import NetworkRule, Policy, StorageRule
 
 
-def resolve_storage_path(rule: StorageRule, base: Path) -> str:
-    """The absolute host path (or glob) a storage rule names.
+def storage_paths(rule: StorageRule, base: Path) -> tuple[str, str]:
+    """The absolute host path (or glob) a storage rule names: as written, and
+    with symlinks in its fixed (non-glob) part resolved.
 
     `fs:///abs` is absolute; `fs://~/x` is under the home directory; any other
-    `fs://rel/x` is relative to the storage base. Symlinks in the fixed
-    (non-glob) part are resolved, so rules compare against real paths.
+    `fs://rel/x` is relative to the storage base. Rules are enforced on the
+    resolved form; the written form is where the guest also finds it.
     """
     raw = rule.path
     if raw.startswith("/"):
@@ -32,15 +33,19 @@ def resolve_storage_path(rule: StorageRule, base: Path) -> str:
         path = str(base / raw)
     parts = path.split("/")
     fixed: list[str] = []
+    rest: list[str] = []
     for i, part in enumerate(parts):
         if "*" in part:
             rest = parts[i:]
             break
         fixed.append(part)
-    else:
-        rest = []
-    prefix = os.path.realpath("/".join(fixed) or "/")
-    return "/".join([prefix.rstrip("/") or "", *rest]) if rest else prefix
+    written = os.path.normpath("/".join(fixed) or "/")
+    real = os.path.realpath(written)
+
+    def with_globs(prefix: str) -> str:
+        return "/".join([prefix.rstrip("/"), *rest]) if rest else prefix
+
+    return with_globs(written), with_globs(real)
 
 
 def environment(
@@ -77,9 +82,12 @@ def build(
         cpu_time = max(1, int(limits.cpu_cores * timeout))
     storage_allow = []
     for r in policy.storage_allow:
+        written, real = storage_paths(r, storage_base)
         storage_allow.append(
             {
-                "path": resolve_storage_path(r, storage_base),
+                "path": real,
+                # Reached through a symlink: the guest finds it where the user named it, too.
+                "alias": written if written != real else None,
                 "read": "read" in r.access,
                 "write": "write" in r.access,
                 "origin": r.origin,
@@ -90,8 +98,7 @@ def build(
         "storage": {
             "allow": storage_allow,
             "deny": [
-                {"path": resolve_storage_path(r, storage_base), "origin": r.origin}
-                for r in policy.storage_deny
+                {"path": storage_paths(r, storage_base)[1], "origin": r.origin} for r in policy.storage_deny
             ],
         },
         "network": {
@@ -104,12 +111,17 @@ def build(
     }
 
 
-def _net(rule: Any) -> dict[str, Any]:
+def _net(rule: NetworkRule) -> dict[str, Any]:
+    """A rule that names no protocol grants what a plain host grant means:
+    HTTP and HTTPS, and raw TCP to the same host on the same ports."""
+    schemes, transports = rule.schemes, rule.transports
+    if not schemes and not transports:
+        schemes, transports = ("http", "https"), ("tcp",)
     return {
         "host": rule.host,
         "cidr": rule.cidr,
         "ports": list(rule.ports),
-        "schemes": list(rule.schemes),
-        "transports": list(rule.transports),
+        "schemes": list(schemes),
+        "transports": list(transports),
         "origin": rule.origin,
     }

@@ -36,7 +36,27 @@ from wassette.runtime.store import ComponentStore, Metadata, valid_id
 
 log = logging.getLogger("wassette.runtime")
 
-Progress = Callable[[str], None]
+Progress = sources.Progress
+# Asked whether a policy shipped with a component may take effect: gets the
+# component id and the policy, returns True to apply it now.
+PolicyApproval = Callable[[str, Policy], bool]
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to load: fetch options (credentials, digest pin, loopback http),
+    an id to use instead of the derived one, what to do with a shipped policy
+    (`accept_policy`: True, or a function that asks the user), and a policy
+    to apply instead (from a provisioning manifest: the operator's word)."""
+
+    fetch: sources.FetchOptions = field(default_factory=sources.FetchOptions)
+    component_id: str | None = None
+    accept_policy: bool | PolicyApproval = False
+    policy: Policy | None = None
+
+
+# Call outcomes where the sandbox, not the component, ended the call.
+STOPPED = frozenset({"timeout", "cpu_limit", "out_of_memory"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +67,7 @@ class ComponentInfo:
     size: int
     installed_at: str
     tools: list[str]
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +77,7 @@ class ComponentInfo:
             "size": self.size,
             "installed_at": self.installed_at,
             "tools": self.tools,
+            "provenance": self.provenance,
         }
 
 
@@ -65,10 +87,27 @@ class LoadReport:
     tools: list[str]
     replaced: bool
     warnings: list[str]
+    source: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    # none | applied | pending | unchanged: what happened to a shipped policy
+    policy: str = "none"
 
     def to_json(self) -> dict[str, Any]:
         status = "component reloaded successfully" if self.replaced else "component loaded successfully"
-        return {"status": status, "id": self.id, "tools": self.tools, "warnings": self.warnings}
+        out: dict[str, Any] = {
+            "status": status,
+            "id": self.id,
+            "tools": self.tools,
+            "warnings": self.warnings,
+            "source": self.source,
+            "policy": self.policy,
+        }
+        if self.provenance.get("kind") == "oci":
+            out["digest"] = self.provenance.get("manifest_digest")
+            out["signature"] = self.provenance.get("signature")
+        if self.policy == "pending":
+            out["policy_hint"] = f"run `wassette policy accept {self.id}` to apply the policy shipped with it"
+        return out
 
 
 @dataclass
@@ -122,9 +161,13 @@ def grant_command(component_id: str, denial: dict[str, Any]) -> str | None:
         return None  # a deny rule decided: no grant overrides it
     resource = str(denial.get("resource", ""))
     if denial.get("kind") == "storage":
-        access = "write" if denial.get("access") not in ("read", None) else "read"
-        return f"wassette permission grant storage {component_id} fs://{resource} --access {access}"
+        # A symlink or `..` led elsewhere: the place it leads is what needs the grant.
+        path = denial.get("resolved") or resource
+        access = "write" if denial.get("access") == "write" else "read"
+        return f"wassette permission grant storage {component_id} fs://{path} --access {access}"
     if denial.get("kind") == "network":
+        if denial.get("access") in ("bind", "listen"):
+            return None  # no policy grants serving
         host = network_target(resource)
         return f"wassette permission grant network {component_id} {host}" if host else None
     return None
@@ -146,7 +189,10 @@ def network_target(resource: str) -> str | None:
 
 
 def denial_line(component_id: str, denial: dict[str, Any]) -> str:
-    what = f"{denial.get('kind')} {denial.get('access')} of {denial.get('resource')}"
+    target = denial.get("resource")
+    if denial.get("resolved"):
+        target = f"{target} (which leads to {denial['resolved']})"
+    what = f"{denial.get('kind')} {denial.get('access')} of {target}"
     why = denial.get("reason") or "not granted"
     rule = denial.get("rule")
     line = f"denied: {what} ({why}{'; decided by ' + rule if rule else ''})"
@@ -176,6 +222,7 @@ class Runtime:
         self._reserved: frozenset[str] = catalog_mod.BUILTIN_NAMES
         self._lock = threading.RLock()
         self._compile_locks: dict[str, threading.Lock] = {}
+        self._env_overrides: dict[str, dict[str, str]] = {}
 
     # -- set-up ----------------------------------------------------------
 
@@ -184,7 +231,7 @@ class Runtime:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = _engine.Engine(str(self.settings.cache_dir))
+                    self._engine = _engine.Engine(str(self.settings.cache_dir), self.settings.allocator)
         return self._engine
 
     def refresh(self) -> None:
@@ -256,39 +303,105 @@ class Runtime:
 
     # -- lifecycle -------------------------------------------------------
 
-    def load_component(self, uri: str, *, progress: Progress | None = None) -> LoadReport:
-        """Fetches, compiles and installs a component; replaces one with the same id."""
-        say = progress or (lambda _msg: None)
+    def load_component(
+        self, uri: str, *, progress: Progress | None = None, options: LoadOptions | None = None
+    ) -> LoadReport:
+        """Fetches (and verifies), compiles and installs a component; replaces
+        one with the same id. Nothing is written unless every check passed."""
+        opts = options or LoadOptions()
+        say: Progress = progress or _quiet
         say(f"fetching {uri}")
-        fetched = sources.fetch(uri, max_bytes=self.settings.max_component_bytes)
-        say(f"compiling {fetched.component_id} ({len(fetched.wasm)} bytes)")
-        compiled = self._compile(fetched.wasm, fetched.component_id)
+        fetched = sources.fetch(uri, self.settings, opts.fetch, say)
+        cid = opts.component_id or fetched.component_id
+        if not valid_id(cid):
+            raise WassetteError(f"{cid!r} is not a valid component id (letters, digits, _ . -)")
+        shipped = None
+        if fetched.policy is not None:
+            try:
+                shipped = policy_mod.parse(
+                    fetched.policy.decode("utf-8", "replace"), source=f"policy shipped with {uri}"
+                )
+            except PolicyError as e:
+                raise WassetteError(f"refused: {e}") from None
+        say(f"compiling {cid} ({len(fetched.wasm)} bytes)")
+        compiled = self._compile(fetched.wasm, cid)
         exports = json.loads(compiled.describe(fetched.wasm))
+        warnings = list(fetched.warnings)
+        previous = self.store.metadata(cid) or self._metadata.get(cid)
+        if previous is not None:
+            warnings += _replacement_warnings(cid, previous, fetched)
+        policy_state = "none"
+        if shipped is not None and opts.policy is None:
+            # May ask the user: before taking any lock.
+            policy_state = self._shipped_policy_state(cid, shipped, opts.accept_policy)
         with self._lock:
             self.store.ensure()
             with self.store.locked():
-                replaced = self.store.exists(fetched.component_id)
+                replaced = self.store.exists(cid)
                 meta = self.store.install(
-                    fetched.component_id,
+                    cid,
                     fetched.wasm,
                     sha256=compiled.sha256,
                     source=fetched.source,
                     installed_at=_now(),
                     exports=exports,
+                    provenance=fetched.provenance,
                 )
+                if opts.policy is not None:
+                    text = policy_mod.dump(opts.policy).encode()
+                    self.permissions.install_shipped(cid, text, source=uri, accepted=True)
+                    policy_state = "applied"
+                elif fetched.policy is not None and policy_state in ("applied", "pending"):
+                    self.permissions.install_shipped(
+                        cid, fetched.policy, source=fetched.source, accepted=policy_state == "applied"
+                    )
+                elif policy_state == "none":
+                    self.permissions.drop_pending(cid)
+            self._policies.pop(cid, None)
             self._metadata[meta.id] = meta
             self._compiled[meta.id] = compiled
             self._broken.pop(meta.id, None)
             self._rebuild_catalog()
+        if policy_state == "applied" and opts.policy is None:
+            self.audit.record("policy_accepted", component=cid, by="load", source=fetched.source)
         say(f"loaded {meta.id}")
-        warnings = [c for c in self._catalog.collisions if f" {meta.id}" in c or f"{meta.id}," in c]
+        warnings += [c for c in self._catalog.collisions if f" {meta.id}" in c or f"{meta.id}," in c]
         warnings += [
             f"export {export} is not offered as a tool: {why}"
-            for cid, export, why in self._catalog.skipped
-            if cid == meta.id
+            for c, export, why in self._catalog.skipped
+            if c == meta.id
         ]
+        if policy_state == "pending":
+            warnings.append(
+                f"the component ships a policy that is not applied until accepted: "
+                f"{describe_permissions(shipped)}; run `wassette policy accept {cid}` to apply it"
+            )
         tools = sorted(t.name for t in self._catalog.for_component(meta.id))
-        return LoadReport(id=meta.id, tools=tools, replaced=replaced, warnings=warnings)
+        return LoadReport(
+            id=meta.id,
+            tools=tools,
+            replaced=replaced,
+            warnings=warnings,
+            source=fetched.source,
+            provenance=fetched.provenance,
+            policy=policy_state,
+        )
+
+    def _shipped_policy_state(self, cid: str, shipped: Policy, accept: bool | PolicyApproval) -> str:
+        """`unchanged` when the active policy already says the same, else
+        `applied` when accepted (by flag or by the user), else `pending`."""
+        if self.store.exists(cid):
+            try:
+                if (
+                    self.permissions.path(cid).exists()
+                    and self.permissions.get(cid).document == shipped.document
+                ):
+                    return "unchanged"
+            except PolicyError:
+                pass
+        if accept is True or (callable(accept) and accept(cid, shipped)):
+            return "applied"
+        return "pending"
 
     def unload_component(self, component_id: str) -> None:
         if not valid_id(component_id):
@@ -316,6 +429,7 @@ class Runtime:
                     size=m.size,
                     installed_at=m.installed_at,
                     tools=sorted(t.name for t in self._catalog.for_component(m.id)),
+                    provenance=m.provenance,
                 )
                 for m in sorted(self._metadata.values(), key=lambda m: m.id)
             ]
@@ -378,6 +492,14 @@ class Runtime:
         )
         for d in result.denials:
             self.audit.record("denied", component=tool.component_id, tool=tool.name, **d)
+        if result.status in STOPPED:
+            self.audit.record(
+                "stopped",
+                component=tool.component_id,
+                tool=tool.name,
+                status=result.status,
+                error=result.error,
+            )
         return result
 
     def _policy(self, component_id: str) -> Policy:
@@ -394,11 +516,21 @@ class Runtime:
         self._policies[component_id] = (key, policy)
         return policy
 
+    def set_environment(self, component_id: str, values: Mapping[str, str]) -> None:
+        """Values for this component's granted environment variables, taken
+        over the server's (a provisioning manifest's `value_from`); kept in
+        memory only, never written to disk."""
+        with self._lock:
+            self._env_overrides[component_id] = dict(values)
+
     def effective_policy(self, component_id: str) -> dict[str, Any]:
         """What the engine enforces for the next call of this component."""
+        overrides = self._env_overrides.get(component_id)
         return effective.build(
             self._policy(component_id),
-            env_sources=self.settings.environment,
+            env_sources={**self.settings.environment, **overrides}
+            if overrides
+            else self.settings.environment,
             secrets=self.secrets.get(component_id),
             storage_base=self.settings.storage_base,
             memory_limit_bytes=self.settings.memory_limit_bytes,
@@ -437,6 +569,56 @@ class Runtime:
             self._catalog = catalog_mod.build(
                 {cid: m.exports for cid, m in self._metadata.items()}, self._reserved
             )
+
+
+def _quiet(message: str, done: int | None = None, total: int | None = None) -> None:
+    return None
+
+
+def _replacement_warnings(cid: str, previous: Metadata, fetched: sources.Fetched) -> list[str]:
+    """Says when a reload changes what the id means: a tag that now points to
+    another manifest, or a component from somewhere else entirely."""
+    old, new = previous.provenance, fetched.provenance
+    if old.get("kind") == "oci" and new.get("kind") == "oci":
+        same_repo = (old.get("registry"), old.get("repository")) == (
+            new.get("registry"),
+            new.get("repository"),
+        )
+        if same_repo and old.get("manifest_digest") != new.get("manifest_digest"):
+            if old.get("tag") and old.get("tag") == new.get("tag"):
+                return [
+                    f"tag {new['tag']} of {new['registry']}/{new['repository']} has moved: it was "
+                    f"{old.get('manifest_digest')} when installed ({previous.installed_at}), it is now "
+                    f"{new.get('manifest_digest')}"
+                ]
+            return [
+                f"component {cid} was {old.get('manifest_digest')}, it is now {new.get('manifest_digest')}"
+            ]
+        if same_repo:
+            return []
+    if previous.source != fetched.source and _origin(previous.source) != _origin(fetched.source):
+        return [f"component {cid} (from {previous.source}) is replaced by the one from {fetched.source}"]
+    return []
+
+
+def _origin(source: str) -> str:
+    """A source without its digest: the same repository or file counts as the same origin."""
+    return source.split("@sha256:", 1)[0].rsplit(":", 1)[0] if source.startswith("oci://") else source
+
+
+def describe_permissions(policy: Policy | None) -> str:
+    """One line listing what a policy grants, for a user deciding on it."""
+    if policy is None:
+        return "no permissions"
+    parts = [f"storage {r.uri} ({', '.join(r.access)})" for r in policy.storage_allow]
+    parts += [f"network {r.text}" for r in policy.network_allow]
+    parts += [f"environment {r.key}" for r in policy.env_allow]
+    limits = policy.limits
+    if limits.memory_bytes:
+        parts.append(f"memory {limits.memory_bytes} bytes")
+    if limits.cpu_time_ms or limits.cpu_cores:
+        parts.append(f"cpu {limits.cpu_time_ms or limits.cpu_cores}")
+    return "; ".join(parts) if parts else "no permissions"
 
 
 def _now() -> str:

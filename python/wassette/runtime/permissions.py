@@ -23,6 +23,9 @@ from wassette.runtime.store import ComponentStore, write_atomic
 
 POLICY_SUFFIX = ".policy.yaml"
 POLICY_META_SUFFIX = ".policy.meta.json"
+# A policy shipped with a component (an OCI policy layer) that the user has
+# not accepted yet: stored, shown, but not enforced.
+PENDING_SUFFIX = ".policy.pending.yaml"
 
 
 class Permissions:
@@ -183,3 +186,38 @@ class Permissions:
             "component_id": component_id,
             "source": meta["source"],
         }
+
+    # -- policies shipped with components ----------------------------------
+
+    def pending(self, component_id: str) -> Policy | None:
+        """The shipped policy waiting for acceptance, if any."""
+        self._require(component_id)
+        path = self.store.path(component_id, PENDING_SUFFIX)
+        return policy_mod.load_file(path) if path.exists() else None
+
+    def install_shipped(self, component_id: str, text: bytes, *, source: str, accepted: bool) -> None:
+        """Stores a shipped policy as the active one (accepted) or as pending
+        (call under `store.locked()`)."""
+        pending = self.store.path(component_id, PENDING_SUFFIX)
+        if not accepted:
+            write_atomic(pending, text)
+            return
+        write_atomic(self.path(component_id), text)
+        meta = {"source": source, "attached_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        write_atomic(self.store.path(component_id, POLICY_META_SUFFIX), json.dumps(meta).encode())
+        pending.unlink(missing_ok=True)
+
+    def drop_pending(self, component_id: str) -> None:
+        """Forgets a pending policy (call under `store.locked()`)."""
+        self.store.path(component_id, PENDING_SUFFIX).unlink(missing_ok=True)
+
+    def accept_pending(self, component_id: str, *, by: str = "cli") -> dict[str, Any]:
+        """Makes the pending shipped policy the component's policy."""
+        with self.store.locked():
+            policy = self.pending(component_id)
+            if policy is None:
+                raise WassetteError(f"component {component_id} has no policy waiting for acceptance")
+            text = self.store.path(component_id, PENDING_SUFFIX).read_bytes()
+            self.install_shipped(component_id, text, source="shipped with the component", accepted=True)
+        self.audit.record("policy_accepted", component=component_id, by=by)
+        return {"status": "policy accepted", "component_id": component_id, "policy": policy.document}

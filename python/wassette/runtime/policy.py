@@ -416,6 +416,13 @@ def parse_duration_ms(value: Any, where: str) -> int:
     return int(ms)
 
 
+def schema_text() -> str:
+    """The JSON Schema of the policy format (shipped with the package)."""
+    from importlib.resources import files
+
+    return files("wassette.runtime").joinpath("policy.schema.json").read_text(encoding="utf-8")
+
+
 def dump(policy: Policy) -> str:
     import yaml
 

@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from wassette.runtime.errors import StoreError, UnknownComponentError
 METADATA_FORMAT = 1
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_SUFFIXES = (".wasm", ".metadata.json", ".policy.yaml", ".policy.meta.json", ".cwasm")
+_SUFFIXES = (".wasm", ".metadata.json", ".policy.yaml", ".policy.pending.yaml", ".policy.meta.json", ".cwasm")
 
 
 def valid_id(component_id: str) -> bool:
@@ -43,6 +43,9 @@ class Metadata:
     source: str
     installed_at: str
     exports: list[dict[str, Any]]
+    # Where the component came from: for OCI the reference, manifest and
+    # layer digests and the signature check (see distribution.sources).
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"format": METADATA_FORMAT, **self.__dict__}
@@ -60,6 +63,7 @@ class Metadata:
                 source=str(data["source"]),
                 installed_at=str(data["installed_at"]),
                 exports=list(data["exports"]),
+                provenance=dict(data.get("provenance") or {}),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -152,6 +156,7 @@ class ComponentStore:
         source: str,
         installed_at: str,
         exports: list[dict[str, Any]],
+        provenance: dict[str, Any] | None = None,
     ) -> Metadata:
         """Writes the component, then its metadata (call under `locked()`)."""
         try:
@@ -165,6 +170,7 @@ class ComponentStore:
                 source=source,
                 installed_at=installed_at,
                 exports=exports,
+                provenance=provenance or {},
             )
             self.write_metadata(meta)
         except OSError as e:

@@ -187,10 +187,16 @@ class BuiltinTools:
             uri = _str(args, "path")
             step = 0
 
-            def progress(message: str) -> None:
+            def progress(message: str, done: int | None = None, total: int | None = None) -> None:
+                # Steps count 1, 2, 3...; bytes of a download fill in the
+                # fraction after the current step, so progress only grows.
                 nonlocal step
-                step += 1
-                anyio.from_thread.run(_report, ctx, step, message)
+                if done is None:
+                    step += 1
+                    anyio.from_thread.run(_report, ctx, float(step), message)
+                elif total:
+                    value = step + min(done / total, 1.0) * 0.99
+                    anyio.from_thread.run(_report, ctx, value, f"{message}: {done} of {total} bytes")
 
             report = await anyio.to_thread.run_sync(lambda: rt.load_component(uri, progress=progress))
             await self.on_change()
@@ -206,7 +212,11 @@ class BuiltinTools:
             query = args.get("query")
             if query is not None and not isinstance(query, str):
                 raise ArgumentError("argument 'query' must be a string")
-            return _text({"components": [e.to_json() for e in catalog.search(query)]})
+            entries, warnings = await anyio.to_thread.run_sync(lambda: catalog.load(rt.settings))
+            result: dict[str, Any] = {"components": [e.to_json() for e in catalog.search(query, entries)]}
+            if warnings:
+                result["warnings"] = warnings
+            return _text(result)
         if name == "get-policy":
             cid = _str(args, "component_id")
             policy = rt.permissions.get(cid)
@@ -285,7 +295,7 @@ class BuiltinTools:
             raise WassetteError(f"not granted: the user declined. The user can still run: {command}")
 
 
-async def _report(ctx: Any, step: int, message: str) -> None:
+async def _report(ctx: Any, step: float, message: str) -> None:
     """A progress notification, when the client sent a progress token."""
     session = getattr(ctx, "session", None)
     if session is not None:
