@@ -193,7 +193,7 @@ def build_app(server: WassetteServer, options: HttpOptions) -> Guard:
 
 def protocol_versions(options: HttpOptions) -> list[str]:
     """What the SDK negotiates: every handshake revision, and 2026-07-28."""
-    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+    from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
     return [*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS]
 
