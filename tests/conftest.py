@@ -65,10 +65,11 @@ def home(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def env(home: Path) -> dict[str, str]:
+def isolated_env(home: Path) -> dict[str, str]:
     """Environment for `wassette` subprocesses: isolated state, shared compile cache."""
-    e = {
+    for sub in ("data", "config", "cache"):
+        (home / sub).mkdir(exist_ok=True)
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "XDG_DATA_HOME": str(home / "data"),
@@ -77,7 +78,17 @@ def env(home: Path) -> dict[str, str]:
         "WASSETTE_CACHE_DIR": str(COMPILED_CACHE),
         "PYTHONUNBUFFERED": "1",
     }
-    return e
+
+
+@pytest.fixture
+def env(home: Path) -> dict[str, str]:
+    return isolated_env(home)
+
+
+@pytest.fixture(scope="module")
+def module_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Like `env`, shared by the tests of one module (e.g. one server for all)."""
+    return isolated_env(tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture
@@ -109,6 +120,11 @@ def cli(env: dict[str, str]) -> Cli:
     return Cli(env)
 
 
+@pytest.fixture(scope="module")
+def module_cli(module_env: dict[str, str]) -> Cli:
+    return Cli(module_env)
+
+
 @pytest.fixture
 def runtime(home: Path) -> Iterator[object]:
     """A runtime on an isolated component dir with the shared compile cache."""
@@ -124,3 +140,16 @@ def runtime(home: Path) -> Iterator[object]:
         }
     )
     yield Runtime(settings)
+
+
+@pytest.fixture(scope="session")
+def inspector() -> Path:
+    """The MCP Inspector CLI (`mcp-inspector`, with its own Node 22) that
+    scripts/setup-toolchain.sh installs from tests/toolchain/inspector."""
+    import hashlib
+
+    lock = REPO / "tests/toolchain/inspector/package-lock.json"
+    directory = DEV_CACHE / f"inspector-{hashlib.sha256(lock.read_bytes()).hexdigest()[:16]}"
+    if not (directory / ".complete").is_file():
+        pytest.fail(f"the MCP Inspector is not installed in {directory}: run scripts/setup-toolchain.sh")
+    return directory / "node_modules" / ".bin"

@@ -60,7 +60,10 @@ async def test_builtin_tools_listed_with_annotations(env) -> None:
     for name in ("list-components", "search-components", "get-policy"):
         assert tools[name].annotations.read_only_hint is True
     assert tools["unload-component"].annotations.destructive_hint is True
-    assert tools["grant-storage-permission"].input_schema["properties"]["details"]["required"] == ["uri", "access"]
+    assert tools["grant-storage-permission"].input_schema["properties"]["details"]["required"] == [
+        "uri",
+        "access",
+    ]
 
 
 async def test_disable_builtin_tools(env, cli, components) -> None:
@@ -78,9 +81,10 @@ async def test_load_and_unload_notify_and_report_progress(env, components) -> No
     changes: list[str] = []
 
     async def on_message(message: Any) -> None:
-        if isinstance(message, types.ServerNotification) and isinstance(message, types.ToolListChangedNotification):
-            changes.append("changed")
-        elif getattr(message, "method", None) == "notifications/tools/list_changed":
+        if (
+            isinstance(message, types.ServerNotification)
+            and isinstance(message, types.ToolListChangedNotification)
+        ) or getattr(message, "method", None) == "notifications/tools/list_changed":
             changes.append("changed")
 
     progress: list[tuple[float, str | None]] = []
@@ -89,14 +93,19 @@ async def test_load_and_unload_notify_and_report_progress(env, components) -> No
         progress.append((p, message))
 
     async with session(env, message_handler=on_message) as s:
-        r = await s.call_tool("load-component", {"path": components["strings"].as_uri()}, progress_callback=on_progress)
+        r = await s.call_tool(
+            "load-component", {"path": components["strings"].as_uri()}, progress_callback=on_progress
+        )
         assert not r.is_error, text(r)
         assert json.loads(text(r))["tools"] == ["echo", "length"]
         assert {"echo", "length"} <= {t.name for t in (await s.list_tools()).tools}
         with anyio.fail_after(5):
             while not changes:
                 await anyio.sleep(0.05)
-        assert [m for _, m in progress][:2] == [f"fetching {components['strings'].as_uri()}", "compiling strings (560 bytes)"] or progress
+        assert [m for _, m in progress][:2] == [
+            f"fetching {components['strings'].as_uri()}",
+            "compiling strings (560 bytes)",
+        ] or progress
         assert progress, "progress notifications for the progress token"
         r = await s.call_tool("list-components", {})
         assert [c["id"] for c in json.loads(text(r))["components"]] == ["strings"]
@@ -187,12 +196,15 @@ async def test_revoke_needs_no_confirmation_reset_does(env, cli, components, hom
         assert await policy_keys(s) == []
         r = await s.call_tool("reset-permission", {"component_id": "io"})
         assert r.is_error and "wassette permission reset io" in text(r)
-        r = await s.call_tool("grant-storage-permission", {"component_id": "io", "details": {"uri": "fs:///etc"}})
+        r = await s.call_tool(
+            "grant-storage-permission", {"component_id": "io", "details": {"uri": "fs:///etc"}}
+        )
         assert r.is_error and "details.access is required" in text(r)
     audit = [json.loads(x) for x in (home / "data/wassette/audit.jsonl").read_text().splitlines()]
     assert ("revoked", "mcp") in {(a["event"], a["by"]) for a in audit}
 
 
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")  # setLevel, 2025
 async def test_guest_stderr_forwarded_as_log(env, cli, components) -> None:
     cli("component", "load", components["io"].as_uri())
     logs: list[types.LoggingMessageNotificationParams] = []

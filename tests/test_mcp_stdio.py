@@ -1,15 +1,24 @@
-"""An MCP client (the official SDK) talking to `wassette run` over stdio."""
+"""An MCP client (the official SDK) talking to `wassette run` over stdio,
+at each protocol revision; and bad input written by hand."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import anyio
+import mcp.types as types
 import pytest
-from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp import Client, ClientSession, StdioServerParameters, stdio_client
+
+from servers import cpu_seconds, initialize_at
 
 pytestmark = pytest.mark.anyio
 
@@ -82,3 +91,198 @@ async def test_guest_stdout_cannot_inject_messages(cli, env, components: dict[st
         assert not r.is_error and r.structured_content == {"result": 3_000_000}
         names = [t.name for t in (await s.list_tools()).tools]
         assert "forged" not in names and "print-stdout" in names
+
+
+@asynccontextmanager
+async def session_at(env: dict[str, str], version: str, *args: str, **kwargs: Any) -> AsyncIterator[Any]:
+    """The official client over stdio at one protocol revision."""
+    params = StdioServerParameters(command=sys.executable, args=["-m", "wassette", "run", *args], env=env)
+    if version == "2026-07-28":
+        async with Client(params, **kwargs) as client:
+            assert client.protocol_version == version
+            yield client
+        return
+    async with stdio_client(params) as (read, write), ClientSession(read, write, **kwargs) as s:
+        if version == "2025-11-25":
+            await s.initialize()
+        else:
+            await initialize_at(s, version)
+        assert s.protocol_version == version
+        yield s
+
+
+@pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25", "2026-07-28"])
+async def test_protocol_revisions(cli, env, components: dict[str, Path], version: str) -> None:
+    cli("component", "load", components["arith"].as_uri())
+    async with session_at(env, version) as c:
+        tools = {t.name: t for t in (await c.list_tools()).tools}
+        assert tools["add"].output_schema["properties"]["result"]["type"] == "integer"
+        assert tools["get-policy"].annotations.read_only_hint is True
+        r = await c.call_tool("add", {"a": 40, "b": 2})
+        assert r.structured_content == {"result": 42}
+
+
+async def test_listen_stream_over_stdio(env, components: dict[str, Path]) -> None:
+    """A 2026-07-28 client hears of a load and an unload on its
+    `subscriptions/listen` stream, over stdio too."""
+    events: list[Any] = []
+    async with (
+        session_at(env, "2026-07-28") as c,
+        c.listen(tools_list_changed=True) as subscription,
+        anyio.create_task_group() as tg,
+    ):
+
+        async def drain() -> None:
+            async for event in subscription:
+                events.append(event)
+
+        tg.start_soon(drain)
+        r = await c.call_tool("load-component", {"path": components["strings"].as_uri()})
+        assert not r.is_error
+        with anyio.fail_after(10):
+            while not events:
+                await anyio.sleep(0.02)
+        assert "echo" in {t.name for t in (await c.list_tools()).tools}
+        await c.call_tool("unload-component", {"id": "strings"})
+        with anyio.fail_after(10):
+            while len(events) < 2:
+                await anyio.sleep(0.02)
+        assert "echo" not in {t.name for t in (await c.list_tools()).tools}
+        tg.cancel_scope.cancel()
+
+
+async def test_cancellation_on_2026_07_28(cli, env, components: dict[str, Path]) -> None:
+    """A 2026-07-28 client cancelling a call stops the spinning guest."""
+    cli("component", "load", components["spin"].as_uri())
+    cli("component", "load", components["arith"].as_uri())
+    async with session_at(env, "2026-07-28") as c:
+        pid = server_pid(env)
+        with anyio.move_on_after(0.5):
+            await c.call_tool("spin", {})
+        await anyio.sleep(0.3)
+        before = cpu_seconds(pid)
+        await anyio.sleep(1.0)
+        assert cpu_seconds(pid) - before < 0.5, "the cancelled guest is still burning CPU"
+        assert (await c.call_tool("add", {"a": 1, "b": 2})).structured_content == {"result": 3}
+
+
+class RawStdio:
+    """`wassette run` driven with hand-written lines."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "wassette", "run", *args],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert self.proc.stdin and self.proc.stdout
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
+        init = {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"},
+        }
+        self.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init})
+        assert self.receive()["result"]["serverInfo"]["name"] == "wassette"
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def send(self, message: Any) -> None:
+        self.stdin.write(message if isinstance(message, bytes) else json.dumps(message).encode() + b"\n")
+        self.stdin.flush()
+
+    def receive(self) -> dict[str, Any]:
+        line = self.stdout.readline()
+        assert line, "the server closed its output"
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def test_bad_lines_get_json_rpc_errors(env) -> None:
+    """Oversized lines, batches and malformed requests each get their error;
+    malformed notifications are dropped; the session goes on."""
+    raw = RawStdio(env)
+    try:
+        raw.send(
+            b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "'
+            + b"x" * 5_000_000
+            + b'"}}\n'
+        )
+        error = raw.receive()["error"]
+        assert error["code"] == -32600 and "4194304-byte limit" in error["message"]
+        raw.send(b'[{"jsonrpc": "2.0", "id": 2, "method": "ping"}]\n')
+        assert raw.receive()["error"]["code"] == -32600
+        raw.send({"jsonrpc": "2.0", "id": 3, "result": "not a request"})  # a stray response: dropped
+        raw.send({"jsonrpc": "1.0", "method": "notifications/whatever"})  # a bad notification: dropped
+        raw.send({"jsonrpc": "2.0", "id": 4})
+        assert raw.receive() == {"jsonrpc": "2.0", "id": 4, "error": {"code": -32600, "message": ANY_INVALID}}
+        raw.send(b"\n   \n")
+        raw.send({"jsonrpc": "2.0", "id": 5, "method": "tools/list"})
+        assert "tools" in raw.receive()["result"]
+    finally:
+        raw.close()
+
+
+ANY_INVALID = "Invalid Request: not a JSON-RPC 2.0 request object"
+
+
+def test_client_leaving_mid_call_ends_the_server(env, cli, components: dict[str, Path]) -> None:
+    """Closing stdin while a guest spins: the guest is stopped and the server
+    exits promptly instead of spinning until the deadline."""
+    cli("component", "load", components["spin"].as_uri())
+    raw = RawStdio(env)
+    try:
+        raw.send(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "spin", "arguments": {}}}
+        )
+        time.sleep(0.5)
+        raw.stdin.close()
+        assert raw.proc.wait(timeout=10) == 0
+    finally:
+        raw.close()
+
+
+def server_pid(env: dict[str, str]) -> int:
+    """The `wassette run` process serving this test (found by its environment)."""
+    marker = env["XDG_DATA_HOME"].encode()
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit() and int(p.name) != os.getpid():
+            try:
+                if marker in (p / "environ").read_bytes() and b"wassette" in (p / "cmdline").read_bytes():
+                    return int(p.name)
+            except OSError:
+                continue
+    raise AssertionError("server process not found")
+
+
+async def test_load_by_another_process_notifies(cli, env, components: dict[str, Path]) -> None:
+    """`wassette component load` while `wassette run` serves: the client is
+    told the tool list changed and sees the new tools."""
+    changed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if getattr(message, "method", None) == "notifications/tools/list_changed" or isinstance(
+            message, types.ToolListChangedNotification
+        ):
+            changed.set()
+
+    params = StdioServerParameters(command=sys.executable, args=["-m", "wassette", "run"], env=env)
+    async with (
+        stdio_client(params) as (read, write),
+        ClientSession(read, write, message_handler=on_message) as s,
+    ):
+        await s.initialize()
+        assert "echo" not in {t.name for t in (await s.list_tools()).tools}
+        loaded = await anyio.to_thread.run_sync(
+            lambda: cli("component", "load", components["strings"].as_uri())
+        )
+        assert loaded.returncode == 0, loaded.stderr
+        with anyio.fail_after(10):
+            await changed.wait()
+        assert "echo" in {t.name for t in (await s.list_tools()).tools}

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Regenerate tests/toolchain/package-lock.json so that `npm ci` accepts it.
+"""Regenerate tests/toolchain/package-lock.json (or that of another package
+directory, e.g. tests/toolchain/inspector) so that `npm ci` accepts it.
 
 Why this exists: the npm registry reachable from our machines does not serve
 some platform-specific optional packages (e.g. `@rolldown/binding-darwin-arm64`).
@@ -9,7 +10,8 @@ file"). We add a stub entry (version + os/cpu/libc, marked optional) for every
 optional dependency the lockfile lacks; `npm ci` skips those on non-matching
 platforms without fetching them, exactly as with a complete lockfile.
 
-Usage: python tests/toolchain/relock.py   (needs npm and registry access)
+Usage: python tests/toolchain/relock.py [DIR]   (needs npm and registry access;
+       DIR defaults to tests/toolchain)
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-LOCK = HERE / "package-lock.json"
 
 
 def platform_fields(name: str) -> dict[str, list[str]]:
@@ -72,7 +73,9 @@ def add_stubs(lock: dict[str, object]) -> list[str]:
 
 
 def main() -> int:
-    LOCK.unlink(missing_ok=True)
+    here = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else HERE
+    lock_path = here / "package-lock.json"
+    lock_path.unlink(missing_ok=True)
     subprocess.run(
         [
             "npm",
@@ -82,12 +85,12 @@ def main() -> int:
             "--no-audit",
             "--no-fund",
         ],
-        cwd=HERE,
+        cwd=here,
         check=True,
     )
-    lock = json.loads(LOCK.read_text())
+    lock = json.loads(lock_path.read_text())
     added = add_stubs(lock)
-    LOCK.write_text(json.dumps(lock, indent=2) + "\n")
+    lock_path.write_text(json.dumps(lock, indent=2) + "\n")
     for item in added:
         print(f"stubbed unavailable optional package {item}")
     return 0

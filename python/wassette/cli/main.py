@@ -103,6 +103,76 @@ def _provisioning_options() -> argparse.ArgumentParser:
     return p
 
 
+def _bool(text: str) -> bool:
+    from wassette.server.http import parse_bool
+
+    try:
+        return parse_bool(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _transport_options(serve: argparse.ArgumentParser) -> None:
+    mode = serve.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--streamable-http",
+        dest="transport",
+        action="store_const",
+        const="streamable-http",
+        help="Streamable HTTP at /mcp (the default)",
+    )
+    mode.add_argument(
+        "--sse",
+        "--http",
+        dest="transport",
+        action="store_const",
+        const="sse",
+        help="the legacy HTTP+SSE transport at /sse",
+    )
+    mode.add_argument(
+        "--stdio", dest="transport", action="store_const", const="stdio", help="stdio, as `wassette run`"
+    )
+    serve.add_argument(
+        "--bind-address",
+        metavar="HOST:PORT",
+        help="where to listen (default 127.0.0.1:9001; env WASSETTE_BIND_ADDRESS or BIND_HOST/PORT)",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="accept requests for this Host header (repeatable; replaces the loopback-only default; '*' for any)",
+    )
+    serve.add_argument(
+        "--auth-token",
+        metavar="TOKEN",
+        help="require 'Authorization: Bearer TOKEN' (env WASSETTE_AUTH_TOKEN, preferred: not shown by ps)",
+    )
+    serve.add_argument(
+        "--legacy-sessions",
+        type=_bool,
+        default=True,
+        metavar="BOOL",
+        help="keep the 2025 session lifecycle (Mcp-Session-Id) next to stateless 2026-07-28 (default true)",
+    )
+    serve.add_argument(
+        "--json-response",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="BOOL",
+        help="answer POSTs with plain JSON instead of an SSE stream (default false)",
+    )
+    serve.add_argument(
+        "--max-request-bytes",
+        type=int,
+        metavar="N",
+        help="largest request body accepted (default 4 MiB)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     dirs, out, envs = _component_dir_options(), _output_options(), _env_options()
     reg, loadopts, prov = _registry_options(), _load_options(), _provisioning_options()
@@ -125,11 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     serve = sub.add_parser(
-        "serve", parents=[dirs, envs, prov], help="serve MCP (the seed-documented `serve --stdio`)"
+        "serve",
+        parents=[dirs, envs, prov],
+        help="serve MCP over Streamable HTTP (default 127.0.0.1:9001/mcp)",
     )
-    serve.add_argument("--stdio", action="store_true", help="serve over stdio (same as `wassette run`)")
     serve.add_argument("--disable-builtin-tools", action="store_true", help="offer only component tools")
     serve.add_argument("--agent-grants", choices=("allow", "ask", "deny"), default="ask", help="as for `run`")
+    _transport_options(serve)
     serve.set_defaults(handler=cmd_serve)
 
     component = sub.add_parser("component", help="load, unload and list components")
@@ -330,18 +402,40 @@ def _provision(args: argparse.Namespace, runtime: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from wassette.server.limits import max_request_bytes
     from wassette.server.stdio import serve_stdio
 
     runtime = _runtime(args)
     _provision(args, runtime)
-    serve_stdio(runtime, builtin_tools=not args.disable_builtin_tools, agent_grants=args.agent_grants)
+    serve_stdio(
+        runtime,
+        builtin_tools=not args.disable_builtin_tools,
+        agent_grants=args.agent_grants,
+        max_request_bytes=max_request_bytes(runtime.settings.raw, getattr(args, "max_request_bytes", None)),
+    )
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    if not args.stdio:
-        raise WassetteError("only `wassette serve --stdio` is available in this build; use `wassette run`")
-    return cmd_run(args)
+    if args.transport == "stdio":
+        return cmd_run(args)
+    from wassette.server.http import HttpOptions, serve_http
+
+    runtime = _runtime(args)
+    _provision(args, runtime)
+    options = HttpOptions.resolve(
+        bind_address=args.bind_address,
+        allowed_hosts=args.allowed_host,
+        auth_token=args.auth_token,
+        transport=args.transport or "streamable-http",
+        legacy_sessions=args.legacy_sessions,
+        json_response=args.json_response,
+        request_limit=args.max_request_bytes,
+        env=os.environ,
+        config=runtime.settings.raw,
+    )
+    serve_http(runtime, options, builtin_tools=not args.disable_builtin_tools, agent_grants=args.agent_grants)
+    return 0
 
 
 def _fetch_options(args: argparse.Namespace) -> Any:

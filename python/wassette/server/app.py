@@ -10,20 +10,26 @@ from __future__ import annotations
 
 import json
 import logging
-import weakref
+import os
+import warnings
 from typing import Any
 
 import anyio
 import mcp.types as types
+from mcp.server.connection import Connection
+from mcp.server.context import CallNext, HandlerResult
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from wassette import __version__, _engine
 from wassette.runtime.catalog import Tool
 from wassette.runtime.errors import WassetteError
 from wassette.runtime.lifecycle import CallResult, Runtime
 from wassette.server.builtins import BUILTINS, NAMES, BuiltinTools
+from wassette.server.workers import Workers
 
 log = logging.getLogger("wassette.server")
 
@@ -44,6 +50,34 @@ LEVELS: dict[str, int] = {
     "alert": logging.CRITICAL + 5,
     "emergency": logging.CRITICAL + 10,
 }
+
+# Where a handshake-era connection keeps the level chosen with logging/setLevel.
+_LOG_LEVEL_STATE = "wassette.log_level"
+# How long one client may hold up a change notification before it is skipped.
+_NOTIFY_TIMEOUT_S = 5.0
+
+
+# Request scope key under which the HTTP guard puts an anyio.Event that is
+# set when the client has gone away.
+CLIENT_GONE = "wassette.client_gone"
+
+
+def client_gone(ctx: Any) -> anyio.Event | None:
+    """The HTTP request's client-gone event (None on stdio)."""
+    scope = getattr(getattr(ctx, "request", None), "scope", None)
+    event = scope.get(CLIENT_GONE) if isinstance(scope, dict) else None
+    return event if isinstance(event, anyio.Event) else None
+
+
+def connection_of(ctx: Any) -> Connection | None:
+    """The client connection a request arrived on.
+
+    The SDK (2.3) builds a new `ServerSession` proxy per request and hands
+    lowlevel handlers no public handle on the connection behind it, which is
+    what outlives the request (its standalone channel, `state`, `exit_stack`).
+    """
+    connection = getattr(getattr(ctx, "session", None), "_connection", None)
+    return connection if isinstance(connection, Connection) else None
 
 
 def mcp_tool(tool: Tool) -> types.Tool:
@@ -85,6 +119,23 @@ def tool_result(result: CallResult) -> types.CallToolResult:
     )
 
 
+class _Server(Server[Any]):
+    """Advertises `tools.listChanged` on every transport, also where the SDK
+    builds the initialization options itself (Streamable HTTP sessions)."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True),
+            experimental_capabilities,
+            extensions,
+        )
+
+
 class WassetteServer:
     """Owns the MCP `Server` and routes its requests to the runtime."""
 
@@ -92,40 +143,58 @@ class WassetteServer:
         self.runtime = runtime
         self.builtin_tools = builtin_tools
         self.builtins = BuiltinTools(runtime, agent_grants=agent_grants, on_change=self.tools_changed)
+        # 2026-07-28 clients hear of changes on `subscriptions/listen` streams
+        # fed by this bus; handshake-era connections that can be written to at
+        # any time (stdio, HTTP sessions, SSE) are tracked in `_connections`.
         self.bus = InMemorySubscriptionBus()
         self.listen = ListenHandler(self.bus)
-        # Handshake-era sessions that may want change notifications.
-        self._sessions: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._log_levels: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
-        self.server: Server[Any] = Server(
-            "wassette",
-            version=__version__,
-            instructions=INSTRUCTIONS,
-            on_list_tools=self._list_tools,
-            on_call_tool=self._call_tool,
-            on_set_logging_level=self._set_logging_level,
-            on_subscriptions_listen=self.listen,
-        )
+        self._connections: set[Connection] = set()
+        with warnings.catch_warnings():
+            # Logging is deprecated from 2026-07-28 on, but part of the 2025
+            # revisions we also serve.
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            self.server: Server[Any] = _Server(
+                "wassette",
+                version=__version__,
+                instructions=INSTRUCTIONS,
+                on_list_tools=self._list_tools,
+                on_call_tool=self._call_tool,
+                on_set_logging_level=self._set_logging_level,
+                on_subscriptions_listen=self.listen,
+            )
+        self.server.middleware.append(self._track_connection)
 
     def initialization_options(self) -> InitializationOptions:
-        return self.server.create_initialization_options(NotificationOptions(tools_changed=True))
+        return self.server.create_initialization_options()
 
     # -- notifications ---------------------------------------------------
 
-    def _seen(self, ctx: Any) -> None:
-        session = getattr(ctx, "session", None)
-        if session is not None:
-            self._sessions.add(session)
+    async def _track_connection(self, ctx: Any, call_next: CallNext) -> HandlerResult:
+        """Remembers every handshake-era connection with a standing channel
+        (from its first message on), until it closes."""
+        connection = connection_of(ctx)
+        if (
+            connection is not None
+            and connection not in self._connections
+            and connection.has_standalone_channel
+            and connection.protocol_version not in MODERN_PROTOCOL_VERSIONS
+        ):
+            self._connections.add(connection)
+            connection.exit_stack.callback(self._connections.discard, connection)
+        return await call_next(ctx)
 
     async def tools_changed(self) -> None:
-        """Tells every client the tool list changed (after load, unload, reload)."""
+        """Tells every client the tool list changed (after load, unload, reload):
+        listen streams through the bus, handshake-era connections directly."""
         await self.bus.publish(ToolsListChanged())
-        for session in list(self._sessions):
-            try:
-                await session.send_tool_list_changed()
-            except Exception as e:  # a gone client must not fail the change
-                log.debug("list_changed to a session failed: %s", e)
-                self._sessions.discard(session)
+
+        async def notify(connection: Connection) -> None:
+            with anyio.move_on_after(_NOTIFY_TIMEOUT_S):
+                await connection.send_tool_list_changed()  # best effort: never raises
+
+        async with anyio.create_task_group() as tg:
+            for connection in list(self._connections):
+                tg.start_soon(notify, connection)
 
     async def rescan(self) -> None:
         """Picks up components changed by another process; notifies on change."""
@@ -134,35 +203,70 @@ class WassetteServer:
         if {t.name: t for t in self.runtime.tools()} != before:
             await self.tools_changed()
 
+    async def watch_components(self, interval: float = 1.0) -> None:
+        """Rescans (and so notifies clients) when components change under the
+        running server: `wassette component load|unload` from another
+        process, or files copied in by hand."""
+        directory = self.runtime.settings.component_dir
+
+        def stamp() -> frozenset[tuple[str, int]]:
+            try:
+                with os.scandir(directory) as entries:
+                    return frozenset(
+                        (e.name, e.stat().st_mtime_ns) for e in entries if e.name.endswith(".wasm")
+                    )
+            except OSError:
+                return frozenset()
+
+        last = stamp()
+        while True:
+            await anyio.sleep(interval)
+            now = stamp()
+            if now != last:
+                last = now
+                try:
+                    await self.rescan()
+                except WassetteError as e:
+                    log.warning("rescanning components failed: %s", e)
+
     async def _set_logging_level(self, ctx: Any, params: types.SetLevelRequestParams) -> types.EmptyResult:
-        self._seen(ctx)
-        if ctx.session is not None:
-            self._log_levels[ctx.session] = LEVELS.get(params.level, logging.INFO)
+        connection = connection_of(ctx)
+        if connection is not None:
+            connection.state[_LOG_LEVEL_STATE] = LEVELS.get(params.level, logging.INFO)
         return types.EmptyResult()
 
     async def _log_to_client(self, ctx: Any, level: str, data: Any) -> None:
+        """A log message about this request, if the client asked for that level:
+        with logging/setLevel (up to 2025-11-25), or per request in `_meta`
+        (2026-07-28, where the SDK applies the opt-in itself)."""
         session: Any = getattr(ctx, "session", None)
-        wanted = self._log_levels.get(session) if session is not None else None
-        if session is None or wanted is None or LEVELS[level] < wanted:
+        if session is None:
             return
+        if session.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            connection = connection_of(ctx)
+            wanted = connection.state.get(_LOG_LEVEL_STATE) if connection is not None else None
+            if wanted is None or LEVELS[level] < wanted:
+                return
         try:
             await session.send_log_message(level, data, logger="wassette", related_request_id=ctx.request_id)
-        except Exception as e:
+        except Exception as e:  # logging is best effort
             log.debug("log message to client failed: %s", e)
 
     # -- requests --------------------------------------------------------
 
-    async def _list_tools(
-        self, ctx: Any, params: types.PaginatedRequestParams | None
-    ) -> types.ListToolsResult:
-        self._seen(ctx)
+    def tools(self) -> list[types.Tool]:
+        """Every tool offered: component exports, then the built-in tools."""
         tools = [mcp_tool(t) for t in self.runtime.tools()]
         if self.builtin_tools:
             tools += [b.tool() for b in BUILTINS]
-        return types.ListToolsResult(tools=tools)
+        return tools
+
+    async def _list_tools(
+        self, ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=self.tools())
 
     async def _call_tool(self, ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        self._seen(ctx)
         args = params.arguments or {}
         if params.name in NAMES and self.builtin_tools:
             return await self.builtins.call(params.name, args, ctx)
@@ -172,18 +276,46 @@ class WassetteServer:
             return types.CallToolResult(content=[types.TextContent(text=str(e))], is_error=True)
         token = _engine.CancelToken()
         try:
-            # abandon_on_cancel: a cancelled request returns at once, and the
-            # token stops the guest within one epoch tick.
-            result = await anyio.to_thread.run_sync(
-                lambda: self.runtime.call_tool(params.name, args, cancel=token),
-                abandon_on_cancel=True,
-            )
-        except anyio.get_cancelled_exc_class():
-            token.cancel()
-            raise
+            result = await self._run_call(params.name, args, token, client_gone(ctx))
         except WassetteError as e:
             return types.CallToolResult(content=[types.TextContent(text=str(e))], is_error=True)
+        finally:
+            # Stops the guest within one epoch tick if the request was
+            # cancelled or the client left; harmless once the call is done.
+            token.cancel()
+        if result is None:
+            return types.CallToolResult(
+                content=[types.TextContent(text="cancelled: the client disconnected")], is_error=True
+            )
         if result.stderr:
             text = result.stderr.decode("utf-8", "replace")
             await self._log_to_client(ctx, "info", {"tool": params.name, "stderr": text})
         return tool_result(result)
+
+    async def _run_call(
+        self, name: str, args: dict[str, Any], token: _engine.CancelToken, gone: anyio.Event | None
+    ) -> CallResult | None:
+        """Runs a component call in a worker thread; None if the client went
+        away first. A cancelled request stops waiting at once (the caller's
+        token then stops the guest)."""
+
+        def call() -> CallResult:
+            return self.runtime.call_tool(name, args, cancel=token)
+
+        if gone is None:
+            return await _WORKERS.run(call)
+        async with anyio.create_task_group() as tg:
+
+            async def cancel_when_gone() -> None:
+                await gone.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(cancel_when_gone)
+            result = await _WORKERS.run(call)
+            tg.cancel_scope.cancel()
+            return result
+        return None
+
+
+# Component calls run in these threads (see workers.py).
+_WORKERS = Workers()

@@ -1,0 +1,135 @@
+"""Helpers for tests that drive a real `wassette serve` process over HTTP
+with the official MCP client (and a few raw requests)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import mcp.types as types
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+ANNOUNCE = re.compile(r"serving MCP \(([a-z-]+)\) at (http://\S+)")
+
+
+class HttpServer:
+    """`wassette serve` on a free loopback port; stderr goes to a log file."""
+
+    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
+        self.log = log
+        with log.open("wb") as sink:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "wassette", "serve", "--bind-address", "127.0.0.1:0", *args],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=sink,
+            )
+        self.url = self._wait_for_announce()
+        self.base = self.url.rsplit("/", 1)[0]
+        self._wait_until_up()
+
+    def _wait_for_announce(self) -> str:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = ANNOUNCE.search(self.log.read_text(errors="replace"))
+            if found:
+                return found.group(2)
+            if self.proc.poll() is not None:
+                raise AssertionError(f"wassette serve exited {self.proc.returncode}:\n{self.log.read_text()}")
+            time.sleep(0.05)
+        raise AssertionError(f"wassette serve did not start:\n{self.log.read_text()}")
+
+    def _wait_until_up(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{self.base}/health", timeout=2)
+                return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise AssertionError(f"wassette serve does not answer:\n{self.log.read_text()}")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@contextmanager
+def http_server(env: dict[str, str], log: Path, *args: str) -> Iterator[HttpServer]:
+    server = HttpServer(env, log, *args)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@asynccontextmanager
+async def http_session(
+    url: str, *, headers: dict[str, str] | None = None, version: str | None = None, **kwargs: Any
+) -> AsyncIterator[ClientSession]:
+    """An initialized ClientSession over Streamable HTTP with a session
+    (handshake era), at `version` (default: the SDK's newest, 2025-11-25)."""
+    async with (
+        http_client(headers) as client,
+        streamable_http_client(url, http_client=client) as (read, write),
+        ClientSession(read, write, **kwargs) as session,
+    ):
+        if version in (None, "2025-11-25"):
+            await session.initialize()
+        else:
+            await initialize_at(session, version)
+        yield session
+
+
+def http_client(headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    """An HTTP client with the MCP SDK's default timeouts (long reads for streams)."""
+    return httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(30, read=300))
+
+
+async def initialize_at(session: ClientSession, version: str) -> types.InitializeResult:
+    """The initialize handshake at a given revision. The SDK client always
+    offers its newest one, so this sends the same request with another
+    version (declaring no optional client capabilities) and then lets the
+    SDK carry on as usual."""
+    result = await session.send_request(
+        types.InitializeRequest(
+            params=types.InitializeRequestParams(
+                protocol_version=version,
+                capabilities=types.ClientCapabilities(),
+                client_info=types.Implementation(name="wassette-tests", version="0"),
+            )
+        ),
+        types.InitializeResult,
+    )
+    assert result.protocol_version == version, result.protocol_version
+    session.adopt(result)
+    await session.send_notification(types.InitializedNotification())
+    return result
+
+
+def text(result: types.CallToolResult) -> str:
+    return "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
