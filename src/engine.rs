@@ -101,6 +101,7 @@ impl EngineCore {
         crate::fs_gate::add_to_linker(&mut linker)?;
         crate::net_gate::add_to_linker(&mut linker)?;
         linker.allow_shadowing(false);
+        crate::config_store::add_to_linker(&mut linker)?;
 
         let mut h = ShaHasher(Sha256::new());
         CACHE_FORMAT.hash(&mut h);
@@ -226,7 +227,8 @@ const PROVIDED: [&str; 7] =
     ["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/", "wasi:http/"];
 
 fn provided(import: &str) -> bool {
-    PROVIDED.iter().any(|p| import.starts_with(p)) && import.contains("@0.2.")
+    (PROVIDED.iter().any(|p| import.starts_with(p)) && import.contains("@0.2."))
+        || import == crate::config_store::INTERFACE
 }
 
 /// Imports we do not provide trap when called instead of failing the load: a

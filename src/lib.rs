@@ -5,6 +5,7 @@
 //! strings and plain values. The GIL is released while compiling and calling.
 
 mod call;
+mod config_store;
 mod engine;
 mod exports;
 mod fs_gate;

@@ -194,6 +194,9 @@ pub struct Host {
     pub stdout: Capture,
     pub stderr: Capture,
     pub denials: Denials,
+    /// What `wasi:config/store` serves: the granted variables, as the
+    /// environment.
+    pub config: Vec<(String, String)>,
 }
 
 impl WasiView for Host {
@@ -231,6 +234,7 @@ impl Host {
             stdout,
             stderr,
             denials,
+            config: policy.env.clone(),
         })
     }
 }

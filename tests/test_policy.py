@@ -339,3 +339,18 @@ def test_audit_records_changes(cli, io_loaded, home: Path) -> None:
     events = [(x["event"], x["component"], x["by"]) for x in lines]
     assert ("granted", "io", "cli") in events and ("revoked", "io", "cli") in events
     assert os.stat(home / "data/wassette/audit.jsonl").st_mode & 0o077 == 0
+
+
+def test_wasi_config_store_serves_granted_variables_and_secrets(cli, components: dict[str, Path]) -> None:
+    """Components that read configuration through `wasi:config/store` (as
+    Wassette's get-weather-js does) see exactly what the environment grants:
+    granted variables and the component's secrets, nothing else."""
+    assert cli("component", "load", components["config-probe"].as_uri()).returncode == 0
+    assert invoke(cli, "config-keys", {}, "--env", "API_KEY=k")[1] == []
+    cli("permission", "grant", "environment-variable", "config-probe", "API_KEY")
+    cli("secret", "set", "config-probe", "TOKEN=t0k")
+    extra = ("--env", "API_KEY=k", "--env", "OTHER=o")
+    assert invoke(cli, "get-config", {"key": "API_KEY"}, *extra)[1] == "k"
+    assert invoke(cli, "get-config", {"key": "TOKEN"}, *extra)[1] == "t0k"
+    assert invoke(cli, "get-config", {"key": "OTHER"}, *extra)[1] is None
+    assert invoke(cli, "config-keys", {}, *extra)[1] == ["API_KEY", "TOKEN"]

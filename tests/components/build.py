@@ -99,6 +99,7 @@ FIXTURES: dict[str, Fixture] = {
             entry="time-server.js",
         ),
         Fixture("http-probe", "js", "js/http-probe", world="http-probe", entry="http-probe.js", http=True),
+        Fixture("config-probe", "js", "js/config-probe", world="config-probe", entry="config-probe.js"),
         Fixture("io", "c", "c/io", world="io", entry="io.c"),
         Fixture("fsprobe", "c", "c/fsprobe", world="fsprobe", entry="fsprobe.c"),
         Fixture("netprobe", "py", "py/netprobe", world="netprobe", entry="app"),
