@@ -11,9 +11,10 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -55,6 +56,19 @@ def engine():  # type: ignore[no-untyped-def]
     from wassette import _engine
 
     return _engine.Engine(str(COMPILED_CACHE))
+
+
+@pytest.fixture(scope="session")
+def compiled(engine: Any, components: dict[str, Path]) -> Callable[[str], Any]:
+    """Compiles (or takes from the shared artifact cache) a fixture once per run."""
+    cache: dict[str, Any] = {}
+
+    def get(name: str) -> Any:
+        if name not in cache:
+            cache[name] = engine.compile(components[name].read_bytes())
+        return cache[name]
+
+    return get
 
 
 @pytest.fixture

@@ -29,19 +29,6 @@ FLOOD = 5_000_000
 # --- helpers -------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def compiled(engine: Any, components: dict[str, Path]) -> Callable[[str], Any]:
-    """Compiles (or takes from the shared cache) a fixture once per module."""
-    cache: dict[str, Any] = {}
-
-    def get(name: str) -> Any:
-        if name not in cache:
-            cache[name] = engine.compile(components[name].read_bytes())
-        return cache[name]
-
-    return get
-
-
 def call(component: Any, function: str, args: dict[str, Any] | None = None, **policy: Any) -> Any:
     """Calls a world-level export with JSON args and an effective policy given as keywords."""
     return component.call(None, function, json.dumps(args or {}), json.dumps(policy))

@@ -15,30 +15,11 @@ import socket
 import socketserver
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-
-class Outcome:
-    def __init__(self, raw: Any) -> None:
-        self.status: str = raw.status
-        self.value: Any = None if raw.value_json is None else json.loads(raw.value_json)
-        self.error: str | None = raw.error
-        self.denials: list[dict[str, Any]] = json.loads(raw.denials_json)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    @property
-    def refused(self) -> bool:
-        return self.status == "err" and bool(self.denials)
-
-    @property
-    def reason(self) -> str:
-        return str(self.denials[0]["reason"]) if self.denials else ""
+from outcomes import Outcome
 
 
 def rule(
@@ -61,18 +42,6 @@ def rule(
 
 
 Runner = Callable[..., Outcome]
-
-
-@pytest.fixture(scope="module")
-def compiled(engine: Any, components: dict[str, Path]) -> Callable[[str], Any]:
-    cache: dict[str, Any] = {}
-
-    def get(name: str) -> Any:
-        if name not in cache:
-            cache[name] = engine.compile(components[name].read_bytes())
-        return cache[name]
-
-    return get
 
 
 @pytest.fixture

@@ -17,28 +17,21 @@ from typing import Any
 
 import pytest
 
+import outcomes
+
 Probe = Callable[..., Any]
 
 
-@pytest.fixture(scope="module")
-def fsprobe(engine: Any, components: dict[str, Path]) -> Any:
-    return engine.compile(components["fsprobe"].read_bytes())
+@pytest.fixture
+def fsprobe(compiled: Callable[[str], Any]) -> Any:
+    return compiled("fsprobe")
 
 
-class Outcome:
-    def __init__(self, raw: Any) -> None:
-        self.status: str = raw.status
-        self.value: Any = None if raw.value_json is None else json.loads(raw.value_json)
-        self.denials: list[dict[str, Any]] = json.loads(raw.denials_json)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
+class Outcome(outcomes.Outcome):
     @property
     def refused(self) -> bool:
         """The guest got EACCES and the gate recorded why."""
-        return self.status == "err" and self.value == {"err": "Permission denied"} and bool(self.denials)
+        return super().refused and self.value == {"err": "Permission denied"}
 
 
 def allow(path: Path | str, *, read: bool = True, write: bool = False) -> dict[str, Any]:
