@@ -114,7 +114,7 @@ pub fn call(
         Ok(v) => v,
         Err(e) => return Outcome::failed("invalid_arguments", e.to_string(), start),
     };
-    let host = match Host::new(policy) {
+    let host = match Host::new(policy, core.tls.clone()) {
         Ok(h) => h,
         Err(e) => return Outcome::failed("sandbox_error", error_text(&e), start),
     };

@@ -38,6 +38,8 @@ pub struct EngineCore {
     cache_dir: Option<PathBuf>,
     ticker: Arc<Ticker>,
     pub allocator: Allocator,
+    /// TLS client configuration for guests' HTTPS requests.
+    pub tls: Arc<rustls::ClientConfig>,
 }
 
 /// A compiled component, pre-linked so each call only needs a new store.
@@ -84,7 +86,13 @@ fn engine_config(allocator: Allocator) -> Config {
 impl EngineCore {
     /// `allocator: None` picks pooling, falling back to on-demand where the
     /// pool cannot be reserved (e.g. a tight address-space limit).
-    pub fn new(cache_dir: Option<PathBuf>, allocator: Option<Allocator>) -> wasmtime::Result<Self> {
+    /// `ca_pem`: extra root certificates for guests' HTTPS (a private CA).
+    pub fn new(
+        cache_dir: Option<PathBuf>,
+        allocator: Option<Allocator>,
+        ca_pem: Option<&[u8]>,
+    ) -> wasmtime::Result<Self> {
+        let tls = crate::net_gate::tls_config(ca_pem).map_err(|e| wasmtime::format_err!("{e}"))?;
         let (engine, allocator) = match allocator {
             Some(a) => (Engine::new(&engine_config(a))?, a),
             None => match Engine::new(&engine_config(Allocator::Pooling)) {
@@ -109,7 +117,7 @@ impl EngineCore {
         let fingerprint = hex::encode(h.0.finalize())[..16].to_string();
 
         let ticker = Ticker::start(engine.clone());
-        Ok(EngineCore { engine, linker, fingerprint, cache_dir, ticker, allocator })
+        Ok(EngineCore { engine, linker, fingerprint, cache_dir, ticker, allocator, tls })
     }
 
     /// Marks a call as running, so the epoch advances; ends with the guard.

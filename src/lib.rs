@@ -48,9 +48,11 @@ struct Engine {
 impl Engine {
     /// `allocator`: "auto" (pooling where it can be reserved, else
     /// on-demand), "pooling" or "on-demand".
+    /// `ca_pem`: PEM certificates guests' HTTPS requests trust besides the
+    /// public roots.
     #[new]
-    #[pyo3(signature = (cache_dir=None, allocator="auto"))]
-    fn new(cache_dir: Option<PathBuf>, allocator: &str) -> PyResult<Self> {
+    #[pyo3(signature = (cache_dir=None, allocator="auto", ca_pem=None))]
+    fn new(cache_dir: Option<PathBuf>, allocator: &str, ca_pem: Option<&[u8]>) -> PyResult<Self> {
         let allocator = match allocator {
             "auto" => None,
             "pooling" => Some(Allocator::Pooling),
@@ -61,7 +63,8 @@ impl Engine {
                 )));
             }
         };
-        let core = EngineCore::new(cache_dir, allocator).map_err(|e| EngineError::new_err(engine::error_text(&e)))?;
+        let core =
+            EngineCore::new(cache_dir, allocator, ca_pem).map_err(|e| EngineError::new_err(engine::error_text(&e)))?;
         Ok(Engine { core: Arc::new(core) })
     }
 

@@ -17,7 +17,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -208,16 +208,17 @@ pub struct NetGate {
     rules: Arc<Rules>,
     learned: Arc<Mutex<Learned>>,
     denials: Denials,
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl NetGate {
-    pub fn new(policy: &NetworkPolicy, denials: &Denials) -> wasmtime::Result<Self> {
+    pub fn new(policy: &NetworkPolicy, denials: &Denials, tls: Arc<rustls::ClientConfig>) -> wasmtime::Result<Self> {
         let parse = |rules: &[NetRule]| rules.iter().map(Rule::parse).collect::<Result<Vec<_>, _>>();
         let rules = Rules {
             allow: parse(&policy.allow).map_err(|e| wasmtime::format_err!("{e}"))?,
             deny: parse(&policy.deny).map_err(|e| wasmtime::format_err!("{e}"))?,
         };
-        Ok(NetGate { rules: Arc::new(rules), learned: Arc::default(), denials: denials.clone() })
+        Ok(NetGate { rules: Arc::new(rules), learned: Arc::default(), denials: denials.clone(), tls })
     }
 
     /// Routes every socket address the guest uses through `check_socket`.
@@ -446,7 +447,7 @@ impl NetGate {
                 Err(_) => rustls::pki_types::ServerName::try_from(host.clone())
                     .map_err(|_| HttpError::HttpRequestUriInvalid)?,
             };
-            let connector = tokio_rustls::TlsConnector::from(tls_config());
+            let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
             Box::new(connector.connect(name, stream).await.map_err(HttpError::Tls)?)
         } else {
             Box::new(stream)
@@ -494,20 +495,31 @@ fn grant_hint(rules: &Rules, names: impl Fn(&Rule) -> bool, scheme: &str, port: 
     format!("the host is granted, but not on port {port}")
 }
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default TLS versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            Arc::new(config)
-        })
-        .clone()
+/// The TLS client configuration guests' HTTPS requests use: the Mozilla
+/// roots (webpki-roots), plus the certificates in `extra_pem` (a private CA).
+pub fn tls_config(extra_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
+    if let Some(pem) = extra_pem {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("CA bundle: {e}"))?;
+            roots.add(cert).map_err(|e| format!("CA bundle: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err("CA bundle: no PEM certificate found".into());
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 // -- name lookups ---------------------------------------------------------

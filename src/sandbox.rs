@@ -212,7 +212,7 @@ impl WasiHttpView for Host {
 }
 
 impl Host {
-    pub fn new(policy: &EffectivePolicy) -> wasmtime::Result<Self> {
+    pub fn new(policy: &EffectivePolicy, tls: Arc<rustls::ClientConfig>) -> wasmtime::Result<Self> {
         let stdout = Capture::new(policy.stdout_limit_bytes.unwrap_or(DEFAULT_OUTPUT_LIMIT));
         let stderr = Capture::new(policy.stderr_limit_bytes.unwrap_or(DEFAULT_OUTPUT_LIMIT));
         let denials: Denials = Arc::default();
@@ -221,7 +221,7 @@ impl Host {
         b.stdout(stdout.clone()).stderr(stderr.clone());
         b.envs(&policy.env);
         let fs = fs_gate::configure(&mut b, &policy.storage, &denials)?;
-        let net = NetGate::new(&policy.network, &denials)?;
+        let net = NetGate::new(&policy.network, &denials, tls)?;
         net.configure(&mut b);
 
         Ok(Host {

@@ -15,6 +15,7 @@ import socket
 import socketserver
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -315,3 +316,51 @@ def test_component_works_after_refusals(
     granted = [rule("127.0.0.1", ports=(tcp_echo, web.port))]
     assert netprobe("tcp-exchange", granted, host="127.0.0.1", port=tcp_echo, payload="x").ok
     assert http_probe(f"http://127.0.0.1:{web.port}/", granted).ok
+
+
+def test_https_to_a_granted_host_with_a_private_ca(
+    engine: Any,
+    compiled: Callable[[str], Any],
+    compiled_cache: Path,
+    components: dict[str, Path],
+    https_server: Any,
+) -> None:
+    """Guest HTTPS is verified (TLS by the gate, to the approved address): an
+    unknown CA fails the handshake; the engine's configured CA makes it work."""
+    from wassette import _engine
+
+    https_server.files["/hello"] = b"over tls"
+    port = int(https_server.url.rsplit(":", 1)[1])
+    policy = json.dumps({"network": {"allow": [rule("127.0.0.1", ports=(port,))], "deny": []}})
+    args = json.dumps({"url": f"{https_server.url}/hello", "method": "GET"})
+    wasm = components["http-probe"].read_bytes()
+
+    out = Outcome(compiled("http-probe").call(None, "fetch-url", args, policy))
+    assert out.status == "err" and out.denials == []  # allowed, but the certificate is not trusted
+
+    private_ca = _engine.Engine(str(compiled_cache), "auto", https_server.ca.read_bytes()).compile(wasm)
+    out = Outcome(private_ca.call(None, "fetch-url", args, policy))
+    assert out.value == {"ok": "200 over tls"}
+
+
+def test_engine_rejects_a_ca_bundle_without_certificates() -> None:
+    from wassette import _engine
+
+    with pytest.raises(_engine.EngineError, match="CA bundle: no PEM certificate found"):
+        _engine.Engine(None, "auto", b"not a certificate")
+
+
+def test_configured_ca_bundle_reaches_guest_https(
+    cli: Any, components: dict[str, Path], https_server: Any
+) -> None:
+    """`WASSETTE_CA_BUNDLE` (or `ca_bundle` in config.toml) is trusted by guests' HTTPS, as by the loader."""
+    https_server.files["/cli"] = b"trusted"
+    host = https_server.url.removeprefix("https://")
+    assert cli("component", "load", components["http-probe"].as_uri()).returncode == 0
+    assert cli("permission", "grant", "network", "http-probe", f"https://{host}").returncode == 0
+    args = json.dumps({"url": f"{https_server.url}/cli", "method": "GET"})
+    untrusted = cli("tool", "invoke", "fetch-url", "--args", args)
+    assert untrusted.returncode == 1 and "NetworkError" in untrusted.stdout
+    cli.env["WASSETTE_CA_BUNDLE"] = str(https_server.ca)
+    trusted = cli("tool", "invoke", "fetch-url", "--args", args)
+    assert trusted.returncode == 0 and json.loads(trusted.stdout) == {"result": {"ok": "200 trusted"}}

@@ -23,6 +23,7 @@ from wassette.runtime.audit import AuditLog
 from wassette.runtime.catalog import Catalog, Tool
 from wassette.runtime.config import Settings
 from wassette.runtime.errors import (
+    ConfigError,
     InvalidComponentError,
     StoreError,
     UnknownComponentError,
@@ -231,8 +232,21 @@ class Runtime:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    self._engine = _engine.Engine(str(self.settings.cache_dir), self.settings.allocator)
+                    self._engine = self._new_engine()
         return self._engine
+
+    def _new_engine(self) -> _engine.Engine:
+        ca_pem = None
+        if self.settings.ca_bundle is not None:
+            # The private CA the loader trusts is trusted by guests' HTTPS too.
+            try:
+                ca_pem = self.settings.ca_bundle.read_bytes()
+            except OSError as e:
+                raise ConfigError(f"cannot read CA bundle {self.settings.ca_bundle}: {e.strerror}") from None
+        try:
+            return _engine.Engine(str(self.settings.cache_dir), self.settings.allocator, ca_pem)
+        except _engine.EngineError as e:
+            raise ConfigError(f"cannot start the engine: {e}") from None
 
     def refresh(self) -> None:
         """Re-reads the component directory (components added or removed by
