@@ -151,3 +151,21 @@ def test_effective_policy_follows_every_change(
     assert runtime.call_tool("read-file", read).value == {"ok": "from b"}
     runtime.permissions.revoke_storage("io", f"fs://{link}")
     assert runtime.call_tool("read-file", read).status == "err"
+
+
+def test_copies_share_compiled_code_not_permissions(
+    runtime: Runtime, components: dict[str, Path], tmp_path: Path
+) -> None:
+    """The same wasm under two ids is compiled (and held in memory) once;
+    each id still runs under its own policy."""
+    for cid in ("io-a", "io-b"):
+        shutil.copy(components["io"], tmp_path / f"{cid}.wasm")
+        runtime.load_component((tmp_path / f"{cid}.wasm").as_uri())
+    runtime.permissions.grant_environment("io-a", "SHARED_TEST_KEY")
+    fresh = Runtime(runtime.settings)  # as after a restart: compiled on first call
+    fresh.refresh()
+    fresh.set_environment("io-a", {"SHARED_TEST_KEY": "for a"})
+    fresh.set_environment("io-b", {"SHARED_TEST_KEY": "for b"})
+    assert fresh.call_tool("io-a__get-env", {"key": "SHARED_TEST_KEY"}).value == "for a"
+    assert fresh.call_tool("io-b__get-env", {"key": "SHARED_TEST_KEY"}).value is None
+    assert fresh._compiled["io-a"] is fresh._compiled["io-b"]

@@ -586,6 +586,12 @@ class Runtime:
                 meta = self._metadata.get(cid)
                 if meta is None:
                     raise UnknownComponentError(cid)
+                # The same wasm under another id shares its compiled code
+                # (calls share nothing: each gets a new instance and its own policy).
+                twin = next((c for c in list(self._compiled.values()) if c.sha256 == meta.sha256), None)
+                if twin is not None:
+                    self._compiled[cid] = twin
+                    return twin
                 try:
                     compiled = self.engine.load(str(self.store.path(cid)), meta.sha256)
                 except _engine.ComponentError as e:
