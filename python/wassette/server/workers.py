@@ -4,7 +4,7 @@ The engine releases the GIL during a call, so calls run in parallel in
 these threads while the event loop keeps serving. Unlike a thread pool that
 wakes its idle threads in turn, the thread that finished most recently takes
 the next call: its caches are still warm, which measurably shortens a call of
-a few hundred microseconds (see benchmarks/mcp_latency.py).
+a few hundred microseconds (see BENCHMARKS.md).
 """
 
 from __future__ import annotations
