@@ -14,6 +14,7 @@ import os
 import re
 import select
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,10 @@ def requests(version: str) -> list[dict[str, Any]]:
         )
     meta = {"name": "add", "arguments": {"a": 1, "b": 2}, "_meta": {"progressToken": "p1"}}
     out.append({"jsonrpc": "2.0", "id": "with-meta", "method": "tools/call", "params": meta})
+    out.append({"jsonrpc": "2.0", "id": "ping", "method": "ping"})
+    out.append(
+        {"jsonrpc": "2.0", "id": "level", "method": "logging/setLevel", "params": {"level": "warning"}}
+    )
     return out
 
 
@@ -119,11 +124,15 @@ class FastSession:
     def send(self, messages: list[dict[str, Any]]) -> None:
         os.write(self.in_w, b"".join(json.dumps(m).encode() + b"\n" for m in messages))
 
-    def receive(self, count: int, timeout: float = 60) -> list[dict[str, Any]]:
-        """Messages until `count` answers (with an id) came, or the timeout."""
+    def receive(
+        self, count: int, timeout: float = 60, until: Callable[[list[dict[str, Any]]], bool] | None = None
+    ) -> list[dict[str, Any]]:
+        """Messages until `count` answers (with an id) came (or `until` says
+        so), or the timeout."""
         out: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
-        while sum(1 for m in out if "id" in m) < count and time.monotonic() < deadline:
+        done = until or (lambda ms: sum(1 for m in ms if "id" in m) >= count)
+        while not done(out) and time.monotonic() < deadline:
             ready, _, _ = select.select([self.out_r], [], [], max(0.0, deadline - time.monotonic()))
             if ready:
                 self.buffer += os.read(self.out_r, 1 << 20)
@@ -155,12 +164,13 @@ def test_fast_path_answers_as_the_sdk(loaded: Runtime, version: str) -> None:
     assert by_id(got)[0]["result"]["protocolVersion"] == version
     truncated = by_id(got)[CALLS.index(("flood", {"bytes": 2_000_000})) + 1]
     assert "guest output truncated" in json.dumps(truncated)
+    assert not fast.session.sdk_needed  # all of it answered without the SDK
 
 
 @pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")  # setLevel, 2025
 def test_stderr_log_as_the_sdk_sends_it(loaded: Runtime) -> None:
     """Guest stderr becomes a log message once the client set a level, as
-    from the SDK; the SDK answers logging/setLevel itself."""
+    from the SDK."""
     init = requests("2025-11-25")[:2]
     set_level = {"jsonrpc": "2.0", "id": "lvl", "method": "logging/setLevel", "params": {"level": "info"}}
     call = {"jsonrpc": "2.0", "id": 9, "method": "tools/call"}
@@ -169,13 +179,11 @@ def test_stderr_log_as_the_sdk_sends_it(loaded: Runtime) -> None:
     fast = FastSession(loaded)
     try:
         fast.send([*init, set_level, call])
-        got = fast.receive(2)  # initialize and the call: setLevel waits for the SDK
-        assert [m["id"] for m in got if "id" in m] == [0, 9]
-        assert (
-            fast.session._pending[-1][0] is not None and b"logging/setLevel" in fast.session._pending[-1][0]
-        )
+        got = fast.receive(3)
+        assert [m["id"] for m in got if "id" in m] == [0, "lvl", 9]
     finally:
         fast.close()
+    assert by_id(got)["lvl"] == by_id(expected)["lvl"]
     logs = [m for m in got if m.get("method") == "notifications/message"]
     assert logs == [m for m in expected if m.get("method") == "notifications/message"]
     assert logs[0]["params"]["data"] == {"tool": "print-stderr", "stderr": "a diagnostic"}
@@ -188,19 +196,22 @@ def test_what_the_fast_path_leaves_to_the_sdk(loaded: Runtime) -> None:
     try:
         fast.send(requests("2025-11-25")[:2])
         assert [m["id"] for m in fast.receive(1)] == [0]
+        assert not fast.session.sdk_needed
         left = [
-            {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"_meta": {"progressToken": 1}}},
             {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "list-components"}},
             {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "nope"}},
             {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": 42}},
             {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "add", "task": {}}},
             {"jsonrpc": "2.0", "id": 6, "method": "tools/list", "params": {"_meta": {"progressToken": 1}}},
             {"jsonrpc": "1.0", "id": 7, "method": "tools/list"},
+            {"jsonrpc": "2.0", "id": 8, "method": "logging/setLevel", "params": {"level": "verbose"}},
         ]
         fast.send(left)
         assert fast.receive(1, timeout=1.0) == []
         waiting = [json.loads(line) for line, _ in fast.session._pending if line is not None]
-        assert [m.get("id") for m in waiting if "id" in m] == [0, 1, 2, 3, 4, 5, 6, 7]
+        assert [m.get("id") for m in waiting if "id" in m] == [0, 1, 2, 3, 4, 5, 6, 7, 8]
+        assert fast.session.sdk_needed
     finally:
         fast.close()
 
@@ -218,3 +229,38 @@ def test_versions_match_the_sdk() -> None:
     for requested in (*HANDSHAKE_PROTOCOL_VERSIONS, "2026-07-28", "1999-01-01", 7):
         expected = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else HANDSHAKE_PROTOCOL_VERSIONS[-1]
         assert wire.negotiate(requested) == expected
+
+
+def test_tool_list_changes_announced_as_the_sdk(loaded: Runtime, components: dict[str, Path]) -> None:
+    """A component added by another process is announced to a session served
+    without the SDK, with the notification the SDK itself sends."""
+    app = WassetteServer(loaded)
+
+    async def sdk_notification() -> dict[str, Any]:
+        async with create_client_server_memory_streams() as (client, server), anyio.create_task_group() as tg:
+            tg.start_soon(lambda: app.server.run(server[0], server[1], app.initialization_options()))
+            for m in requests("2025-11-25")[:2]:
+                await client[1].send(SessionMessage(types.jsonrpc_message_adapter.validate_python(m)))
+            await client[0].receive()  # the initialize answer
+            await anyio.sleep(0.1)  # the initialized notification handled
+            await app.tools_changed()
+            with anyio.fail_after(10):
+                message = await client[0].receive()
+            tg.cancel_scope.cancel()
+        assert isinstance(message, SessionMessage)
+        out: dict[str, Any] = json.loads(message.message.model_dump_json(by_alias=True, exclude_unset=True))
+        return out
+
+    expected = anyio.run(sdk_notification)
+    fast = FastSession(loaded)
+    try:
+        fast.send(requests("2025-11-25")[:2])
+        fast.receive(1)
+        other = Runtime(loaded.settings)  # e.g. `wassette component load` elsewhere
+        other.load_component(components["iface"].as_uri())
+        got = fast.receive(0, timeout=5, until=lambda ms: any("method" in m for m in ms))
+    finally:
+        fast.close()
+    assert got == [expected] == [{"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}]
+    assert "test_iface_math_double" in {t.name for t in loaded.tools()}
+    assert not fast.session.sdk_needed

@@ -283,6 +283,12 @@ class Runtime:
         for line in self._catalog.collisions:
             log.warning("%s", line)
 
+    def rescan(self) -> bool:
+        """`refresh`, and whether the tools offered changed (names, schemas)."""
+        before = {t.name: t for t in self.tools()}
+        self.refresh()
+        return {t.name: t for t in self.tools()} != before
+
     def _describe_existing(self, cid: str) -> Metadata:
         """Metadata for a wasm that has none (copied in by hand, or stale)."""
         wasm = self.store.read_wasm(cid)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -106,6 +107,10 @@ class WassetteServer:
         self._connections: set[Connection] = set()
         # HTTP sessions by their Mcp-Session-Id, for the HTTP fast path.
         self.sessions: dict[str, Connection] = {}
+        # A transport that tells its own client of changes (the stdio fast
+        # path) keeps its connection out of the tracking and hooks in here.
+        self.tracks: Callable[[Connection], bool] = lambda connection: True
+        self.on_tools_changed: Callable[[], None] | None = None
         with warnings.catch_warnings():
             # Logging is deprecated from 2026-07-28 on, but part of the 2025
             # revisions we also serve.
@@ -133,6 +138,7 @@ class WassetteServer:
         if (
             connection is not None
             and connection not in self._connections
+            and self.tracks(connection)
             and connection.has_standalone_channel
             and connection.protocol_version not in MODERN_PROTOCOL_VERSIONS
         ):
@@ -152,6 +158,8 @@ class WassetteServer:
         """Tells every client the tool list changed (after load, unload, reload):
         listen streams through the bus, handshake-era connections directly."""
         await self.bus.publish(ToolsListChanged())
+        if self.on_tools_changed is not None:
+            self.on_tools_changed()
 
         async def notify(connection: Connection) -> None:
             with anyio.move_on_after(_NOTIFY_TIMEOUT_S):
@@ -163,9 +171,7 @@ class WassetteServer:
 
     async def rescan(self) -> None:
         """Picks up components changed by another process; notifies on change."""
-        before = {t.name: t for t in self.runtime.tools()}
-        await anyio.to_thread.run_sync(self.runtime.refresh)
-        if {t.name: t for t in self.runtime.tools()} != before:
+        if await anyio.to_thread.run_sync(self.runtime.rescan):
             await self.tools_changed()
 
     async def watch_components(

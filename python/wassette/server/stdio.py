@@ -4,15 +4,17 @@ Our own framing, with a fast path in front of the SDK's `Server`:
 - Threads take turns reading stdin (leader/follower): the thread that reads
   a component tool call hands reading over to another and runs the call
   itself, then writes the answer; nothing hops between threads on the way.
-- Answered here, in the wire forms of wire.py: `initialize`, `tools/list`,
-  component `tools/call` (with guest stderr as a log message at the level
-  the client chose) and `notifications/cancelled` of those calls, for a
-  session at a revision in `wire.FAST_VERSIONS`. Everything else (built-in
-  tools, logging/setLevel, ping, responses to our elicitations, sessions at
-  other revisions such as 2026-07-28) goes to the SDK's server, in order.
-- Start-up: the SDK takes ~0.6 s to import; it is imported while the first
-  messages are answered here, then gets the `initialize` replayed (its own
-  answer is dropped) and everything that waited for it.
+- Answered here, in the wire forms of wire.py, for a session at a revision
+  in `wire.FAST_VERSIONS`: `initialize`, `ping`, `logging/setLevel`,
+  `tools/list`, component `tools/call` (guest stderr as a log message at the
+  level the client chose) and `notifications/cancelled` of those calls; the
+  client is told of changes to the tool list (`notifications/tools/list_changed`)
+  from here too. Everything else (built-in tools, other methods, sessions at
+  other revisions such as 2026-07-28, responses to our elicitations) goes to
+  the SDK's server, in order.
+- The SDK (~0.6 s to import, ~50 MB of memory) is loaded only when a message
+  needs it; it then gets the handshake replayed (its own answers to what was
+  answered here are dropped) and everything that waited for it.
 - Bad input gets the JSON-RPC error (-32700 parse error, -32600 invalid or
   oversized request) and the session goes on (the SDK drops such lines).
 As the SDK does, fd 0 is pointed at /dev/null and fd 1 at stderr while
@@ -196,10 +198,13 @@ class _Input:
         return self.lines.popleft()
 
 
-# A message for the SDK: the line, and the request id whose SDK answer is
-# dropped (the replayed `initialize`, answered here already), or None.
+# A message for the SDK: the line (None: the input ended), and the request id
+# whose SDK answer is dropped (the handshake replayed, answered here already).
 _SdkItem = tuple[bytes | None, object]
 _NOT_MUTED = object()
+_LIST_CHANGED = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+# How often the component directory is checked for changes by other processes.
+_WATCH_INTERVAL_S = 1.0
 
 
 class StdioSession:
@@ -223,14 +228,20 @@ class StdioSession:
         # Set once `initialize` was answered here: the fast path is on.
         self.version: str | None = None
         self._initialize_seen = False
-        # The level chosen with logging/setLevel (the SDK keeps its own copy).
+        self._client_initialized = False
+        # The level chosen with logging/setLevel (replayed to the SDK).
         self.log_level: int | None = None
         self._lock = threading.Lock()
         self._inflight: dict[object, _engine.CancelToken] = {}
         self._cancelled: set[object] = set()
+        # Messages for the SDK before it runs, in order, and whether any needs it.
         self._pending: list[_SdkItem] = []
+        self.sdk_needed = False
         self._sink: Callable[[_SdkItem], None] | None = None
+        self._sdk_tools_changed: Callable[[], None] | None = None
         self.ended = threading.Event()
+        # Set when the SDK is first needed, or the input ended.
+        self.wake = threading.Event()
         self._idle_calls = threading.Condition(self._lock)
         # Leader/follower threads.
         self._pool_lock = threading.Lock()
@@ -240,9 +251,13 @@ class StdioSession:
 
     # -- threads ---------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, since: frozenset[tuple[str, int]] | None = None) -> None:
+        """Starts answering, and watching the component directory for changes
+        made since `since` (its stamp when the runtime read it)."""
         with self._pool_lock:
             self._spawn()
+        last = self.runtime.store.stamp() if since is None else since
+        threading.Thread(target=self._watch, args=(last,), name="wassette-stdio-watch", daemon=True).start()
 
     def _spawn(self) -> None:
         self._threads += 1
@@ -314,6 +329,10 @@ class StdioSession:
                         return job
             elif method == "notifications/cancelled" and self._cancel(msg.get("params")):
                 return None
+            elif method == "notifications/initialized" and self.version is not None:
+                self._client_initialized = True
+                self._to_sdk((line, _NOT_MUTED), needed=False)
+                return None
         self._to_sdk((line, _NOT_MUTED))
         return None
 
@@ -327,7 +346,7 @@ class StdioSession:
             if version in wire.FAST_VERSIONS:
                 self.output.message(response(rid, wire.initialize_result(version)))
                 self.version = version
-                self._to_sdk((line, rid))  # the SDK needs the handshake too; its answer is dropped
+                self._to_sdk((line, rid), needed=False)  # for the SDK, if it ever runs
                 return True, None
             return False, None
         if self.version is None:
@@ -342,10 +361,16 @@ class StdioSession:
                 response(rid, {"tools": wire.tools(self.runtime.tools(), self.builtin_tools)})
             )
             return True, None
-        if method == "logging/setLevel" and isinstance(params, dict):
-            level = params.get("level")
+        if method == "ping" and not params:
+            self.output.message(response(rid, {}))
+            return True, None
+        if method == "logging/setLevel" and isinstance(params, dict) and set(params) == {"level"}:
+            level = params["level"]
             if isinstance(level, str) and level in wire.LEVELS:
-                self.log_level = wire.LEVELS[level]  # the SDK answers, and keeps its copy
+                self.log_level = wire.LEVELS[level]
+                self.output.message(response(rid, {}))
+                self._to_sdk((line, rid), needed=False)  # the SDK keeps its own copy
+                return True, None
         return False, None
 
     def _call(self, rid: object, params: object) -> Callable[[], None] | None:
@@ -410,8 +435,9 @@ class StdioSession:
             for rid, token in self._inflight.items():
                 self._cancelled.add(rid)
                 token.cancel()
-        self._to_sdk((None, _NOT_MUTED))
+        self._to_sdk((None, _NOT_MUTED), needed=False)
         self.ended.set()
+        self.wake.set()
 
     def stop(self) -> None:
         """Stops the calls still running and waits (briefly) for them to end."""
@@ -423,20 +449,54 @@ class StdioSession:
 
     # -- the SDK ---------------------------------------------------------
 
-    def _to_sdk(self, item: _SdkItem) -> None:
+    def _to_sdk(self, item: _SdkItem, *, needed: bool = True) -> None:
+        """Forwards a message to the SDK; before it runs, keeps it for then
+        and, if the message `needed` the SDK, has it loaded."""
         with self._lock:
-            if self._sink is None:
-                self._pending.append(item)
-            else:
+            if self._sink is not None:
                 self._sink(item)
+                return
+            self._pending.append(item)
+            if needed and not self.sdk_needed:
+                self.sdk_needed = True
+                self.wake.set()
 
-    def attach_sdk(self, sink: Callable[[_SdkItem], None]) -> None:
-        """From now on messages for the SDK go to `sink`, after those that waited."""
+    def attach_sdk(self, sink: Callable[[_SdkItem], None], tools_changed: Callable[[], None]) -> None:
+        """From now on messages for the SDK go to `sink`, after those that
+        waited; changes to the tool list are announced through `tools_changed`."""
         with self._lock:
             for item in self._pending:
                 sink(item)
             self._pending.clear()
             self._sink = sink
+            self._sdk_tools_changed = tools_changed
+
+    # -- changes to the tool list ---------------------------------------
+
+    def _watch(self, last: frozenset[tuple[str, int]]) -> None:
+        """Rescans when components change under the running server
+        (`wassette component load|unload` from another process, files copied
+        in by hand) and tells the client."""
+        while not self.ended.wait(_WATCH_INTERVAL_S):
+            now = self.runtime.store.stamp()
+            if now == last:
+                continue
+            last = now
+            try:
+                changed = self.runtime.rescan()
+            except WassetteError as e:
+                log.warning("rescanning components failed: %s", e)
+                continue
+            if changed:
+                with self._lock:
+                    announce = self._sdk_tools_changed or self.announce_tools_changed
+                announce()
+
+    def announce_tools_changed(self) -> None:
+        """`notifications/tools/list_changed` to a client served here (the
+        SDK tells the clients it serves itself)."""
+        if self.version is not None and self._client_initialized:
+            self.output.message(_LIST_CHANGED)
 
 
 def _handshake(params: object) -> str | None:
@@ -456,7 +516,7 @@ def _handshake(params: object) -> str | None:
     return wire.negotiate(params["protocolVersion"])
 
 
-async def _serve_sdk(session: StdioSession, app: WassetteServer, since: frozenset[tuple[str, int]]) -> None:
+async def _serve_sdk(session: StdioSession, app: WassetteServer) -> None:
     """The SDK's server on the messages the session forwards, until the input ends."""
     import asyncio
 
@@ -495,19 +555,24 @@ async def _serve_sdk(session: StdioSession, app: WassetteServer, since: frozense
                 if isinstance(m, types.JSONRPCResponse | types.JSONRPCError) and m.id in muted:
                     muted.discard(m.id)
                     if isinstance(m, types.JSONRPCError):
-                        log.warning("the SDK refused the initialize answered on the fast path: %s", m.error)
+                        log.warning("the SDK refused what the fast path answered: %s", m.error)
                     continue
                 session.output.write(m.model_dump_json(by_alias=True, exclude_unset=True).encode() + b"\n")
 
     def forward(item: _SdkItem) -> None:  # from the reading threads
         loop.call_soon_threadsafe(queue.put_nowait, item)
 
-    session.attach_sdk(forward)
+    def tools_changed() -> None:  # from the watching thread
+        asyncio.run_coroutine_threadsafe(app.tools_changed(), loop)
+
+    # A session served here is told of changes by the session, not by the SDK.
+    app.tracks = lambda connection: session.version is None
+    app.on_tools_changed = session.announce_tools_changed
+    session.attach_sdk(forward, tools_changed)
     async with anyio.create_task_group() as outer:
         outer.start_soon(write_output)
         async with anyio.create_task_group() as tg:
             tg.start_soon(pump)
-            tg.start_soon(app.watch_components, 1.0, since)
             await app.server.run(read_receive, write_send, app.initialization_options())
             tg.cancel_scope.cancel()
         write_send.close()  # the writer drains what the server sent, then ends
@@ -538,14 +603,18 @@ def serve_stdio(
         runtime, Output(out_fd), in_fd, builtin_tools=builtin_tools, max_request_bytes=max_request_bytes
     )
     try:
-        session.start()  # the client is answered from here on
-        with _prompt_switches():
-            import asyncio
+        session.start(since)  # the client is answered from here on
+        session.wake.wait()
+        if session.sdk_needed:
+            with _prompt_switches():
+                import asyncio
 
-            from wassette.server.app import WassetteServer
+                from wassette.server.app import WassetteServer
 
-            app = WassetteServer(runtime, builtin_tools=builtin_tools, agent_grants=agent_grants)
-        asyncio.run(_serve_sdk(session, app, since))
+                app = WassetteServer(runtime, builtin_tools=builtin_tools, agent_grants=agent_grants)
+            asyncio.run(_serve_sdk(session, app))
+        else:
+            session.ended.wait()
     finally:
         session.stop()
         restore_out()
