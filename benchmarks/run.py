@@ -6,6 +6,7 @@ Usage:
   python benchmarks/run.py [--parts latency,throughput,startup,memory,load]
                            [--repeats 3] [--calls 200] [--seconds 3] [--quick]
                            [--wassette PATH | --no-wassette] [--json OUT] [--markdown FILE]
+  python benchmarks/run.py --from-json benchmarks/results/benchmarks.json   # tables only
 
 Ours is `python -m wassette` of this interpreter: for published figures, run
 it where `wassette` is installed from a release build of the engine (see
@@ -66,7 +67,17 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks/results/benchmarks.json")
     ap.add_argument("--markdown", type=Path, default=REPO / "BENCHMARKS.md")
     ap.add_argument("--no-markdown", action="store_true", help="write the JSON only")
+    ap.add_argument(
+        "--from-json", type=Path, help="measure nothing: write the tables of an earlier run's JSON"
+    )
     args = ap.parse_args()
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        records = Records()
+        records.items = saved["records"]
+        report.write(args.markdown, records, saved["meta"])
+        print(report.markdown(records, saved["meta"]))
+        return 0
     if args.quick:
         args.repeats, args.calls, args.seconds = 1, 50, 1.0
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]

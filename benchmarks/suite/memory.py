@@ -1,5 +1,6 @@
-"""Memory: server RSS with 1, 10 and 50 components loaded (after a complete
-tools/list; for ours also after one call to every component), and the
+"""Memory: server RSS with 1, 10 and 50 components loaded (once RSS settles
+after a complete tools/list; for ours also after one call to every
+component), and the
 per-call peak: with the four fixtures loaded, the rise of peak RSS (VmHWM,
 reset before) over RSS during 20 calls of one fixture after a warm-up call.
 """
@@ -13,7 +14,23 @@ from suite import clients, fixtures
 from suite.stats import Records
 from suite.subjects import Subject, reset_peak, rss_kib
 
-SETTLE_S = 0.5
+# RSS counts as settled when it moved less than this over SETTLE_WINDOW_S.
+SETTLE_MIB = 1.0
+SETTLE_WINDOW_S = 1.0
+SETTLE_LIMIT_S = 120.0
+
+
+def settled_rss_kib(pid: int) -> int:
+    """RSS once it stops moving: Wassette 0.8 lists tools from its metadata
+    before it has loaded the components, then keeps loading them."""
+    deadline = time.monotonic() + SETTLE_LIMIT_S
+    last = rss_kib(pid)["VmRSS"]
+    while True:
+        time.sleep(SETTLE_WINDOW_S)
+        now = rss_kib(pid)["VmRSS"]
+        if abs(now - last) < SETTLE_MIB * 1024 or time.monotonic() > deadline:
+            return now
+        last = now
 
 
 def _tool_for(component_id: str, names: list[str]) -> str:
@@ -34,8 +51,7 @@ def loaded(
         client = clients.RawStdio(proc)
         client.initialize()
         names = clients.wait_listed(client, expected)
-        time.sleep(SETTLE_S)
-        idle = rss_kib(proc.pid)["VmRSS"]
+        idle = settled_rss_kib(proc.pid)
         called = None
         if subject.is_ours:
             for path in sorted(component_dir.glob("*.wasm")):
@@ -43,8 +59,7 @@ def loaded(
                 result = client.call(_tool_for(cid, names), fixtures.call_for(cid).arguments)
                 if not clients.tool_ok(result):
                     raise RuntimeError(f"{subject.name}: {cid}: {result}")
-            time.sleep(SETTLE_S)
-            called = rss_kib(proc.pid)["VmRSS"]
+            called = settled_rss_kib(proc.pid)
     records.add(
         "memory",
         subject.name,

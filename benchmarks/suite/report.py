@@ -169,9 +169,9 @@ def memory_tables(records: Records) -> list[str]:
             ]
         )
     out = [
-        "**Server RSS, MiB** (stdio, after a complete tools/list; Wassette 0.8 has compiled or loaded "
-        "every component by then, ours loads a component at its first call, so ours is also shown "
-        "after one call to every component)",
+        "**Server RSS, MiB** (stdio, once RSS settles after a complete tools/list: Wassette 0.8 has "
+        "loaded every component by then, ours loads a component at its first call, so ours is also "
+        "shown after one call to every component)",
         "",
     ]
     out += _table(
