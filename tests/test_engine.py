@@ -241,6 +241,21 @@ def test_both_allocators_run_calls(components: dict[str, Path], allocator: str) 
     assert value(call(arith, "add", {"a": 1, "b": 1})) == 2
 
 
+@pytest.mark.parametrize("allocator", ["pooling", "on-demand"])
+def test_no_state_survives_a_call(components: dict[str, Path], allocator: str) -> None:
+    """Each call starts from the component's initial state: globals, data,
+    zero-filled and grown memory written by one call are not seen by the next
+    (pooled slots are reset, also where only written pages are copied back),
+    also when other components' calls use the slots in between."""
+    engine = _engine.Engine(None, allocator)
+    counter = engine.compile(components["counter"].read_bytes())
+    strings = engine.compile(components["strings"].read_bytes())
+    for _ in range(3):
+        assert value(call(counter, "bump")) == 0
+        assert value(call(strings, "echo", {"s": "x" * 100_000})) == "x" * 100_000
+        assert value(call(counter, "bump")) == 0
+
+
 def test_default_allocator_and_bad_names() -> None:
     assert _engine.Engine().allocator == "pooling"
     with pytest.raises(ValueError, match='unknown allocator "fast"'):

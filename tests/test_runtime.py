@@ -111,3 +111,61 @@ def test_interrupted_write_is_invisible(runtime: Runtime, components: dict[str, 
     (runtime.store.dir / ".arith.wasm.123.tmp").write_bytes(components["arith"].read_bytes())
     runtime.refresh()
     assert runtime.store.ids() == []
+
+
+def test_effective_policy_follows_every_change(
+    runtime: Runtime, components: dict[str, Path], tmp_path: Path
+) -> None:
+    """The effective policy is cached between calls, yet every input change
+    applies from the next call: secrets, grants, environment overrides, and
+    where a granted symlink points."""
+    runtime.load_component(components["io"].as_uri())
+
+    def env(key: str) -> object:
+        return runtime.call_tool("get-env", {"key": key}).value
+
+    assert env("TOKEN") is None
+    runtime.secrets.set("io", {"TOKEN": "one"})
+    assert env("TOKEN") == "one"
+    runtime.secrets.set("io", {"TOKEN": "two"})  # same size, a new file
+    assert env("TOKEN") == "two"
+    runtime.secrets.delete("io", ["TOKEN"])
+    assert env("TOKEN") is None
+
+    runtime.permissions.grant_environment("io", "OVERRIDDEN")
+    assert env("OVERRIDDEN") is None
+    runtime.set_environment("io", {"OVERRIDDEN": "yes"})
+    assert env("OVERRIDDEN") == "yes"
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "f.txt").write_text("from a")
+    (tmp_path / "b" / "f.txt").write_text("from b")
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "a")
+    runtime.permissions.grant_storage("io", f"fs://{link}", ["read"])
+    read = {"path": f"{link}/f.txt"}
+    assert runtime.call_tool("read-file", read).value == {"ok": "from a"}
+    link.unlink()
+    link.symlink_to(tmp_path / "b")
+    assert runtime.call_tool("read-file", read).value == {"ok": "from b"}
+    runtime.permissions.revoke_storage("io", f"fs://{link}")
+    assert runtime.call_tool("read-file", read).status == "err"
+
+
+def test_copies_share_compiled_code_not_permissions(
+    runtime: Runtime, components: dict[str, Path], tmp_path: Path
+) -> None:
+    """The same wasm under two ids is compiled (and held in memory) once;
+    each id still runs under its own policy."""
+    for cid in ("io-a", "io-b"):
+        shutil.copy(components["io"], tmp_path / f"{cid}.wasm")
+        runtime.load_component((tmp_path / f"{cid}.wasm").as_uri())
+    runtime.permissions.grant_environment("io-a", "SHARED_TEST_KEY")
+    fresh = Runtime(runtime.settings)  # as after a restart: compiled on first call
+    fresh.refresh()
+    fresh.set_environment("io-a", {"SHARED_TEST_KEY": "for a"})
+    fresh.set_environment("io-b", {"SHARED_TEST_KEY": "for b"})
+    assert fresh.call_tool("io-a__get-env", {"key": "SHARED_TEST_KEY"}).value == "for a"
+    assert fresh.call_tool("io-b__get-env", {"key": "SHARED_TEST_KEY"}).value is None
+    assert fresh._compiled["io-a"] is fresh._compiled["io-b"]

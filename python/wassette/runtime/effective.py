@@ -48,6 +48,12 @@ def storage_paths(rule: StorageRule, base: Path) -> tuple[str, str]:
     return with_globs(written), with_globs(real)
 
 
+def resolution(policy: Policy, base: Path) -> tuple[tuple[str, str], ...]:
+    """Where every storage rule of the policy leads now (symlinks followed):
+    part of what an effective policy depends on besides the files."""
+    return tuple(storage_paths(r, base) for r in (*policy.storage_allow, *policy.storage_deny))
+
+
 def environment(
     policy: Policy, sources: Mapping[str, str], secrets: Mapping[str, str]
 ) -> list[tuple[str, str]]:

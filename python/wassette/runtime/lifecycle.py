@@ -12,10 +12,9 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wassette import _engine
-from wassette.distribution import sources
 from wassette.runtime import catalog as catalog_mod
 from wassette.runtime import effective
 from wassette.runtime import policy as policy_mod
@@ -33,14 +32,25 @@ from wassette.runtime.errors import (
 from wassette.runtime.permissions import Permissions
 from wassette.runtime.policy import Policy, PolicyError
 from wassette.runtime.secrets import SecretStore
-from wassette.runtime.store import ComponentStore, Metadata, valid_id
+from wassette.runtime.store import ComponentStore, FileStamp, Metadata, file_stamp, valid_id
+
+if TYPE_CHECKING:
+    # Fetching (registries, signatures, HTTP) is imported when a load needs
+    # it: serving components does not, and starts faster without it.
+    from wassette.distribution import sources
+    from wassette.distribution.sources import Progress
 
 log = logging.getLogger("wassette.runtime")
 
-Progress = sources.Progress
 # Asked whether a policy shipped with a component may take effect: gets the
 # component id and the policy, returns True to apply it now.
 PolicyApproval = Callable[[str, Policy], bool]
+
+
+def _fetch_options() -> sources.FetchOptions:
+    from wassette.distribution.sources import FetchOptions
+
+    return FetchOptions()
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,7 @@ class LoadOptions:
     (`accept_policy`: True, or a function that asks the user), and a policy
     to apply instead (from a provisioning manifest: the operator's word)."""
 
-    fetch: sources.FetchOptions = field(default_factory=sources.FetchOptions)
+    fetch: sources.FetchOptions = field(default_factory=_fetch_options)
     component_id: str | None = None
     accept_policy: bool | PolicyApproval = False
     policy: Policy | None = None
@@ -212,9 +222,11 @@ class Runtime:
         self.audit = AuditLog(settings.data_dir / "audit.jsonl")
         self.permissions = Permissions(self.store, self.audit)
         self.secrets = SecretStore(settings.secrets_dir)
-        # Parsed policies and secrets, keyed by the file's (mtime, size): a
-        # grant made by another process applies from the next call.
-        self._policies: dict[str, tuple[tuple[int, int] | None, Policy]] = {}
+        # Parsed policies, keyed by the policy file's stamp, and effective
+        # policies (as the engine reads them), keyed by everything they are
+        # built from: a grant made by another process applies from the next call.
+        self._policies: dict[str, tuple[FileStamp | None, Policy]] = {}
+        self._effective: dict[str, tuple[tuple[object, ...], str]] = {}
         self._engine: _engine.Engine | None = None
         self._compiled: dict[str, _engine.Component] = {}
         self._metadata: dict[str, Metadata] = {}
@@ -224,6 +236,7 @@ class Runtime:
         self._lock = threading.RLock()
         self._compile_locks: dict[str, threading.Lock] = {}
         self._env_overrides: dict[str, dict[str, str]] = {}
+        self._env_version = 0
 
     # -- set-up ----------------------------------------------------------
 
@@ -284,6 +297,12 @@ class Runtime:
         for line in self._catalog.collisions:
             log.warning("%s", line)
 
+    def rescan(self) -> bool:
+        """`refresh`, and whether the tools offered changed (names, schemas)."""
+        before = {t.name: t for t in self.tools()}
+        self.refresh()
+        return {t.name: t for t in self.tools()} != before
+
     def _describe_existing(self, cid: str) -> Metadata:
         """Metadata for a wasm that has none (copied in by hand, or stale)."""
         wasm = self.store.read_wasm(cid)
@@ -322,6 +341,8 @@ class Runtime:
     ) -> LoadReport:
         """Fetches (and verifies), compiles and installs a component; replaces
         one with the same id. Nothing is written unless every check passed."""
+        from wassette.distribution import sources
+
         opts = options or LoadOptions()
         say: Progress = progress or _quiet
         say(f"fetching {uri}")
@@ -372,6 +393,7 @@ class Runtime:
                 elif policy_state == "none":
                     self.permissions.drop_pending(cid)
             self._policies.pop(cid, None)
+            self._effective.pop(cid, None)
             self._metadata[meta.id] = meta
             self._compiled[meta.id] = compiled
             self._broken.pop(meta.id, None)
@@ -428,6 +450,7 @@ class Runtime:
 
     def _forget(self, cid: str) -> None:
         self._metadata.pop(cid, None)
+        self._effective.pop(cid, None)
         self._compiled.pop(cid, None)
         self._broken.pop(cid, None)
 
@@ -494,7 +517,7 @@ class Runtime:
         component = self._component(tool.component_id)
         args_json = arguments if isinstance(arguments, str) else json.dumps(arguments or {})
         try:
-            policy_json = json.dumps(self.effective_policy(tool.component_id))
+            policy_json = self.effective_policy_json(tool.component_id)
         except WassetteError as e:
             return CallResult(tool=tool, status="policy_error", error=str(e))
         try:
@@ -511,7 +534,7 @@ class Runtime:
             stderr=outcome.stderr,
             stdout_dropped=outcome.stdout_dropped,
             stderr_dropped=outcome.stderr_dropped,
-            denials=json.loads(outcome.denials_json),
+            denials=json.loads(outcome.denials_json) if outcome.denials_json != "[]" else [],
             duration_ms=outcome.duration_ms,
         )
         for d in result.denials:
@@ -527,18 +550,18 @@ class Runtime:
         return result
 
     def _policy(self, component_id: str) -> Policy:
-        path = self.permissions.path(component_id)
-        try:
-            st = path.stat()
-            key: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
-        except FileNotFoundError:
-            key = None
+        return self._policy_entry(component_id)[1]
+
+    def _policy_entry(self, component_id: str) -> tuple[FileStamp | None, Policy]:
+        """The component's policy and the stamp of the file it was read from."""
+        key = file_stamp(self.permissions.path(component_id))
         cached = self._policies.get(component_id)
         if cached is not None and cached[0] == key:
-            return cached[1]
+            return cached
         policy = self.permissions.get(component_id) if key is not None else policy_mod.empty()
-        self._policies[component_id] = (key, policy)
-        return policy
+        entry = (key, policy)
+        self._policies[component_id] = entry
+        return entry
 
     def set_environment(self, component_id: str, values: Mapping[str, str]) -> None:
         """Values for this component's granted environment variables, taken
@@ -546,12 +569,32 @@ class Runtime:
         memory only, never written to disk."""
         with self._lock:
             self._env_overrides[component_id] = dict(values)
+            self._env_version += 1
 
-    def effective_policy(self, component_id: str) -> dict[str, Any]:
+    def effective_policy_json(self, component_id: str) -> str:
+        """`effective_policy` as the JSON text the engine reads; built again
+        only when an input changed: the policy or secrets file (by stamp),
+        environment overrides, or where a granted path leads (checked at every
+        call, as symlinks may change)."""
+        policy_key, policy = self._policy_entry(component_id)
+        key = (
+            policy_key,
+            self.secrets.stamp(component_id),
+            self._env_version,
+            effective.resolution(policy, self.settings.storage_base),
+        )
+        cached = self._effective.get(component_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        text = json.dumps(self.effective_policy(component_id, policy))
+        self._effective[component_id] = (key, text)
+        return text
+
+    def effective_policy(self, component_id: str, policy: Policy | None = None) -> dict[str, Any]:
         """What the engine enforces for the next call of this component."""
         overrides = self._env_overrides.get(component_id)
         return effective.build(
-            self._policy(component_id),
+            policy or self._policy(component_id),
             env_sources={**self.settings.environment, **overrides}
             if overrides
             else self.settings.environment,
@@ -573,6 +616,12 @@ class Runtime:
                 meta = self._metadata.get(cid)
                 if meta is None:
                     raise UnknownComponentError(cid)
+                # The same wasm under another id shares its compiled code
+                # (calls share nothing: each gets a new instance and its own policy).
+                twin = next((c for c in list(self._compiled.values()) if c.sha256 == meta.sha256), None)
+                if twin is not None:
+                    self._compiled[cid] = twin
+                    return twin
                 try:
                     compiled = self.engine.load(str(self.store.path(cid)), meta.sha256)
                 except _engine.ComponentError as e:

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from wassette.runtime.errors import WassetteError
-from wassette.runtime.store import write_atomic
+from wassette.runtime.store import FileStamp, file_stamp, write_atomic
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -27,6 +27,10 @@ class SecretStore:
 
     def _path(self, component_id: str) -> Path:
         return self.dir / f"{component_id}.yaml"
+
+    def stamp(self, component_id: str) -> FileStamp | None:
+        """Changes whenever the component's secrets file does (see `file_stamp`)."""
+        return file_stamp(self._path(component_id))
 
     def get(self, component_id: str) -> dict[str, str]:
         path = self._path(component_id)

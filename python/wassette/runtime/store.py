@@ -69,6 +69,20 @@ class Metadata:
             return None
 
 
+FileStamp = tuple[int, int, int, int]
+
+
+def file_stamp(path: Path) -> FileStamp | None:
+    """Identifies a file's current content without reading it: inode, mtime,
+    ctime and size (atomic writes make a new inode, in-place edits move
+    ctime); None when it does not exist."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+
+
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Readers see the old file or the new one, never a partial write."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -123,6 +137,14 @@ class ComponentStore:
             for p in self.dir.iterdir()
             if p.name.endswith(".wasm") and p.is_file() and valid_id(p.name[: -len(".wasm")])
         )
+
+    def stamp(self) -> frozenset[tuple[str, int]]:
+        """Changes whenever a component file is added, removed or replaced."""
+        try:
+            with os.scandir(self.dir) as entries:
+                return frozenset((e.name, e.stat().st_mtime_ns) for e in entries if e.name.endswith(".wasm"))
+        except OSError:
+            return frozenset()
 
     def exists(self, component_id: str) -> bool:
         return valid_id(component_id) and self.path(component_id).is_file()

@@ -8,10 +8,9 @@ guest stderr may be forwarded as MCP log messages.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -28,28 +27,12 @@ from wassette import __version__, _engine
 from wassette.runtime.catalog import Tool
 from wassette.runtime.errors import WassetteError
 from wassette.runtime.lifecycle import CallResult, Runtime
-from wassette.server.builtins import BUILTINS, NAMES, BuiltinTools
+from wassette.server import wire
+from wassette.server.builtin_specs import NAMES
+from wassette.server.builtins import BuiltinTools
 from wassette.server.workers import Workers
 
 log = logging.getLogger("wassette.server")
-
-INSTRUCTIONS = (
-    "Tools here run as WebAssembly components in a deny-by-default sandbox: they reach files, "
-    "network hosts and environment variables only where their policy grants it. Permission "
-    "grants asked for through the built-in tools are confirmed by the user."
-)
-
-# MCP log levels, least to most severe, and their Python equivalents.
-LEVELS: dict[str, int] = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "notice": logging.INFO + 5,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-    "critical": logging.CRITICAL,
-    "alert": logging.CRITICAL + 5,
-    "emergency": logging.CRITICAL + 10,
-}
 
 # Where a handshake-era connection keeps the level chosen with logging/setLevel.
 _LOG_LEVEL_STATE = "wassette.log_level"
@@ -81,42 +64,15 @@ def connection_of(ctx: Any) -> Connection | None:
 
 
 def mcp_tool(tool: Tool) -> types.Tool:
-    return types.Tool(
-        name=tool.name,
-        description=tool.description or f"{tool.export} (component {tool.component_id})",
-        input_schema=tool.input_schema,
-        output_schema=tool.output_schema,
-    )
+    return types.Tool.model_validate(wire.component_tool(tool))
 
 
 def tool_result(result: CallResult) -> types.CallToolResult:
-    """Maps an engine outcome onto MCP: `{"result": v}` as structured content,
-    `isError` for anything but a successful return."""
-    notes: list[str] = []
-    if result.stdout_dropped or result.stderr_dropped:
-        notes.append(
-            f"(guest output truncated: {result.stdout_dropped} stdout and "
-            f"{result.stderr_dropped} stderr bytes dropped)"
-        )
-    if result.is_error:
-        text = result.message()
-        if result.detail:
-            text += "\n" + result.detail
-        structured = {"result": result.value} if result.value is not None else None
-        return types.CallToolResult(
-            content=[types.TextContent(text="\n".join([text, *notes]))],
-            structured_content=structured,
-            is_error=True,
-        )
-    if result.denials:
-        notes.append(result.message())
-    if result.tool.output_schema is None:
-        return types.CallToolResult(content=[types.TextContent(text=n) for n in (notes or ["null"])])
-    text = json.dumps(result.value, ensure_ascii=False)
-    return types.CallToolResult(
-        content=[types.TextContent(text=text), *(types.TextContent(text=n) for n in notes)],
-        structured_content={"result": result.value},
-    )
+    return types.CallToolResult.model_validate(wire.call_result(result))
+
+
+def error_result(message: str) -> types.CallToolResult:
+    return types.CallToolResult.model_validate(wire.error_result(message))
 
 
 class _Server(Server[Any]):
@@ -149,14 +105,20 @@ class WassetteServer:
         self.bus = InMemorySubscriptionBus()
         self.listen = ListenHandler(self.bus)
         self._connections: set[Connection] = set()
+        # HTTP sessions by their Mcp-Session-Id, for the HTTP fast path.
+        self.sessions: dict[str, Connection] = {}
+        # A transport that tells its own client of changes (the stdio fast
+        # path) keeps its connection out of the tracking and hooks in here.
+        self.tracks: Callable[[Connection], bool] = lambda connection: True
+        self.on_tools_changed: Callable[[], None] | None = None
         with warnings.catch_warnings():
             # Logging is deprecated from 2026-07-28 on, but part of the 2025
             # revisions we also serve.
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             self.server: Server[Any] = _Server(
-                "wassette",
+                wire.SERVER_NAME,
                 version=__version__,
-                instructions=INSTRUCTIONS,
+                instructions=wire.INSTRUCTIONS,
                 on_list_tools=self._list_tools,
                 on_call_tool=self._call_tool,
                 on_set_logging_level=self._set_logging_level,
@@ -176,17 +138,28 @@ class WassetteServer:
         if (
             connection is not None
             and connection not in self._connections
+            and self.tracks(connection)
             and connection.has_standalone_channel
             and connection.protocol_version not in MODERN_PROTOCOL_VERSIONS
         ):
             self._connections.add(connection)
             connection.exit_stack.callback(self._connections.discard, connection)
+        if connection is not None and connection.session_id and connection.session_id not in self.sessions:
+            self.sessions[connection.session_id] = connection
+            connection.exit_stack.callback(self.sessions.pop, connection.session_id, None)
         return await call_next(ctx)
+
+    def client_log_level(self, connection: Connection) -> int | None:
+        """The level a handshake-era client chose with logging/setLevel, if any."""
+        level = connection.state.get(_LOG_LEVEL_STATE)
+        return level if isinstance(level, int) else None
 
     async def tools_changed(self) -> None:
         """Tells every client the tool list changed (after load, unload, reload):
         listen streams through the bus, handshake-era connections directly."""
         await self.bus.publish(ToolsListChanged())
+        if self.on_tools_changed is not None:
+            self.on_tools_changed()
 
         async def notify(connection: Connection) -> None:
             with anyio.move_on_after(_NOTIFY_TIMEOUT_S):
@@ -198,41 +171,32 @@ class WassetteServer:
 
     async def rescan(self) -> None:
         """Picks up components changed by another process; notifies on change."""
-        before = {t.name: t for t in self.runtime.tools()}
-        await anyio.to_thread.run_sync(self.runtime.refresh)
-        if {t.name: t for t in self.runtime.tools()} != before:
+        if await anyio.to_thread.run_sync(self.runtime.rescan):
             await self.tools_changed()
 
-    async def watch_components(self, interval: float = 1.0) -> None:
+    async def watch_components(
+        self, interval: float = 1.0, since: frozenset[tuple[str, int]] | None = None
+    ) -> None:
         """Rescans (and so notifies clients) when components change under the
         running server: `wassette component load|unload` from another
-        process, or files copied in by hand."""
-        directory = self.runtime.settings.component_dir
-
-        def stamp() -> frozenset[tuple[str, int]]:
-            try:
-                with os.scandir(directory) as entries:
-                    return frozenset(
-                        (e.name, e.stat().st_mtime_ns) for e in entries if e.name.endswith(".wasm")
-                    )
-            except OSError:
-                return frozenset()
-
-        last = stamp()
+        process, or files copied in by hand. `since`: the directory's stamp
+        when the runtime last read it, if that was before this started."""
+        store = self.runtime.store
+        last = store.stamp() if since is None else since
         while True:
-            await anyio.sleep(interval)
-            now = stamp()
+            now = store.stamp()
             if now != last:
                 last = now
                 try:
                     await self.rescan()
                 except WassetteError as e:
                     log.warning("rescanning components failed: %s", e)
+            await anyio.sleep(interval)
 
     async def _set_logging_level(self, ctx: Any, params: types.SetLevelRequestParams) -> types.EmptyResult:
         connection = connection_of(ctx)
         if connection is not None:
-            connection.state[_LOG_LEVEL_STATE] = LEVELS.get(params.level, logging.INFO)
+            connection.state[_LOG_LEVEL_STATE] = wire.LEVELS.get(params.level, logging.INFO)
         return types.EmptyResult()
 
     async def _log_to_client(self, ctx: Any, level: str, data: Any) -> None:
@@ -244,8 +208,8 @@ class WassetteServer:
             return
         if session.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             connection = connection_of(ctx)
-            wanted = connection.state.get(_LOG_LEVEL_STATE) if connection is not None else None
-            if wanted is None or LEVELS[level] < wanted:
+            wanted = self.client_log_level(connection) if connection is not None else None
+            if wanted is None or wire.LEVELS[level] < wanted:
                 return
         try:
             await session.send_log_message(level, data, logger="wassette", related_request_id=ctx.request_id)
@@ -256,10 +220,7 @@ class WassetteServer:
 
     def tools(self) -> list[types.Tool]:
         """Every tool offered: component exports, then the built-in tools."""
-        tools = [mcp_tool(t) for t in self.runtime.tools()]
-        if self.builtin_tools:
-            tools += [b.tool() for b in BUILTINS]
-        return tools
+        return [types.Tool.model_validate(t) for t in wire.tools(self.runtime.tools(), self.builtin_tools)]
 
     async def _list_tools(
         self, ctx: Any, params: types.PaginatedRequestParams | None
@@ -273,23 +234,21 @@ class WassetteServer:
         try:
             self.runtime.tool(params.name)
         except WassetteError as e:
-            return types.CallToolResult(content=[types.TextContent(text=str(e))], is_error=True)
+            return error_result(str(e))
         token = _engine.CancelToken()
         try:
             result = await self._run_call(params.name, args, token, client_gone(ctx))
         except WassetteError as e:
-            return types.CallToolResult(content=[types.TextContent(text=str(e))], is_error=True)
+            return error_result(str(e))
         finally:
             # Stops the guest within one epoch tick if the request was
             # cancelled or the client left; harmless once the call is done.
             token.cancel()
         if result is None:
-            return types.CallToolResult(
-                content=[types.TextContent(text="cancelled: the client disconnected")], is_error=True
-            )
+            return error_result("cancelled: the client disconnected")
         if result.stderr:
-            text = result.stderr.decode("utf-8", "replace")
-            await self._log_to_client(ctx, "info", {"tool": params.name, "stderr": text})
+            entry = wire.stderr_log(params.name, result.stderr)
+            await self._log_to_client(ctx, entry["level"], entry["data"])
         return tool_result(result)
 
     async def _run_call(
@@ -303,7 +262,7 @@ class WassetteServer:
             return self.runtime.call_tool(name, args, cancel=token)
 
         if gone is None:
-            return await _WORKERS.run(call)
+            return await WORKERS.run(call)
         async with anyio.create_task_group() as tg:
 
             async def cancel_when_gone() -> None:
@@ -311,11 +270,11 @@ class WassetteServer:
                 tg.cancel_scope.cancel()
 
             tg.start_soon(cancel_when_gone)
-            result = await _WORKERS.run(call)
+            result = await WORKERS.run(call)
             tg.cancel_scope.cancel()
             return result
         return None
 
 
 # Component calls run in these threads (see workers.py).
-_WORKERS = Workers()
+WORKERS = Workers()

@@ -181,6 +181,11 @@ def build_app(server: WassetteServer, options: HttpOptions) -> Guard:
             transport_security=no_rebinding_check,
             custom_starlette_routes=routes,
         )
+    fast = None
+    if options.transport == "streamable-http" and options.legacy_sessions:
+        from wassette.server.http_fast import HttpFastPath
+
+        fast = HttpFastPath(server, path=MCP_PATH, json_response=options.json_response)
     return Guard(
         inner,
         hosts=HostAllowlist(options.allowed_hosts),
@@ -188,6 +193,7 @@ def build_app(server: WassetteServer, options: HttpOptions) -> Guard:
         max_body_bytes=options.max_request_bytes,
         # Plain-JSON answers do not read the connection while a call runs.
         watch_disconnect=options.json_response and options.transport != "sse",
+        fast=fast,
     )
 
 

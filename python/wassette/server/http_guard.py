@@ -12,13 +12,16 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wassette.server.app import CLIENT_GONE
+
+if TYPE_CHECKING:
+    from wassette.server.http_fast import HttpFastPath
 
 log = logging.getLogger("wassette.http")
 
@@ -117,8 +120,10 @@ class Guard:
         token: str | None,
         max_body_bytes: int,
         watch_disconnect: bool = False,
+        fast: HttpFastPath | None = None,
     ) -> None:
         self.app = app
+        self.fast = fast
         self.watch_disconnect = watch_disconnect
         self.hosts = hosts
         self.token = token.encode() if token else None
@@ -139,6 +144,10 @@ class Guard:
                 send, *_reply(413, jsonrpc_error(-32600, f"request body larger than the {limit}-byte limit"))
             )
             return
+        if self.fast is not None and body and body[-1]["type"] == "http.request":
+            raw = b"".join(m.get("body", b"") for m in body)
+            if await self.fast.handle(scope, raw, receive, send):
+                return
         # A client that leaves before its answer is complete sets the
         # request's CLIENT_GONE event, so that a tool call can stop its guest.
         # (A request answered early, like an SSE-transport POST with 202, has

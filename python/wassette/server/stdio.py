@@ -1,47 +1,68 @@
 """MCP over stdio (`wassette run`): newline-delimited JSON-RPC on stdin/stdout.
 
-A lean framing in place of the SDK's `stdio_server`, for two reasons:
-- latency: the SDK reads and writes through worker threads (a thread hop per
-  line read and two per message written), which dominated a trivial call;
-  here pipes are read and written by the event loop itself;
-- bad input: the SDK drops a line that is not JSON-RPC without a word; here
-  the client gets the JSON-RPC error (-32700 parse error, -32600 invalid or
-  oversized request) and the session goes on.
+Our own framing, with a fast path in front of the SDK's `Server`:
+- Threads take turns reading stdin (leader/follower): the thread that reads
+  a component tool call hands reading over to another and runs the call
+  itself, then writes the answer; nothing hops between threads on the way.
+- Answered here, in the wire forms of wire.py, for a session at a revision
+  in `wire.FAST_VERSIONS`: `initialize`, `ping`, `logging/setLevel`,
+  `tools/list`, component `tools/call` (guest stderr as a log message at the
+  level the client chose) and `notifications/cancelled` of those calls; the
+  client is told of changes to the tool list (`notifications/tools/list_changed`)
+  from here too. Everything else (built-in tools, other methods, sessions at
+  other revisions such as 2026-07-28, responses to our elicitations) goes to
+  the SDK's server, in order.
+- The SDK (~0.6 s to import, ~50 MB of memory) is loaded only when a message
+  needs it; it then gets the handshake replayed (its own answers to what was
+  answered here are dropped) and everything that waited for it.
+- Bad input gets the JSON-RPC error (-32700 parse error, -32600 invalid or
+  oversized request) and the session goes on (the SDK drops such lines).
 As the SDK does, fd 0 is pointed at /dev/null and fd 1 at stderr while
 serving, so nothing else in the process can write into the protocol stream.
+This module does not import the SDK at load time.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import fcntl
 import json
 import logging
 import os
-import stat
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
-import anyio
-import mcp.types as types
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from mcp.shared.message import SessionMessage
-
+from wassette import _engine
+from wassette.runtime.errors import WassetteError
 from wassette.runtime.lifecycle import Runtime
-from wassette.server.app import WassetteServer
+from wassette.server import wire
 from wassette.server.limits import DEFAULT_MAX_REQUEST_BYTES
+
+if TYPE_CHECKING:
+    from wassette.server.app import WassetteServer
 
 log = logging.getLogger("wassette.stdio")
 
 _CHUNK = 64 * 1024
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
+INTERNAL_ERROR = -32603
+# Fast tool calls running at once; more wait for a thread to finish one.
+MAX_CALL_THREADS = 32
+# How long to let cancelled calls end before the process exits.
+_STOP_GRACE_S = 2.0
 
 
 def error_line(request_id: Any, code: int, message: str) -> bytes:
     body = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
     return json.dumps(body, separators=(",", ":")).encode() + b"\n"
+
+
+def response(request_id: Any, result: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
 
 class LineSplitter:
@@ -96,14 +117,9 @@ def rejection(line: bytes) -> bytes | None:
     if isinstance(data, dict) and "method" not in data and ("result" in data or "error" in data):
         return None  # a malformed response to one of our requests
     request_id = data.get("id") if isinstance(data, dict) else None
-    if not isinstance(request_id, str | int) or isinstance(request_id, bool):
+    if not wire.valid_id(request_id):
         request_id = None
     return error_line(request_id, INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 request object")
-
-
-def _is_pipe(fd: int) -> bool:
-    mode = os.fstat(fd).st_mode
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def _claim(fd: int, diversion: Callable[[], int]) -> tuple[int, Callable[[], None]]:
@@ -121,125 +137,456 @@ def _claim(fd: int, diversion: Callable[[], int]) -> tuple[int, Callable[[], Non
     return private, restore
 
 
-class _Output:
-    """Writes lines to the client: by the event loop on a pipe, else (a file,
-    a terminal) blocking writes in a worker thread."""
+class Output:
+    """Writes whole lines to the client, from any thread, one at a time
+    (blocking writes: a client that stops reading holds up its own answers)."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self._lock = anyio.Lock()
-        self._writer: asyncio.StreamWriter | None = None
+        self._lock = threading.Lock()
         self._gone = False
 
-    async def open(self) -> None:
-        if _is_pipe(self.fd):
-            loop = asyncio.get_running_loop()
-            pipe = os.fdopen(self.fd, "wb", buffering=0, closefd=False)
-            transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, pipe)
-            self._writer = asyncio.StreamWriter(transport, protocol, None, loop)
-
-    async def write(self, data: bytes) -> None:
-        async with self._lock:
+    def write(self, data: bytes) -> None:
+        with self._lock:
             if self._gone:
                 return
             try:
-                if self._writer is not None:
-                    self._writer.write(data)
-                    await self._writer.drain()
-                else:
-                    await anyio.to_thread.run_sync(_write_all, self.fd, data)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self.fd, view) :]
             except OSError as e:  # the client closed its end: nobody to answer
                 log.debug("stdout closed by the client: %s", e)
                 self._gone = True
 
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+    def message(self, message: dict[str, Any]) -> None:
+        self.write(wire.dumps(message) + b"\n")
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+class _End:
+    """Marks the end of the input."""
 
 
-async def _chunks(fd: int) -> AsyncIterator[bytes]:
-    if _is_pipe(fd):
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=_CHUNK)
-        pipe = os.fdopen(fd, "rb", buffering=0, closefd=False)
-        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+_EOF = _End()
+
+
+class _Input:
+    """The input side, handed from one reading thread to the next."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self.fd = fd
+        self.splitter = LineSplitter(limit)
+        self.lines: deque[bytes | None] = deque()
+        self.eof = False
+
+    def next(self) -> bytes | _End | None:
+        """The next line (None for an oversized one), or _EOF."""
+        while not self.lines:
+            if self.eof:
+                return _EOF
+            try:
+                chunk = os.read(self.fd, _CHUNK)
+            except OSError as e:
+                log.debug("stdin unreadable: %s", e)
+                chunk = b""
+            if not chunk:
+                self.eof = True
+                last = self.splitter.finish()
+                if last is not None:
+                    self.lines.append(last)
+                continue
+            self.lines.extend(self.splitter.feed(chunk))
+        return self.lines.popleft()
+
+
+# A message for the SDK: the line (None: the input ended), and the request id
+# whose SDK answer is dropped (the handshake replayed, answered here already).
+_SdkItem = tuple[bytes | None, object]
+_NOT_MUTED = object()
+_LIST_CHANGED = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+# How often the component directory is checked for changes by other processes.
+_WATCH_INTERVAL_S = 1.0
+
+
+class StdioSession:
+    """One client on stdin/stdout: what is answered without the SDK, the
+    threads that read and call, and the queue of messages for the SDK."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        output: Output,
+        in_fd: int,
+        *,
+        builtin_tools: bool = True,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    ) -> None:
+        self.runtime = runtime
+        self.output = output
+        self.builtin_tools = builtin_tools
+        self.input = _Input(in_fd, max_request_bytes)
+        self.max_request_bytes = max_request_bytes
+        # Set once `initialize` was answered here: the fast path is on.
+        self.version: str | None = None
+        self._initialize_seen = False
+        self._client_initialized = False
+        # The level chosen with logging/setLevel (replayed to the SDK).
+        self.log_level: int | None = None
+        self._lock = threading.Lock()
+        self._inflight: dict[object, _engine.CancelToken] = {}
+        self._cancelled: set[object] = set()
+        # Messages for the SDK before it runs, in order, and whether any needs it.
+        self._pending: list[_SdkItem] = []
+        self.sdk_needed = False
+        self._sink: Callable[[_SdkItem], None] | None = None
+        self._sdk_tools_changed: Callable[[], None] | None = None
+        self.ended = threading.Event()
+        # Set when the SDK is first needed, or the input ended.
+        self.wake = threading.Event()
+        self._idle_calls = threading.Condition(self._lock)
+        # Leader/follower threads.
+        self._pool_lock = threading.Lock()
+        self._idle: list[threading.Semaphore] = []
+        self._threads = 0
+        self._backlog: deque[Callable[[], None]] = deque()
+
+    # -- threads ---------------------------------------------------------
+
+    def start(self, since: frozenset[tuple[str, int]] | None = None) -> None:
+        """Starts answering, and watching the component directory for changes
+        made since `since` (its stamp when the runtime read it)."""
+        with self._pool_lock:
+            self._spawn()
+        last = self.runtime.store.stamp() if since is None else since
+        threading.Thread(target=self._watch, args=(last,), name="wassette-stdio-watch", daemon=True).start()
+
+    def _spawn(self) -> None:
+        self._threads += 1
+        threading.Thread(target=self._serve, name=f"wassette-stdio-{self._threads}", daemon=True).start()
+
+    def _serve(self) -> None:
+        """A thread's life: read while it leads, run the call it took, wait
+        (idle) until it leads again."""
+        wake = threading.Semaphore(0)
+        while True:
+            job = self._lead()
+            if job is None:
+                return
+            while job is not None:
+                job()
+                with self._pool_lock:
+                    job = self._backlog.popleft() if self._backlog else None
+                    if job is None:
+                        self._idle.append(wake)
+            wake.acquire()
+
+    def _lead(self) -> Callable[[], None] | None:
+        """Reads and handles lines until one is a call this thread takes
+        (another thread reads on), or the input ends (None)."""
+        while True:
+            line = self.input.next()
+            if isinstance(line, _End):
+                self._end()
+                return None
+            job = self._handle(line)
+            if job is not None and self._hand_over(job):
+                return job
+
+    def _hand_over(self, job: Callable[[], None]) -> bool:
+        """Makes another thread the reader so this one can run `job`; False
+        when every thread is busy (the job then waits for the first free one)."""
+        with self._pool_lock:
+            if self._idle:
+                self._idle.pop().release()
+                return True
+            if self._threads < MAX_CALL_THREADS:
+                self._spawn()
+                return True
+            self._backlog.append(job)
+            return False
+
+    # -- messages --------------------------------------------------------
+
+    def _handle(self, line: bytes | None) -> Callable[[], None] | None:
+        """Answers or forwards one line; returns the call to run, if it is one."""
+        if line is None:
+            message = f"Invalid Request: larger than the {self.max_request_bytes}-byte limit"
+            self.output.write(error_line(None, INVALID_REQUEST, message))
+            return None
+        if not line.strip():
+            return None
         try:
-            while chunk := await reader.read(_CHUNK):
-                yield chunk
+            msg = json.loads(line)
+        except (ValueError, RecursionError):
+            log.debug("rejected a line that is not JSON (%d bytes)", len(line))
+            self.output.write(error_line(None, PARSE_ERROR, "Parse error: the line is not valid JSON"))
+            return None
+        if isinstance(msg, dict):
+            method = msg.get("method")
+            if "id" in msg:
+                if isinstance(method, str) and msg.get("jsonrpc") == "2.0" and wire.valid_id(msg["id"]):
+                    done, job = self._request(msg["id"], method, msg.get("params"), line)
+                    if done:
+                        return job
+            elif method == "notifications/cancelled" and self._cancel(msg.get("params")):
+                return None
+            elif method == "notifications/initialized" and self.version is not None:
+                self._client_initialized = True
+                self._to_sdk((line, _NOT_MUTED), needed=False)
+                return None
+        self._to_sdk((line, _NOT_MUTED))
+        return None
+
+    def _request(
+        self, rid: object, method: str, params: object, line: bytes
+    ) -> tuple[bool, Callable[[], None] | None]:
+        """(handled here, the call to run) for a well-formed request."""
+        if method == "initialize" and not self._initialize_seen:
+            self._initialize_seen = True
+            version = _handshake(params)
+            if version in wire.FAST_VERSIONS:
+                self.output.message(response(rid, wire.initialize_result(version)))
+                self.version = version
+                self._to_sdk((line, rid), needed=False)  # for the SDK, if it ever runs
+                return True, None
+            return False, None
+        if self.version is None:
+            return False, None
+        if method == "tools/call":
+            job = self._call(rid, params)
+            return job is not None, job
+        if method == "tools/list" and (
+            params is None or (isinstance(params, dict) and set(params) <= {"cursor"})
+        ):
+            self.output.message(
+                response(rid, {"tools": wire.tools(self.runtime.tools(), self.builtin_tools)})
+            )
+            return True, None
+        if method == "ping" and not params:
+            self.output.message(response(rid, {}))
+            return True, None
+        if method == "logging/setLevel" and isinstance(params, dict) and set(params) == {"level"}:
+            level = params["level"]
+            if isinstance(level, str) and level in wire.LEVELS:
+                self.log_level = wire.LEVELS[level]
+                self.output.message(response(rid, {}))
+                self._to_sdk((line, rid), needed=False)  # the SDK keeps its own copy
+                return True, None
+        return False, None
+
+    def _call(self, rid: object, params: object) -> Callable[[], None] | None:
+        """A component tool call in a shape this path serves, as a job."""
+        call = wire.component_call(params, self.runtime, self.builtin_tools)
+        if call is None:
+            return None
+        name, args = call
+        token = _engine.CancelToken()
+        with self._lock:
+            self._inflight[rid] = token
+        return lambda: self._run_call(rid, name, args, token)
+
+    def _run_call(
+        self, rid: object, name: str, arguments: dict[str, Any], token: _engine.CancelToken
+    ) -> None:
+        stderr = b""
+        try:
+            result = self.runtime.call_tool(name, arguments, cancel=token)
+            answer: dict[str, Any] = response(rid, wire.call_result(result))
+            stderr = result.stderr
+        except WassetteError as e:
+            answer = response(rid, wire.error_result(str(e)))
+        except Exception:
+            log.exception("tool call %s failed", name)
+            answer = {
+                "jsonrpc": "2.0",
+                "id": rid,
+                "error": {"code": INTERNAL_ERROR, "message": "Internal error"},
+            }
         finally:
-            transport.close()
-    else:
-        while chunk := await anyio.to_thread.run_sync(os.read, fd, _CHUNK, abandon_on_cancel=True):
-            yield chunk
+            token.cancel()  # as the SDK path does; a finished call ignores it
+            with self._lock:
+                self._inflight.pop(rid, None)
+                cancelled = rid in self._cancelled
+                self._cancelled.discard(rid)
+                self._idle_calls.notify_all()
+        if cancelled:
+            return  # a cancelled request is never answered
+        if stderr and self.log_level is not None and wire.LEVELS["info"] >= self.log_level:
+            self.output.message(
+                {"jsonrpc": "2.0", "method": "notifications/message", "params": wire.stderr_log(name, stderr)}
+            )
+        self.output.message(answer)
+
+    def _cancel(self, params: object) -> bool:
+        """Stops a call of this path named by `notifications/cancelled`."""
+        rid = params.get("requestId") if isinstance(params, dict) else None
+        if not wire.valid_id(rid):
+            return False
+        with self._lock:
+            token = self._inflight.get(rid)
+            if token is None:
+                return False
+            self._cancelled.add(rid)
+        token.cancel()
+        return True
+
+    def _end(self) -> None:
+        """The input ended: calls running here are stopped and not answered."""
+        with self._lock:
+            for rid, token in self._inflight.items():
+                self._cancelled.add(rid)
+                token.cancel()
+        self._to_sdk((None, _NOT_MUTED), needed=False)
+        self.ended.set()
+        self.wake.set()
+
+    def stop(self) -> None:
+        """Stops the calls still running and waits (briefly) for them to end."""
+        with self._lock:
+            for rid, token in self._inflight.items():
+                self._cancelled.add(rid)
+                token.cancel()
+            self._idle_calls.wait_for(lambda: not self._inflight, timeout=_STOP_GRACE_S)
+
+    # -- the SDK ---------------------------------------------------------
+
+    def _to_sdk(self, item: _SdkItem, *, needed: bool = True) -> None:
+        """Forwards a message to the SDK; before it runs, keeps it for then
+        and, if the message `needed` the SDK, has it loaded."""
+        with self._lock:
+            if self._sink is not None:
+                self._sink(item)
+                return
+            self._pending.append(item)
+            if needed and not self.sdk_needed:
+                self.sdk_needed = True
+                self.wake.set()
+
+    def attach_sdk(self, sink: Callable[[_SdkItem], None], tools_changed: Callable[[], None]) -> None:
+        """From now on messages for the SDK go to `sink`, after those that
+        waited; changes to the tool list are announced through `tools_changed`."""
+        with self._lock:
+            for item in self._pending:
+                sink(item)
+            self._pending.clear()
+            self._sink = sink
+            self._sdk_tools_changed = tools_changed
+
+    # -- changes to the tool list ---------------------------------------
+
+    def _watch(self, last: frozenset[tuple[str, int]]) -> None:
+        """Rescans when components change under the running server
+        (`wassette component load|unload` from another process, files copied
+        in by hand) and tells the client."""
+        while not self.ended.wait(_WATCH_INTERVAL_S):
+            now = self.runtime.store.stamp()
+            if now == last:
+                continue
+            last = now
+            try:
+                changed = self.runtime.rescan()
+            except WassetteError as e:
+                log.warning("rescanning components failed: %s", e)
+                continue
+            if changed:
+                with self._lock:
+                    announce = self._sdk_tools_changed or self.announce_tools_changed
+                announce()
+
+    def announce_tools_changed(self) -> None:
+        """`notifications/tools/list_changed` to a client served here (the
+        SDK tells the clients it serves itself)."""
+        if self.version is not None and self._client_initialized:
+            self.output.message(_LIST_CHANGED)
 
 
-@asynccontextmanager
-async def stdio_streams(
-    max_line_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-) -> AsyncIterator[tuple[MemoryObjectReceiveStream[Any], MemoryObjectSendStream[SessionMessage]]]:
-    """The (read, write) stream pair `Server.run` serves, over this process's stdio."""
-    in_fd, restore_in = _claim(0, lambda: os.open(os.devnull, os.O_RDONLY))
-    out_fd, restore_out = _claim(1, lambda: os.dup(2))
-    output = _Output(out_fd)
+def _handshake(params: object) -> str | None:
+    """The revision an `initialize` with these params negotiates, if they are
+    well-formed (else the SDK answers it, and the fast path stays off)."""
+    if not isinstance(params, dict):
+        return None
+    info = params.get("clientInfo")
+    if not (
+        isinstance(params.get("protocolVersion"), str)
+        and isinstance(params.get("capabilities"), dict)
+        and isinstance(info, dict)
+        and isinstance(info.get("name"), str)
+        and isinstance(info.get("version"), str)
+    ):
+        return None
+    return wire.negotiate(params["protocolVersion"])
+
+
+async def _serve_sdk(session: StdioSession, app: WassetteServer) -> None:
+    """The SDK's server on the messages the session forwards, until the input ends."""
+    import asyncio
+
+    import anyio
+    import mcp.types as types
+    from mcp.shared.message import SessionMessage
+
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[_SdkItem] = asyncio.Queue()
     read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](16)
     write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](16)
+    muted: set[object] = set()
 
-    async def handle(line: bytes | None) -> None:
-        if line is None:
-            message = f"Invalid Request: larger than the {max_line_bytes}-byte limit"
-            await output.write(error_line(None, INVALID_REQUEST, message))
-            return
-        if not line.strip():
-            return
-        try:
-            parsed = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-        except Exception:
-            answer = rejection(line)
-            log.debug("rejected a malformed line (%d bytes)", len(line))
-            if answer is not None:
-                await output.write(answer)
-            return
-        await read_send.send(SessionMessage(parsed))
-
-    async def read_input(scope: anyio.CancelScope) -> None:
-        with scope:
-            async with read_send:
-                splitter = LineSplitter(max_line_bytes)
-                async for chunk in _chunks(in_fd):
-                    for line in splitter.feed(chunk):
-                        await handle(line)
-                last = splitter.finish()
-                if last is not None:
-                    await handle(last)
+    async def pump() -> None:
+        async with read_send:
+            while True:
+                line, mute = await queue.get()
+                if line is None:
+                    return
+                try:
+                    parsed = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+                except Exception:
+                    log.debug("rejected a malformed line (%d bytes)", len(line))
+                    answer = rejection(line)
+                    if answer is not None:
+                        session.output.write(answer)
+                    continue
+                if mute is not _NOT_MUTED:
+                    muted.add(mute)
+                await read_send.send(SessionMessage(parsed))
 
     async def write_output() -> None:
         async with write_receive:
             async for message in write_receive:
-                data = message.message.model_dump_json(by_alias=True, exclude_unset=True)
-                await output.write(data.encode() + b"\n")
+                m = message.message
+                if isinstance(m, types.JSONRPCResponse | types.JSONRPCError) and m.id in muted:
+                    muted.discard(m.id)
+                    if isinstance(m, types.JSONRPCError):
+                        log.warning("the SDK refused what the fast path answered: %s", m.error)
+                    continue
+                session.output.write(m.model_dump_json(by_alias=True, exclude_unset=True).encode() + b"\n")
 
-    try:
-        await output.open()
+    def forward(item: _SdkItem) -> None:  # from the reading threads
+        loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    def tools_changed() -> None:  # from the watching thread
+        asyncio.run_coroutine_threadsafe(app.tools_changed(), loop)
+
+    # A session served here is told of changes by the session, not by the SDK.
+    app.tracks = lambda connection: session.version is None
+    app.on_tools_changed = session.announce_tools_changed
+    session.attach_sdk(forward, tools_changed)
+    async with anyio.create_task_group() as outer:
+        outer.start_soon(write_output)
         async with anyio.create_task_group() as tg:
-            reading = anyio.CancelScope()
-            tg.start_soon(read_input, reading)
-            tg.start_soon(write_output)
-            try:
-                yield read_receive, write_send
-            finally:
-                # Stop reading; let the writer drain what the server sent.
-                reading.cancel()
-                write_send.close()
+            tg.start_soon(pump)
+            await app.server.run(read_receive, write_send, app.initialization_options())
+            tg.cancel_scope.cancel()
+        write_send.close()  # the writer drains what the server sent, then ends
+
+
+@contextlib.contextmanager
+def _prompt_switches() -> Iterator[None]:
+    """While this thread imports, let the answering threads in often."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)
+    try:
+        yield
     finally:
-        output.close()
-        restore_out()
-        restore_in()
+        sys.setswitchinterval(before)
 
 
 def serve_stdio(
@@ -249,12 +596,26 @@ def serve_stdio(
     agent_grants: str = "ask",
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
 ) -> None:
-    app = WassetteServer(runtime, builtin_tools=builtin_tools, agent_grants=agent_grants)
+    since = runtime.store.stamp()
+    in_fd, restore_in = _claim(0, lambda: os.open(os.devnull, os.O_RDONLY))
+    out_fd, restore_out = _claim(1, lambda: os.dup(2))
+    session = StdioSession(
+        runtime, Output(out_fd), in_fd, builtin_tools=builtin_tools, max_request_bytes=max_request_bytes
+    )
+    try:
+        session.start(since)  # the client is answered from here on
+        session.wake.wait()
+        if session.sdk_needed:
+            with _prompt_switches():
+                import asyncio
 
-    async def main() -> None:
-        async with stdio_streams(max_request_bytes) as (read, write), anyio.create_task_group() as tg:
-            tg.start_soon(app.watch_components)
-            await app.server.run(read, write, app.initialization_options())
-            tg.cancel_scope.cancel()
+                from wassette.server.app import WassetteServer
 
-    anyio.run(main)
+                app = WassetteServer(runtime, builtin_tools=builtin_tools, agent_grants=agent_grants)
+            asyncio.run(_serve_sdk(session, app))
+        else:
+            session.ended.wait()
+    finally:
+        session.stop()
+        restore_out()
+        restore_in()

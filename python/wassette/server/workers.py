@@ -4,7 +4,7 @@ The engine releases the GIL during a call, so calls run in parallel in
 these threads while the event loop keeps serving. Unlike a thread pool that
 wakes its idle threads in turn, the thread that finished most recently takes
 the next call: its caches are still warm, which measurably shortens a call of
-a few hundred microseconds (see benchmarks/mcp_latency.py).
+a few hundred microseconds (see BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -75,6 +75,10 @@ class Workers:
     async def run(self, fn: Callable[[], T]) -> T:
         """Runs `fn` in a worker thread. A cancelled caller stops waiting at
         once; `fn` itself runs to its end (callers stop it by other means)."""
+        return await self.submit(fn)
+
+    def submit(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        """Starts `fn` in a worker thread; its result arrives in the future."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[object] = loop.create_future()
         job: _Job = (fn, loop, future)
@@ -89,7 +93,7 @@ class Workers:
                 worker.start()
             else:
                 self._backlog.append(job)
-        return await future  # type: ignore[return-value]
+        return future  # type: ignore[return-value]
 
     def _next(self, worker: _Worker) -> _Job | None:
         """The next job for a worker that is done, or None after parking it."""

@@ -1,0 +1,145 @@
+"""The HTTP fast path answers component tool calls exactly as the SDK's
+transport does.
+
+Each call is posted twice on one session of a real `wassette serve`: as is
+(the fast path takes it) and with an extra `_meta` key (which the fast path
+leaves to the SDK, and which changes nothing in the SDK's answer). Status,
+headers that matter and the messages in the body must be the same, in the
+SSE and the plain-JSON response modes, for results, errors, logs and a
+cancelled call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from servers import HttpServer, http_server
+
+HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("add", {"a": 40, "b": 2}),
+    ("add", {"a": "x", "b": 1}),
+    ("echo", {"s": "héllo ☃ \u2028"}),
+    ("boom", {}),
+    ("print-stdout", {"text": "no result value"}),
+    ("flood", {"bytes": 2_000_000}),
+    ("read-file", {"path": "/etc/hostname"}),
+    ("print-stderr", {"text": "a diagnostic"}),
+]
+SDK_ONLY = {"_meta": {"wassette-test": "take the SDK path"}}
+
+
+class Session:
+    """A handshake-era session, driven with plain HTTP requests."""
+
+    def __init__(self, url: str, version: str = "2025-11-25") -> None:
+        self.url = url
+        self.client = httpx.Client(timeout=30)
+        init = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+        r = self.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init}, session=False)
+        self.headers = {
+            **HEADERS,
+            "mcp-session-id": r.headers["mcp-session-id"],
+            "mcp-protocol-version": version,
+        }
+        self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def post(self, body: dict[str, Any], session: bool = True) -> httpx.Response:
+        return self.client.post(self.url, json=body, headers=self.headers if session else HEADERS)
+
+    def call(self, rid: int, name: str, args: dict[str, Any], **extra: Any) -> httpx.Response:
+        params = {"name": name, "arguments": args, **extra}
+        return self.post({"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params})
+
+
+def messages(response: httpx.Response) -> list[dict[str, Any]]:
+    """The JSON-RPC messages of a response (SSE events or one JSON body), with
+    code offsets in trap backtraces blanked (they vary between instances)."""
+    text = re.sub(r"0x[0-9a-f]+", "0x?", response.text)
+    if response.headers["content-type"].startswith("application/json"):
+        return [json.loads(text)]
+    lines = re.split(r"\r\n|\r|\n", text)  # SSE line ends (not str.splitlines: U+2028 is data)
+    return [json.loads(line[5:]) for line in lines if line.startswith("data:") and line[5:].strip()]
+
+
+def shape(response: httpx.Response) -> dict[str, Any]:
+    keep = ("content-type", "cache-control", "mcp-session-id", "x-accel-buffering")
+    return {
+        "status": response.status_code,
+        "headers": {k: response.headers.get(k) for k in keep},
+        "messages": messages(response),
+    }
+
+
+@pytest.fixture(scope="module", params=["sse", "json"])
+def server(request, module_env, module_cli, components, tmp_path_factory) -> Iterator[HttpServer]:
+    for name in ("arith", "strings", "trap", "io", "spin"):
+        assert module_cli("component", "load", components[name].as_uri()).returncode == 0
+    args = ["--json-response"] if request.param == "json" else []
+    with http_server(module_env, tmp_path_factory.mktemp("log") / "serve.log", *args) as s:
+        yield s
+
+
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
+def test_fast_answers_as_the_sdk(server: HttpServer) -> None:
+    s = Session(server.url)
+    level = {"jsonrpc": "2.0", "id": "lvl", "method": "logging/setLevel", "params": {"level": "info"}}
+    assert s.post(level).status_code == 200
+    for i, (name, args) in enumerate(CALLS):
+        fast, sdk = s.call(2 * i + 1, name, args), s.call(2 * i + 1, name, args, **SDK_ONLY)
+        assert shape(fast) == shape(sdk), f"{name} {args}"
+        if sdk.headers["content-type"] == "text/event-stream":
+            # Proof of the two paths: the SDK streams (chunked), the fast path sends one body.
+            assert sdk.headers.get("transfer-encoding") == "chunked"
+            assert "transfer-encoding" not in fast.headers
+    logged = messages(s.call(99, "print-stderr", {"text": "a diagnostic"}))
+    if logged[-1]["id"] == 99 and len(logged) == 2:  # SSE: the log comes first
+        assert logged[0]["params"]["data"] == {"tool": "print-stderr", "stderr": "a diagnostic"}
+
+
+@pytest.mark.parametrize("extra", [{}, SDK_ONLY], ids=["fast", "sdk"])
+def test_cancelled_call_answered_as_the_sdk(server: HttpServer, extra: dict[str, Any]) -> None:
+    """A call cancelled by `notifications/cancelled` ends with the JSON-RPC
+    error -32800 on its response, and its guest stops."""
+    s = Session(server.url)
+    answer: list[httpx.Response] = []
+    caller = threading.Thread(target=lambda: answer.append(s.call(7, "spin", {}, **extra)))
+    started = time.monotonic()
+    caller.start()
+    time.sleep(0.5)
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}}
+    assert s.post(cancel).status_code == 202
+    caller.join(10)
+    assert not caller.is_alive() and time.monotonic() - started < 5
+    assert messages(answer[0])[-1] == {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "error": {"code": -32800, "message": "Request cancelled"},
+    }
+    assert messages(s.call(8, "add", {"a": 1, "b": 2}))[-1]["result"]["structuredContent"] == {"result": 3}
+
+
+def test_what_the_fast_path_leaves_to_the_sdk(server: HttpServer) -> None:
+    """Requests the SDK would refuse keep the SDK's refusal."""
+    s = Session(server.url)
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "add", "arguments": {"a": 1}},
+    }
+    assert (
+        s.client.post(server.url, json=call, headers={**s.headers, "accept": "text/plain"}).status_code == 406
+    )
+    unknown = {**s.headers, "mcp-session-id": "0" * 32}
+    assert s.client.post(server.url, json=call, headers=unknown).status_code == 404
+    bad_version = {**s.headers, "mcp-protocol-version": "1999-01-01"}
+    assert s.client.post(server.url, json=call, headers=bad_version).status_code == 400
