@@ -19,6 +19,7 @@ import pytest
 from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 
 from servers import cpu_seconds, initialize_at
+from wassette.server.stdio import EOF_GRACE_S
 
 pytestmark = pytest.mark.anyio
 
@@ -232,9 +233,48 @@ def test_bad_lines_get_json_rpc_errors(env) -> None:
 ANY_INVALID = "Invalid Request: not a JSON-RPC 2.0 request object"
 
 
+def test_requests_read_before_stdin_closes_are_answered(env, cli, components: dict[str, Path]) -> None:
+    """`printf ... | wassette run`: every request read before the input ended
+    is answered, component calls (served here) and built-ins (by the SDK) alike."""
+    cli("component", "load", components["arith"].as_uri())
+    init = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "pipe", "version": "0"},
+    }
+    lines = [
+        {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "add", "arguments": {"a": 2, "b": 3}},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "list-components", "arguments": {}},
+        },
+        {"jsonrpc": "2.0", "id": 3, "method": "prompts/list"},
+    ]
+    stdin = b"".join(json.dumps(m).encode() + b"\n" for m in lines)
+    done = subprocess.run(
+        [sys.executable, "-m", "wassette", "run"], env=env, input=stdin, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0
+    answers = {m["id"]: m for m in map(json.loads, done.stdout.splitlines()) if "id" in m}
+    assert sorted(answers) == [0, 1, 2, 3]
+    assert answers[1]["result"]["structuredContent"] == {"result": 5}
+    assert "arith" in answers[2]["result"]["content"][0]["text"]
+    assert answers[3]["error"]["code"] == -32601
+
+
 def test_client_leaving_mid_call_ends_the_server(env, cli, components: dict[str, Path]) -> None:
-    """Closing stdin while a guest spins: the guest is stopped and the server
-    exits promptly instead of spinning until the deadline."""
+    """Closing stdin while a guest spins: after the grace for answering what
+    was read, the guest is stopped and the server exits, long before the
+    guest's deadline."""
     cli("component", "load", components["spin"].as_uri())
     raw = RawStdio(env)
     try:
@@ -243,7 +283,7 @@ def test_client_leaving_mid_call_ends_the_server(env, cli, components: dict[str,
         )
         time.sleep(0.5)
         raw.stdin.close()
-        assert raw.proc.wait(timeout=10) == 0
+        assert raw.proc.wait(timeout=EOF_GRACE_S + 10) == 0
     finally:
         raw.close()
 

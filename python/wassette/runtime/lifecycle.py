@@ -489,6 +489,8 @@ class Runtime:
         schemas, without installing it: fetched and verified as for a load,
         but nothing is written to the component directory. Names are as the
         component would get them on its own."""
+        from wassette.distribution import sources
+
         fetched = sources.fetch(uri, self.settings, None, progress)
         compiled = self._compile(fetched.wasm, fetched.component_id)
         exports = json.loads(compiled.describe(fetched.wasm))

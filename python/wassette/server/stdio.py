@@ -31,6 +31,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,10 @@ INVALID_REQUEST = -32600
 INTERNAL_ERROR = -32603
 # Fast tool calls running at once; more wait for a thread to finish one.
 MAX_CALL_THREADS = 32
+# When the input ends, what was already read is still answered if it finishes
+# within this long (`printf ... | wassette run` gets every answer); guests
+# still running then are stopped, as the client is gone.
+EOF_GRACE_S = 5.0
 # How long to let cancelled calls end before the process exits.
 _STOP_GRACE_S = 2.0
 
@@ -240,6 +245,7 @@ class StdioSession:
         self._sink: Callable[[_SdkItem], None] | None = None
         self._sdk_tools_changed: Callable[[], None] | None = None
         self.ended = threading.Event()
+        self.ended_at = 0.0  # time.monotonic() when the input ended
         # Set when the SDK is first needed, or the input ended.
         self.wake = threading.Event()
         self._idle_calls = threading.Condition(self._lock)
@@ -430,18 +436,21 @@ class StdioSession:
         return True
 
     def _end(self) -> None:
-        """The input ended: calls running here are stopped and not answered."""
-        with self._lock:
-            for rid, token in self._inflight.items():
-                self._cancelled.add(rid)
-                token.cancel()
+        """The input ended: what was read is answered (see EOF_GRACE_S)."""
+        self.ended_at = time.monotonic()
         self._to_sdk((None, _NOT_MUTED), needed=False)
         self.ended.set()
         self.wake.set()
 
+    def grace_left(self) -> float:
+        """Seconds left to answer what was read before the input ended."""
+        return max(0.0, self.ended_at + EOF_GRACE_S - time.monotonic()) if self.ended.is_set() else 0.0
+
     def stop(self) -> None:
-        """Stops the calls still running and waits (briefly) for them to end."""
+        """Lets calls still running finish within the grace after the input
+        ended, then stops the rest and waits (briefly) for them to end."""
         with self._lock:
+            self._idle_calls.wait_for(lambda: not self._inflight, timeout=self.grace_left())
             for rid, token in self._inflight.items():
                 self._cancelled.add(rid)
                 token.cancel()
@@ -529,12 +538,21 @@ async def _serve_sdk(session: StdioSession, app: WassetteServer) -> None:
     read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](16)
     write_send, write_receive = anyio.create_memory_object_stream[SessionMessage](16)
     muted: set[object] = set()
+    # Requests the SDK has not answered yet; when the input ends they are
+    # still answered (within the session's grace) before the SDK stops.
+    outstanding: set[object] = set()
+    answered = asyncio.Event()
 
     async def pump() -> None:
         async with read_send:
             while True:
                 line, mute = await queue.get()
                 if line is None:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(session.grace_left()):
+                            while outstanding:
+                                answered.clear()
+                                await answered.wait()
                     return
                 try:
                     parsed = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
@@ -546,12 +564,17 @@ async def _serve_sdk(session: StdioSession, app: WassetteServer) -> None:
                     continue
                 if mute is not _NOT_MUTED:
                     muted.add(mute)
+                elif isinstance(parsed, types.JSONRPCRequest):
+                    outstanding.add(parsed.id)
                 await read_send.send(SessionMessage(parsed))
 
     async def write_output() -> None:
         async with write_receive:
             async for message in write_receive:
                 m = message.message
+                if isinstance(m, types.JSONRPCResponse | types.JSONRPCError) and m.id in outstanding:
+                    outstanding.discard(m.id)
+                    answered.set()
                 if isinstance(m, types.JSONRPCResponse | types.JSONRPCError) and m.id in muted:
                     muted.discard(m.id)
                     if isinstance(m, types.JSONRPCError):
