@@ -243,6 +243,9 @@ def serve_http(
         log_config=None,  # keep the CLI's logging set-up
         access_log=log.isEnabledFor(logging.DEBUG),
         timeout_graceful_shutdown=3,
+        # X-Forwarded-* from a local client would be trusted by default: we
+        # never act on client addresses, and skipping it saves a step per request.
+        proxy_headers=False,
     )
     http = uvicorn.Server(config)
 

@@ -25,13 +25,13 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-import anyio
 from starlette.types import Receive, Scope, Send
 
 from wassette import _engine
 from wassette.runtime.errors import WassetteError
 from wassette.runtime.lifecycle import CallResult
 from wassette.server import wire
+from wassette.server.http_guard import header_map
 
 if TYPE_CHECKING:
     from wassette.server.app import WassetteServer
@@ -74,7 +74,7 @@ class HttpFastPath:
         (nothing was sent, nothing was read beyond `body`)."""
         if scope["method"] != "POST" or scope["path"] != self.path:
             return False
-        headers = {k.lower(): v for k, v in scope["headers"]}
+        headers = header_map(scope)
         sid = headers.get(b"mcp-session-id", b"").decode("latin-1")
         connection = self.app.sessions.get(sid) if sid else None
         if connection is None or connection.protocol_version not in wire.FAST_VERSIONS:
@@ -177,7 +177,11 @@ class HttpFastPath:
         timeout = manager.session_idle_timeout
         scope = getattr(transport, "idle_scope", None)
         if scope is not None and timeout is not None:
-            scope.deadline = max(scope.deadline, anyio.current_time() + timeout)
+            # Moved only when a tenth of the timeout has passed: setting a
+            # deadline costs more than the rest of this check.
+            deadline = asyncio.get_running_loop().time() + timeout
+            if deadline - scope.deadline > timeout / 10:
+                scope.deadline = deadline
 
     async def _respond(self, send: Send, sid: str, messages: list[dict[str, Any]]) -> None:
         if self.json_response:

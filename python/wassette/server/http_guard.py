@@ -28,6 +28,18 @@ log = logging.getLogger("wassette.http")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Probes (liveness/readiness) answer without a token: they reveal nothing.
 OPEN_PATHS = frozenset({"/health", "/ready"})
+_CHECKED = frozenset({b"host", b"origin", b"authorization"})
+# Where a request's headers, by lower-case name, are kept once read.
+HEADERS = "wassette.headers"
+
+
+def header_map(scope: Scope) -> dict[bytes, bytes]:
+    """The request's headers by lower-case name (the last of repeated ones),
+    built once per request."""
+    headers: dict[bytes, bytes] | None = scope.get(HEADERS)
+    if headers is None:
+        headers = scope[HEADERS] = {k.lower(): v for k, v in scope["headers"]}
+    return headers
 
 
 def split_host(value: str) -> tuple[str, int | None]:
@@ -199,7 +211,8 @@ class Guard:
             tg.cancel_scope.cancel()
 
     def _refusal(self, scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        raw = header_map(scope)
+        headers = {k.decode(): v.decode("latin-1") for k, v in raw.items() if k in _CHECKED}
         host = headers.get("host", "")
         if not self.hosts.allows(host):
             log.warning("refused a request for Host %r (not in the allowed hosts)", host[:100])
