@@ -24,6 +24,8 @@ from typing import Any
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from wassette.runtime.catalog import BUILTIN_NAMES
+
 PROTOCOL = "2025-11-25"
 INIT = {"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}
 HTTP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
@@ -40,22 +42,8 @@ def tool_ok(result: dict[str, Any]) -> bool:
     return "content" in result and not result.get("isError")
 
 
-BUILTINS = frozenset(
-    {
-        "load-component",
-        "unload-component",
-        "list-components",
-        "search-components",
-        "get-policy",
-        "grant-storage-permission",
-        "grant-network-permission",
-        "grant-environment-variable-permission",
-        "revoke-storage-permission",
-        "revoke-network-permission",
-        "revoke-environment-variable-permission",
-        "reset-permission",
-    }
-)
+# Wassette 0.8 has the same twelve built-in tool names as ours.
+BUILTINS = BUILTIN_NAMES
 LIST_LIMIT_S = 900.0
 
 
@@ -144,6 +132,18 @@ def sse_or_json(body: bytes) -> dict[str, Any]:
     raise ValueError(f"no JSON-RPC answer in {body[:200]!r}")
 
 
+def answer_of(method: str, got: dict[str, str], answer: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    """The result of a request answered over HTTP; keeps the session id the
+    server gave in `headers` for the next requests."""
+    if "mcp-session-id" in got:
+        headers["mcp-session-id"] = got["mcp-session-id"]
+    reply = sse_or_json(answer)
+    if "error" in reply:
+        raise RuntimeError(f"{method}: {reply['error']}")
+    result: dict[str, Any] = reply["result"]
+    return result
+
+
 class RawHttp:
     """HTTP/1.1 keep-alive POSTs on one blocking socket."""
 
@@ -201,13 +201,7 @@ class RawHttp:
         if params is not None:
             body["params"] = params
         got, answer = self.post(body)
-        if "mcp-session-id" in got:
-            self.headers["mcp-session-id"] = got["mcp-session-id"]
-        reply = sse_or_json(answer)
-        if "error" in reply:
-            raise RuntimeError(f"{method}: {reply['error']}")
-        result: dict[str, Any] = reply["result"]
-        return result
+        return answer_of(method, got, answer, self.headers)
 
     def initialize(self) -> None:
         self.request("initialize", INIT)
@@ -319,13 +313,7 @@ class AsyncHttp(asyncio.Protocol):
         if params is not None:
             message["params"] = params
         got, answer = await self.post(json.dumps(message).encode())
-        if "mcp-session-id" in got:
-            self.headers["mcp-session-id"] = got["mcp-session-id"]
-        reply = sse_or_json(answer)
-        if "error" in reply:
-            raise RuntimeError(f"{method}: {reply['error']}")
-        result: dict[str, Any] = reply["result"]
-        return result
+        return answer_of(method, got, answer, self.headers)
 
     async def initialize(self) -> None:
         await self.request("initialize", INIT)
