@@ -19,7 +19,7 @@ import pytest
 from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 
 from servers import cpu_seconds, initialize_at
-from wassette.server.stdio import EOF_GRACE_S
+from wassette.server.stdio import EOF_GRACE_S, SHUTDOWN_MESSAGE
 
 pytestmark = pytest.mark.anyio
 
@@ -284,6 +284,9 @@ def test_client_leaving_mid_call_ends_the_server(env, cli, components: dict[str,
         time.sleep(0.5)
         raw.stdin.close()
         assert raw.proc.wait(timeout=EOF_GRACE_S + 10) == 0
+        answer = raw.receive()  # the call is answered, with why it stopped
+        assert answer["id"] == 1 and answer["result"]["isError"]
+        assert answer["result"]["content"][0]["text"] == SHUTDOWN_MESSAGE
     finally:
         raw.close()
 

@@ -57,6 +57,7 @@ MAX_CALL_THREADS = 32
 # within this long (`printf ... | wassette run` gets every answer); guests
 # still running then are stopped, as the client is gone.
 EOF_GRACE_S = 5.0
+SHUTDOWN_MESSAGE = f"stopped: the client closed stdin and the call did not finish within {EOF_GRACE_S:g} s"
 # How long to let cancelled calls end before the process exits.
 _STOP_GRACE_S = 2.0
 
@@ -239,6 +240,10 @@ class StdioSession:
         self._lock = threading.Lock()
         self._inflight: dict[object, _engine.CancelToken] = {}
         self._cancelled: set[object] = set()
+        # Calls taken and not yet answered (or dropped, when cancelled).
+        self._unanswered = 0
+        # Set when calls still running are stopped because the server stops.
+        self._shutting_down = False
         # Messages for the SDK before it runs, in order, and whether any needs it.
         self._pending: list[_SdkItem] = []
         self.sdk_needed = False
@@ -388,9 +393,20 @@ class StdioSession:
         token = _engine.CancelToken()
         with self._lock:
             self._inflight[rid] = token
+            self._unanswered += 1
         return lambda: self._run_call(rid, name, args, token)
 
     def _run_call(
+        self, rid: object, name: str, arguments: dict[str, Any], token: _engine.CancelToken
+    ) -> None:
+        try:
+            self._answer_call(rid, name, arguments, token)
+        finally:
+            with self._lock:
+                self._unanswered -= 1
+                self._idle_calls.notify_all()
+
+    def _answer_call(
         self, rid: object, name: str, arguments: dict[str, Any], token: _engine.CancelToken
     ) -> None:
         stderr = b""
@@ -413,9 +429,10 @@ class StdioSession:
                 self._inflight.pop(rid, None)
                 cancelled = rid in self._cancelled
                 self._cancelled.discard(rid)
-                self._idle_calls.notify_all()
         if cancelled:
             return  # a cancelled request is never answered
+        if self._shutting_down and answer.get("result", {}).get("isError"):
+            answer = response(rid, wire.error_result(SHUTDOWN_MESSAGE))
         if stderr and self.log_level is not None and wire.LEVELS["info"] >= self.log_level:
             self.output.message(
                 {"jsonrpc": "2.0", "method": "notifications/message", "params": wire.stderr_log(name, stderr)}
@@ -450,11 +467,11 @@ class StdioSession:
         """Lets calls still running finish within the grace after the input
         ended, then stops the rest and waits (briefly) for them to end."""
         with self._lock:
-            self._idle_calls.wait_for(lambda: not self._inflight, timeout=self.grace_left())
-            for rid, token in self._inflight.items():
-                self._cancelled.add(rid)
+            self._idle_calls.wait_for(lambda: not self._unanswered, timeout=self.grace_left())
+            self._shutting_down = True
+            for token in self._inflight.values():
                 token.cancel()
-            self._idle_calls.wait_for(lambda: not self._inflight, timeout=_STOP_GRACE_S)
+            self._idle_calls.wait_for(lambda: not self._unanswered, timeout=_STOP_GRACE_S)
 
     # -- the SDK ---------------------------------------------------------
 
