@@ -410,10 +410,12 @@ class StdioSession:
         self, rid: object, name: str, arguments: dict[str, Any], token: _engine.CancelToken
     ) -> None:
         stderr = b""
+        stopped = False
         try:
             result = self.runtime.call_tool(name, arguments, cancel=token)
             answer: dict[str, Any] = response(rid, wire.call_result(result))
             stderr = result.stderr
+            stopped = result.status == "cancelled"
         except WassetteError as e:
             answer = response(rid, wire.error_result(str(e)))
         except Exception:
@@ -431,7 +433,7 @@ class StdioSession:
                 self._cancelled.discard(rid)
         if cancelled:
             return  # a cancelled request is never answered
-        if self._shutting_down and answer.get("result", {}).get("isError"):
+        if stopped and self._shutting_down:
             answer = response(rid, wire.error_result(SHUTDOWN_MESSAGE))
         if stderr and self.log_level is not None and wire.LEVELS["info"] >= self.log_level:
             self.output.message(
