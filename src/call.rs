@@ -101,6 +101,25 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// Tells the caller that a call is taking long: once `after` has passed
+/// since it started, 1 is added to the eventfd `fd` (which the caller keeps
+/// open). Lets a caller run short calls on its own thread and bring in
+/// another one only for the long ones.
+#[derive(Clone, Copy)]
+pub struct SlowNotice {
+    pub fd: i32,
+    pub after: Duration,
+}
+
+impl SlowNotice {
+    fn send(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64; an fd the caller closed
+        // only makes the write fail, which changes nothing here.
+        let _ = unsafe { libc::write(self.fd, (&one as *const u64).cast(), 8) };
+    }
+}
+
 pub fn call(
     core: &EngineCore,
     compiled: &Compiled,
@@ -108,6 +127,7 @@ pub fn call(
     args: &Value,
     policy: &EffectivePolicy,
     cancel: Option<Arc<Cancel>>,
+    slow: Option<SlowNotice>,
 ) -> Outcome {
     let start = Instant::now();
     let vals = match args_to_vals(&func.params, args) {
@@ -171,17 +191,32 @@ pub fn call(
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            r = run => r,
-            // A guest blocked in a host call (a sleep, a slow socket) never
-            // reaches an epoch check; dropping its future stops it.
-            _ = tokio::time::sleep_until(deadline.into()) => {
-                stop.lock().unwrap().get_or_insert(Stop::Deadline);
-                Err(wasmtime::Error::new(Interrupted))
+        tokio::pin!(run, cancelled);
+        let noticed = async {
+            match slow {
+                Some(s) => {
+                    tokio::time::sleep_until((start + s.after).into()).await;
+                    s.send();
+                }
+                None => std::future::pending().await,
             }
-            _ = cancelled => {
-                stop.lock().unwrap().get_or_insert(Stop::Cancelled);
-                Err(wasmtime::Error::new(Interrupted))
+        };
+        tokio::pin!(noticed);
+        let mut notice_sent = false;
+        loop {
+            tokio::select! {
+                r = &mut run => break r,
+                // A guest blocked in a host call (a sleep, a slow socket) never
+                // reaches an epoch check; dropping its future stops it.
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    stop.lock().unwrap().get_or_insert(Stop::Deadline);
+                    break Err(wasmtime::Error::new(Interrupted));
+                }
+                _ = &mut cancelled => {
+                    stop.lock().unwrap().get_or_insert(Stop::Cancelled);
+                    break Err(wasmtime::Error::new(Interrupted));
+                }
+                _ = &mut noticed, if !notice_sent => notice_sent = true,
             }
         }
     });

@@ -18,6 +18,7 @@ mod values;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -131,7 +132,11 @@ impl Component {
     }
 
     /// Calls an export with JSON arguments under an effective policy (JSON).
-    #[pyo3(signature = (interface, function, args_json, policy_json="{}", cancel=None))]
+    ///
+    /// With `slow_fd` (an eventfd the caller keeps open), 1 is added to it once
+    /// the call has run for `slow_after_ms` without ending.
+    #[pyo3(signature = (interface, function, args_json, policy_json="{}", cancel=None, slow_fd=None, slow_after_ms=5))]
+    #[allow(clippy::too_many_arguments)]
     fn call(
         &self,
         py: Python<'_>,
@@ -140,6 +145,8 @@ impl Component {
         args_json: &str,
         policy_json: &str,
         cancel: Option<&CancelToken>,
+        slow_fd: Option<i32>,
+        slow_after_ms: u64,
     ) -> PyResult<CallOutcome> {
         let func = self
             .inner
@@ -163,7 +170,8 @@ impl Component {
                     return Err(format!("arguments are not valid JSON: {e}"));
                 }
             };
-            Ok(call::call(&core, &inner, &inner.funcs[func], &args, &policy, cancel))
+            let slow = slow_fd.map(|fd| call::SlowNotice { fd, after: Duration::from_millis(slow_after_ms) });
+            Ok(call::call(&core, &inner, &inner.funcs[func], &args, &policy, cancel, slow))
         });
         let outcome = outcome.map_err(PyValueError::new_err)?;
         Ok(CallOutcome::from_outcome(py, outcome))

@@ -343,6 +343,24 @@ def test_cancel_from_another_thread(
     assert_engine_healthy(engine, components)
 
 
+def test_slow_call_signals_its_eventfd(compiled: Callable[[str], Any]) -> None:
+    """A call still running after `slow_after_ms` adds 1 to `slow_fd`, once;
+    a call that ends sooner leaves it untouched."""
+    fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+    try:
+        out = compiled("arith").call(None, "add", '{"a": 1, "b": 2}', "{}", None, fd, 5_000)
+        assert out.status == "ok"
+        with pytest.raises(BlockingIOError):
+            os.eventfd_read(fd)  # nothing signalled
+        start = time.monotonic()
+        out = compiled("spin").call(None, "spin", "{}", json.dumps({"timeout_ms": 600}), None, fd, 100)
+        assert out.status == "timeout"
+        assert os.eventfd_read(fd) == 1  # signalled once, though the call ran 6x longer
+        assert time.monotonic() - start >= 0.6
+    finally:
+        os.close(fd)
+
+
 def test_already_cancelled_token_stops_the_call_at_once(compiled: Callable[[str], Any]) -> None:
     """A token cancelled before the call starts ends it right away as "cancelled"."""
     token = _engine.CancelToken()

@@ -233,6 +233,34 @@ def test_bad_lines_get_json_rpc_errors(env) -> None:
 ANY_INVALID = "Invalid Request: not a JSON-RPC 2.0 request object"
 
 
+def test_requests_during_a_slow_call_are_read_and_answered(env, cli, components: dict[str, Path]) -> None:
+    """Calls run on the reading thread until they turn slow; then another
+    thread reads on: a quick call sent after a spinning one is answered
+    first, and the spinning one can be cancelled."""
+    cli("component", "load", components["spin"].as_uri())
+    cli("component", "load", components["arith"].as_uri())
+    raw = RawStdio(env)
+    try:
+        spin = {"name": "spin", "arguments": {}}
+        raw.send({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": spin})
+        for rid in (2, 3):
+            add = {"name": "add", "arguments": {"a": rid, "b": 1}}
+            raw.send({"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": add})
+            start = time.monotonic()
+            answer = raw.receive()
+            assert answer["id"] == rid and answer["result"]["structuredContent"] == {"result": rid + 1}
+            assert time.monotonic() - start < 5
+        raw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}})
+        raw.send({"jsonrpc": "2.0", "id": 4, "method": "ping"})
+        assert raw.receive() == {
+            "jsonrpc": "2.0",
+            "id": 4,
+            "result": {},
+        }  # the cancelled call is not answered
+    finally:
+        raw.close()
+
+
 def test_requests_read_before_stdin_closes_are_answered(env, cli, components: dict[str, Path]) -> None:
     """`printf ... | wassette run`: every request read before the input ended
     is answered, component calls (served here) and built-ins (by the SDK) alike."""

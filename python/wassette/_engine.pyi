@@ -30,6 +30,8 @@ class Component:
         args_json: str,
         policy_json: str = "{}",
         cancel: CancelToken | None = None,
+        slow_fd: int | None = None,
+        slow_after_ms: int = 5,
     ) -> CallOutcome: ...
 
 class CancelToken:

@@ -513,8 +513,12 @@ class Runtime:
         arguments: Mapping[str, Any] | str | None,
         *,
         cancel: _engine.CancelToken | None = None,
+        slow_fd: int | None = None,
+        slow_after_ms: int = 5,
     ) -> CallResult:
-        """Runs a tool in a fresh sandbox. Blocks; the GIL is released inside."""
+        """Runs a tool in a fresh sandbox. Blocks; the GIL is released inside.
+        `slow_fd`: an eventfd that gets 1 added if the call is still running
+        after `slow_after_ms`."""
         tool = self.tool(name)
         component = self._component(tool.component_id)
         args_json = arguments if isinstance(arguments, str) else json.dumps(arguments or {})
@@ -523,7 +527,9 @@ class Runtime:
         except WassetteError as e:
             return CallResult(tool=tool, status="policy_error", error=str(e))
         try:
-            outcome = component.call(tool.interface, tool.function, args_json, policy_json, cancel)
+            outcome = component.call(
+                tool.interface, tool.function, args_json, policy_json, cancel, slow_fd, slow_after_ms
+            )
         except ValueError as e:  # arguments that are not JSON at all
             return CallResult(tool=tool, status="invalid_arguments", error=str(e))
         result = CallResult(

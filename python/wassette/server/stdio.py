@@ -51,8 +51,10 @@ _CHUNK = 64 * 1024
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 INTERNAL_ERROR = -32603
-# Fast tool calls running at once; more wait for a thread to finish one.
+# Fast tool calls running at once; beyond that, reading waits for one to end.
 MAX_CALL_THREADS = 32
+# A call running longer than this hands reading over to another thread.
+SLOW_CALL_MS = 5
 # When the input ends, what was already read is still answered if it finishes
 # within this long (`printf ... | wassette run` gets every answer); guests
 # still running then are stopped, as the client is gone.
@@ -254,11 +256,14 @@ class StdioSession:
         # Set when the SDK is first needed, or the input ended.
         self.wake = threading.Event()
         self._idle_calls = threading.Condition(self._lock)
-        # Leader/follower threads.
+        # Reading threads (see _serve): the reader, whether it is running a
+        # call (nobody reads meanwhile), threads standing by to take over.
         self._pool_lock = threading.Lock()
-        self._idle: list[threading.Semaphore] = []
+        self._reader: object = None
+        self._reader_in_call = False
+        self._standing_by = 0
         self._threads = 0
-        self._backlog: deque[Callable[[], None]] = deque()
+        self._slow_fd = os.eventfd(0, os.EFD_CLOEXEC)
 
     # -- threads ---------------------------------------------------------
 
@@ -266,54 +271,73 @@ class StdioSession:
         """Starts answering, and watching the component directory for changes
         made since `since` (its stamp when the runtime read it)."""
         with self._pool_lock:
-            self._spawn()
+            self._spawn(reading=True)
         last = self.runtime.store.stamp() if since is None else since
         threading.Thread(target=self._watch, args=(last,), name="wassette-stdio-watch", daemon=True).start()
 
-    def _spawn(self) -> None:
+    def _spawn(self, *, reading: bool) -> None:
         self._threads += 1
-        threading.Thread(target=self._serve, name=f"wassette-stdio-{self._threads}", daemon=True).start()
+        name = f"wassette-stdio-{self._threads}"
+        threading.Thread(target=self._serve, args=(reading,), name=name, daemon=True).start()
 
-    def _serve(self) -> None:
-        """A thread's life: read while it leads, run the call it took, wait
-        (idle) until it leads again."""
-        wake = threading.Semaphore(0)
+    def _serve(self, reading: bool) -> None:
+        """A thread's life. The reader runs the calls it reads itself: most
+        take well under a millisecond, and handing each to another thread
+        costs more than that (two cores running one call's wake-ups and page
+        faults). A call still running after SLOW_CALL_MS makes the engine
+        signal `_slow_fd`; a thread standing by on it then takes over
+        reading (so that other requests and cancellations are read), and the
+        thread of the slow call stands by once it has answered."""
+        me = object()
+        if not reading and not self._stand_by(me):
+            return
         while True:
-            job = self._lead()
+            job = self._lead(me)
             if job is None:
+                return  # the input ended
+            job()
+            with self._pool_lock:
+                if self._reader is me:
+                    self._reader_in_call = False
+                    continue
+            if not self._stand_by(me):
                 return
-            while job is not None:
-                job()
-                with self._pool_lock:
-                    job = self._backlog.popleft() if self._backlog else None
-                    if job is None:
-                        self._idle.append(wake)
-            wake.acquire()
 
-    def _lead(self) -> Callable[[], None] | None:
-        """Reads and handles lines until one is a call this thread takes
-        (another thread reads on), or the input ends (None)."""
+    def _lead(self, me: object) -> Callable[[], None] | None:
+        """Reads and handles lines until one is a call (returned, to be run by
+        this thread), or the input ends (None)."""
+        with self._pool_lock:
+            self._reader = me
         while True:
             line = self.input.next()
             if isinstance(line, _End):
                 self._end()
                 return None
             job = self._handle(line)
-            if job is not None and self._hand_over(job):
+            if job is not None:
+                with self._pool_lock:
+                    self._reader_in_call = True
+                    if self._standing_by == 0 and self._threads < MAX_CALL_THREADS:
+                        self._spawn(reading=False)
                 return job
 
-    def _hand_over(self, job: Callable[[], None]) -> bool:
-        """Makes another thread the reader so this one can run `job`; False
-        when every thread is busy (the job then waits for the first free one)."""
-        with self._pool_lock:
-            if self._idle:
-                self._idle.pop().release()
-                return True
-            if self._threads < MAX_CALL_THREADS:
-                self._spawn()
-                return True
-            self._backlog.append(job)
-            return False
+    def _stand_by(self, me: object) -> bool:
+        """Waits until the reader is in a slow call, then becomes the reader
+        (True); False when the input has ended."""
+        while not self.ended.is_set():
+            with self._pool_lock:
+                self._standing_by += 1
+            try:
+                os.eventfd_read(self._slow_fd)
+            finally:
+                with self._pool_lock:
+                    self._standing_by -= 1
+            with self._pool_lock:
+                if self._reader_in_call:  # else a late signal: the call has ended
+                    self._reader_in_call = False
+                    self._reader = me
+                    return True
+        return False
 
     # -- messages --------------------------------------------------------
 
@@ -412,7 +436,9 @@ class StdioSession:
         stderr = b""
         stopped = False
         try:
-            result = self.runtime.call_tool(name, arguments, cancel=token)
+            result = self.runtime.call_tool(
+                name, arguments, cancel=token, slow_fd=self._slow_fd, slow_after_ms=SLOW_CALL_MS
+            )
             answer: dict[str, Any] = response(rid, wire.call_result(result))
             stderr = result.stderr
             stopped = result.status == "cancelled"
