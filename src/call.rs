@@ -102,9 +102,9 @@ impl std::fmt::Display for Interrupted {
 impl std::error::Error for Interrupted {}
 
 /// Tells the caller that a call is taking long: once `after` has passed
-/// since it started, 1 is added to the eventfd `fd` (which the caller keeps
-/// open). Lets a caller run short calls on its own thread and bring in
-/// another one only for the long ones.
+/// since it started, a u64 1 is written to `fd` (a pipe or an eventfd, which
+/// the caller keeps open). Lets a caller run short calls on its own thread
+/// and bring in another one only for the long ones.
 #[derive(Clone, Copy)]
 pub struct SlowNotice {
     pub fd: i32,

@@ -133,8 +133,8 @@ impl Component {
 
     /// Calls an export with JSON arguments under an effective policy (JSON).
     ///
-    /// With `slow_fd` (an eventfd the caller keeps open), 1 is added to it once
-    /// the call has run for `slow_after_ms` without ending.
+    /// With `slow_fd` (a pipe or eventfd the caller keeps open), a u64 1 is
+    /// written to it once the call has run for `slow_after_ms` without ending.
     #[pyo3(signature = (interface, function, args_json, policy_json="{}", cancel=None, slow_fd=None, slow_after_ms=5))]
     #[allow(clippy::too_many_arguments)]
     fn call(

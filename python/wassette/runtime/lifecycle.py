@@ -517,8 +517,8 @@ class Runtime:
         slow_after_ms: int = 5,
     ) -> CallResult:
         """Runs a tool in a fresh sandbox. Blocks; the GIL is released inside.
-        `slow_fd`: an eventfd that gets 1 added if the call is still running
-        after `slow_after_ms`."""
+        `slow_fd`: an fd (pipe or eventfd) the engine writes 8 bytes to (a
+        u64 1) if the call is still running after `slow_after_ms`."""
         tool = self.tool(name)
         component = self._component(tool.component_id)
         args_json = arguments if isinstance(arguments, str) else json.dumps(arguments or {})

@@ -263,7 +263,10 @@ class StdioSession:
         self._reader_in_call = False
         self._standing_by = 0
         self._threads = 0
-        self._slow_fd = os.eventfd(0, os.EFD_CLOEXEC)
+        # The engine writes 8 bytes to `_slow_w` when a call turns slow (a
+        # pipe, not an eventfd: portable; the write end never blocks a call).
+        self._slow_r, self._slow_w = os.pipe()
+        os.set_blocking(self._slow_w, False)
 
     # -- threads ---------------------------------------------------------
 
@@ -285,7 +288,7 @@ class StdioSession:
         take well under a millisecond, and handing each to another thread
         costs more than that (two cores running one call's wake-ups and page
         faults). A call still running after SLOW_CALL_MS makes the engine
-        signal `_slow_fd`; a thread standing by on it then takes over
+        signal `_slow_w`; a thread standing by on it then takes over
         reading (so that other requests and cancellations are read), and the
         thread of the slow call stands by once it has answered."""
         me = object()
@@ -328,7 +331,7 @@ class StdioSession:
             with self._pool_lock:
                 self._standing_by += 1
             try:
-                os.eventfd_read(self._slow_fd)
+                os.read(self._slow_r, 8)
             finally:
                 with self._pool_lock:
                     self._standing_by -= 1
@@ -437,7 +440,7 @@ class StdioSession:
         stopped = False
         try:
             result = self.runtime.call_tool(
-                name, arguments, cancel=token, slow_fd=self._slow_fd, slow_after_ms=SLOW_CALL_MS
+                name, arguments, cancel=token, slow_fd=self._slow_w, slow_after_ms=SLOW_CALL_MS
             )
             answer: dict[str, Any] = response(rid, wire.call_result(result))
             stderr = result.stderr
