@@ -42,6 +42,13 @@ def tool_ok(result: dict[str, Any]) -> bool:
     return "content" in result and not result.get("isError")
 
 
+def call_ok(client: RawStdio | RawHttp, tool: str, arguments: dict[str, Any], what: str) -> None:
+    """Calls a tool and raises, naming `what`, unless the call succeeded."""
+    result = client.call(tool, arguments)
+    if not tool_ok(result):
+        raise RuntimeError(f"{what}: {result}")
+
+
 # Wassette 0.8 has the same twelve built-in tool names as ours.
 BUILTINS = BUILTIN_NAMES
 LIST_LIMIT_S = 900.0

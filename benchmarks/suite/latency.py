@@ -40,37 +40,30 @@ def _timed(call: Any, calls: int) -> list[float]:
 
 
 def raw_stdio(subject: Subject, component_dir: Path, expected: int, calls: int) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {}
     with subject.process(subject.stdio_command(component_dir), stdio=True) as proc:
         client = clients.RawStdio(proc)
         client.initialize()
         clients.wait_listed(client, expected)
         time.sleep(SETTLE_S)
-        for name, c in fixtures.CALLS.items():
-
-            def one(c: fixtures.Call = c) -> None:
-                result = client.call(c.tool, c.arguments)
-                if not clients.tool_ok(result):
-                    raise RuntimeError(f"{subject.name} {c.tool}: {result}")
-
-            out[name] = _timed(one, calls)
-    return out
+        return _each_fixture(client, subject, calls)
 
 
 def raw_http(port: int, calls: int, subject: Subject) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {}
     client = clients.connect_http(port)
     try:
-        for name, c in fixtures.CALLS.items():
-
-            def one(c: fixtures.Call = c) -> None:
-                result = client.call(c.tool, c.arguments)
-                if not clients.tool_ok(result):
-                    raise RuntimeError(f"{subject.name} {c.tool}: {result}")
-
-            out[name] = _timed(one, calls)
+        return _each_fixture(client, subject, calls)
     finally:
         client.close()
+
+
+def _each_fixture(
+    client: clients.RawStdio | clients.RawHttp, subject: Subject, calls: int
+) -> dict[str, list[float]]:
+    """Per fixture, the times of `calls` calls one after the other."""
+    out: dict[str, list[float]] = {}
+    for name, c in fixtures.CALLS.items():
+        what = f"{subject.name} {c.tool}"
+        out[name] = _timed(lambda c=c, what=what: clients.call_ok(client, c.tool, c.arguments, what), calls)
     return out
 
 

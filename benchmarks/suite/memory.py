@@ -56,9 +56,9 @@ def loaded(
         if subject.is_ours:
             for path in sorted(component_dir.glob("*.wasm")):
                 cid = path.name[: -len(".wasm")]
-                result = client.call(_tool_for(cid, names), fixtures.call_for(cid).arguments)
-                if not clients.tool_ok(result):
-                    raise RuntimeError(f"{subject.name}: {cid}: {result}")
+                clients.call_ok(
+                    client, _tool_for(cid, names), fixtures.call_for(cid).arguments, f"{subject.name}: {cid}"
+                )
             called = settled_rss_kib(proc.pid)
     records.add(
         "memory",
@@ -83,9 +83,7 @@ def per_call(
             before = rss_kib(proc.pid)["VmRSS"]
             reset_peak(proc.pid)
             for _ in range(calls):
-                result = client.call(call.tool, call.arguments)
-                if not clients.tool_ok(result):
-                    raise RuntimeError(f"{subject.name}: {name}: {result}")
+                clients.call_ok(client, call.tool, call.arguments, f"{subject.name}: {name}")
             peak = rss_kib(proc.pid)["VmHWM"]
             records.add(
                 "memory_call",
