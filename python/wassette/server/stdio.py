@@ -279,7 +279,11 @@ class StdioSession:
         threading.Thread(target=self._watch, args=(last,), name="wassette-stdio-watch", daemon=True).start()
 
     def _spawn(self, *, reading: bool) -> None:
+        """Starts a thread that reads, or stands by (counted as standing by
+        from now, so a burst of calls does not start one each)."""
         self._threads += 1
+        if not reading:
+            self._standing_by += 1
         name = f"wassette-stdio-{self._threads}"
         threading.Thread(target=self._serve, args=(reading,), name=name, daemon=True).start()
 
@@ -303,6 +307,7 @@ class StdioSession:
                 if self._reader is me:
                     self._reader_in_call = False
                     continue
+                self._standing_by += 1
             if not self._stand_by(me):
                 return
 
@@ -325,20 +330,15 @@ class StdioSession:
                 return job
 
     def _stand_by(self, me: object) -> bool:
-        """Waits until the reader is in a slow call, then becomes the reader
-        (True); False when the input has ended."""
+        """Waits (counted in `_standing_by`) until the reader is in a slow
+        call, then becomes the reader (True); False when the input has ended."""
         while not self.ended.is_set():
-            with self._pool_lock:
-                self._standing_by += 1
-            try:
-                os.read(self._slow_r, 8)
-            finally:
-                with self._pool_lock:
-                    self._standing_by -= 1
+            os.read(self._slow_r, 8)
             with self._pool_lock:
                 if self._reader_in_call:  # else a late signal: the call has ended
                     self._reader_in_call = False
                     self._reader = me
+                    self._standing_by -= 1
                     return True
         return False
 
