@@ -3,6 +3,7 @@ with the official MCP client (and a few raw requests)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -24,7 +25,9 @@ ANNOUNCE = re.compile(r"serving MCP \(([a-z-]+)\) at (http://\S+)")
 class HttpServer:
     """`wassette serve` on a free loopback port; stderr goes to a log file."""
 
-    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *args: str, ready: bool = True) -> None:
+        """Returns once the server answers /ready (the MCP SDK loaded), or
+        only /health with `ready=False`."""
         self.log = log
         with log.open("wb") as sink:
             self.proc = subprocess.Popen(
@@ -36,7 +39,7 @@ class HttpServer:
             )
         self.url = self._wait_for_announce()
         self.base = self.url.rsplit("/", 1)[0]
-        self._wait_until_up()
+        self._wait_until_up("/ready" if ready else "/health")
 
     def _wait_for_announce(self) -> str:
         deadline = time.monotonic() + 60
@@ -49,14 +52,15 @@ class HttpServer:
             time.sleep(0.05)
         raise AssertionError(f"wassette serve did not start:\n{self.log.read_text()}")
 
-    def _wait_until_up(self) -> None:
+    def _wait_until_up(self, probe: str) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                httpx.get(f"{self.base}/health", timeout=2)
-                return
+                if httpx.get(f"{self.base}{probe}", timeout=2).status_code == 200:
+                    return
             except httpx.TransportError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise AssertionError(f"wassette serve does not answer:\n{self.log.read_text()}")
 
     @property
@@ -74,8 +78,8 @@ class HttpServer:
 
 
 @contextmanager
-def http_server(env: dict[str, str], log: Path, *args: str) -> Iterator[HttpServer]:
-    server = HttpServer(env, log, *args)
+def http_server(env: dict[str, str], log: Path, *args: str, ready: bool = True) -> Iterator[HttpServer]:
+    server = HttpServer(env, log, *args, ready=ready)
     try:
         yield server
     finally:
@@ -133,3 +137,39 @@ def text(result: types.CallToolResult) -> str:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+RAW_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+
+
+class RawSession:
+    """A handshake-era session, driven with plain HTTP requests."""
+
+    def __init__(self, url: str, version: str = "2025-11-25") -> None:
+        self.url = url
+        self.client = httpx.Client(timeout=30)
+        init = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+        r = self.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init}, session=False)
+        self.headers = {
+            **RAW_HEADERS,
+            "mcp-session-id": r.headers["mcp-session-id"],
+            "mcp-protocol-version": version,
+        }
+        self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def post(self, body: dict[str, Any], session: bool = True) -> httpx.Response:
+        return self.client.post(self.url, json=body, headers=self.headers if session else RAW_HEADERS)
+
+    def call(self, rid: int, name: str, args: dict[str, Any], **extra: Any) -> httpx.Response:
+        params = {"name": name, "arguments": args, **extra}
+        return self.post({"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params})
+
+
+def messages(response: httpx.Response) -> list[dict[str, Any]]:
+    """The JSON-RPC messages of a response (SSE events or one JSON body), with
+    code offsets in trap backtraces blanked (they vary between instances)."""
+    text = re.sub(r"0x[0-9a-f]+", "0x?", response.text)
+    if response.headers["content-type"].startswith("application/json"):
+        return [json.loads(text)]
+    lines = re.split(r"\r\n|\r|\n", text)  # SSE line ends (not str.splitlines: U+2028 is data)
+    return [json.loads(line[5:]) for line in lines if line.startswith("data:") and line[5:].strip()]

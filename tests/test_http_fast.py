@@ -11,8 +11,6 @@ cancelled call.
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -21,9 +19,8 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from servers import HttpServer, http_server
+from servers import HttpServer, RawSession, http_server, messages
 
-HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 CALLS: list[tuple[str, dict[str, Any]]] = [
     ("add", {"a": 40, "b": 2}),
     ("add", {"a": "x", "b": 1}),
@@ -35,39 +32,6 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("print-stderr", {"text": "a diagnostic"}),
 ]
 SDK_ONLY = {"_meta": {"wassette-test": "take the SDK path"}}
-
-
-class Session:
-    """A handshake-era session, driven with plain HTTP requests."""
-
-    def __init__(self, url: str, version: str = "2025-11-25") -> None:
-        self.url = url
-        self.client = httpx.Client(timeout=30)
-        init = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
-        r = self.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init}, session=False)
-        self.headers = {
-            **HEADERS,
-            "mcp-session-id": r.headers["mcp-session-id"],
-            "mcp-protocol-version": version,
-        }
-        self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
-
-    def post(self, body: dict[str, Any], session: bool = True) -> httpx.Response:
-        return self.client.post(self.url, json=body, headers=self.headers if session else HEADERS)
-
-    def call(self, rid: int, name: str, args: dict[str, Any], **extra: Any) -> httpx.Response:
-        params = {"name": name, "arguments": args, **extra}
-        return self.post({"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params})
-
-
-def messages(response: httpx.Response) -> list[dict[str, Any]]:
-    """The JSON-RPC messages of a response (SSE events or one JSON body), with
-    code offsets in trap backtraces blanked (they vary between instances)."""
-    text = re.sub(r"0x[0-9a-f]+", "0x?", response.text)
-    if response.headers["content-type"].startswith("application/json"):
-        return [json.loads(text)]
-    lines = re.split(r"\r\n|\r|\n", text)  # SSE line ends (not str.splitlines: U+2028 is data)
-    return [json.loads(line[5:]) for line in lines if line.startswith("data:") and line[5:].strip()]
 
 
 def shape(response: httpx.Response) -> dict[str, Any]:
@@ -90,7 +54,7 @@ def server(request, module_env, module_cli, components, tmp_path_factory) -> Ite
 
 @pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
 def test_fast_answers_as_the_sdk(server: HttpServer) -> None:
-    s = Session(server.url)
+    s = RawSession(server.url)
     level = {"jsonrpc": "2.0", "id": "lvl", "method": "logging/setLevel", "params": {"level": "info"}}
     assert s.post(level).status_code == 200
     for i, (name, args) in enumerate(CALLS):
@@ -109,7 +73,7 @@ def test_fast_answers_as_the_sdk(server: HttpServer) -> None:
 def test_cancelled_call_answered_as_the_sdk(server: HttpServer, extra: dict[str, Any]) -> None:
     """A call cancelled by `notifications/cancelled` ends with the JSON-RPC
     error -32800 on its response, and its guest stops."""
-    s = Session(server.url)
+    s = RawSession(server.url)
     answer: list[httpx.Response] = []
     caller = threading.Thread(target=lambda: answer.append(s.call(7, "spin", {}, **extra)))
     started = time.monotonic()
@@ -129,7 +93,7 @@ def test_cancelled_call_answered_as_the_sdk(server: HttpServer, extra: dict[str,
 
 def test_what_the_fast_path_leaves_to_the_sdk(server: HttpServer) -> None:
     """Requests the SDK would refuse keep the SDK's refusal."""
-    s = Session(server.url)
+    s = RawSession(server.url)
     call = {
         "jsonrpc": "2.0",
         "id": 1,

@@ -23,7 +23,7 @@ import mcp.types as types
 import pytest
 from mcp.shared.memory import create_client_server_memory_streams
 from mcp.shared.message import SessionMessage
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
 from wassette.runtime.lifecycle import Runtime
 from wassette.server import wire
@@ -225,6 +225,7 @@ def test_what_the_fast_path_leaves_to_the_sdk(loaded: Runtime) -> None:
 
 def test_versions_match_the_sdk() -> None:
     assert wire.HANDSHAKE_VERSIONS == HANDSHAKE_PROTOCOL_VERSIONS
+    assert wire.MODERN_VERSIONS == MODERN_PROTOCOL_VERSIONS
     assert set(HANDSHAKE_PROTOCOL_VERSIONS) >= wire.FAST_VERSIONS
     for requested in (*HANDSHAKE_PROTOCOL_VERSIONS, "2026-07-28", "1999-01-01", 7):
         expected = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else HANDSHAKE_PROTOCOL_VERSIONS[-1]

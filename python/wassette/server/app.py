@@ -30,7 +30,8 @@ from wassette.runtime.lifecycle import CallResult, Runtime
 from wassette.server import wire
 from wassette.server.builtin_specs import NAMES
 from wassette.server.builtins import BuiltinTools
-from wassette.server.workers import Workers
+from wassette.server.http_guard import CLIENT_GONE
+from wassette.server.workers import WORKERS
 
 log = logging.getLogger("wassette.server")
 
@@ -38,11 +39,6 @@ log = logging.getLogger("wassette.server")
 _LOG_LEVEL_STATE = "wassette.log_level"
 # How long one client may hold up a change notification before it is skipped.
 _NOTIFY_TIMEOUT_S = 5.0
-
-
-# Request scope key under which the HTTP guard puts an anyio.Event that is
-# set when the client has gone away.
-CLIENT_GONE = "wassette.client_gone"
 
 
 def client_gone(ctx: Any) -> anyio.Event | None:
@@ -274,7 +270,3 @@ class WassetteServer:
             tg.cancel_scope.cancel()
             return result
         return None
-
-
-# Component calls run in these threads (see workers.py).
-WORKERS = Workers()

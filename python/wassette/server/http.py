@@ -3,26 +3,34 @@ revisions 2025-06-18, 2025-11-25 and 2026-07-28), or the legacy SSE transport
 at /sse, plus /health, /ready and /info; all behind the `Guard`.
 
 The MCP endpoints are the official SDK's transports on the shared
-`WassetteServer`, served by uvicorn.
+`WassetteServer`, served by uvicorn, with the fast path of http_fast.py in
+front; the SDK is loaded once the server listens (http_sdk.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wassette import __version__
 from wassette.runtime.errors import ConfigError
 from wassette.runtime.lifecycle import Runtime
-from wassette.server.app import WassetteServer
+from wassette.server import wire
+from wassette.server.http_fast import HttpFastPath
 from wassette.server.http_guard import LOOPBACK_HOSTS, Guard, HostAllowlist, split_host
+from wassette.server.http_sdk import SdkApp
 from wassette.server.limits import DEFAULT_MAX_REQUEST_BYTES, max_request_bytes
+
+if TYPE_CHECKING:
+    from wassette.server.app import WassetteServer
 
 log = logging.getLogger("wassette.http")
 
@@ -126,82 +134,111 @@ class HttpOptions:
         return SSE_PATH if self.transport == "sse" else MCP_PATH
 
 
-def build_app(server: WassetteServer, options: HttpOptions) -> Guard:
-    """The whole HTTP application: MCP transport routes, status routes, guard."""
-    from mcp.server.transport_security import TransportSecuritySettings
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
+class StatusRoutes:
+    """GET /health, /ready and /info, answered without the SDK (probes work
+    while it loads); everything else goes to `app`."""
 
-    runtime = server.runtime
+    def __init__(
+        self, runtime: Runtime, options: HttpOptions, builtin_tools: bool, sdk: SdkApp, app: ASGIApp
+    ) -> None:
+        self.runtime = runtime
+        self.options = options
+        self.builtin_tools = builtin_tools
+        self.sdk = sdk
+        self.app = app
+        self.routes: dict[str, Callable[[], tuple[int, dict[str, Any]]]] = {
+            "/health": lambda: (200, {"status": "ok"}),
+            "/ready": self.ready,
+            "/info": self.info,
+        }
 
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "GET":
+            status, body, headers = 405, {"error": "method not allowed"}, [(b"allow", b"GET")]
+        else:
+            (status, body), headers = route(), []
+        raw = json.dumps(body).encode()
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": raw})
 
-    async def ready(request: Request) -> JSONResponse:
-        directory = runtime.settings.component_dir
+    def ready(self) -> tuple[int, dict[str, Any]]:
+        directory = self.runtime.settings.component_dir
         if directory.exists() and not os.access(directory, os.R_OK | os.X_OK):
-            return JSONResponse({"status": "unavailable", "reason": "component directory unreadable"}, 503)
-        return JSONResponse({"status": "ready"})
+            return 503, {"status": "unavailable", "reason": "component directory unreadable"}
+        if self.sdk.server is None:
+            return 503, {"status": "starting", "reason": "the MCP SDK is loading"}
+        return 200, {"status": "ready"}
 
-    async def info(request: Request) -> JSONResponse:
-        return JSONResponse(
-            {
-                "name": "wassette",
-                "version": __version__,
-                "transports": [options.transport],
-                "endpoint": options.path,
-                "protocolVersions": protocol_versions(options),
-                "legacySessions": options.legacy_sessions,
-                "jsonResponse": options.json_response,
-                "authRequired": options.auth_token is not None,
-                "components": len(runtime.components()),
-                "tools": len(server.tools()),
-            }
+    def info(self) -> tuple[int, dict[str, Any]]:
+        options = self.options
+        return 200, {
+            "name": "wassette",
+            "version": __version__,
+            "transports": [options.transport],
+            "endpoint": options.path,
+            "protocolVersions": [*wire.HANDSHAKE_VERSIONS, *wire.MODERN_VERSIONS],
+            "legacySessions": options.legacy_sessions,
+            "jsonResponse": options.json_response,
+            "authRequired": options.auth_token is not None,
+            "components": len(self.runtime.components()),
+            "tools": len(wire.tools(self.runtime.tools(), self.builtin_tools)),
+        }
+
+
+def build_app(
+    runtime: Runtime, options: HttpOptions, *, builtin_tools: bool, agent_grants: str
+) -> tuple[Guard, SdkApp]:
+    """The whole HTTP application (guard, fast path, status routes, the SDK's
+    transport once loaded) and the loader of the SDK part, to be run."""
+    fast = None
+    if options.transport == "streamable-http" and options.legacy_sessions:
+        fast = HttpFastPath(
+            runtime, builtin_tools=builtin_tools, path=MCP_PATH, json_response=options.json_response
         )
 
-    routes = [
-        Route("/health", health, methods=["GET"]),
-        Route("/ready", ready, methods=["GET"]),
-        Route("/info", info, methods=["GET"]),
-    ]
+    def make_server() -> WassetteServer:
+        from wassette.server.app import WassetteServer
+
+        return WassetteServer(runtime, builtin_tools=builtin_tools, agent_grants=agent_grants)
+
+    sdk = SdkApp(make_server, lambda server: sdk_transport(server, options), fast)
+    return (
+        Guard(
+            StatusRoutes(runtime, options, builtin_tools, sdk, sdk),
+            hosts=HostAllowlist(options.allowed_hosts),
+            token=options.auth_token,
+            max_body_bytes=options.max_request_bytes,
+            # Plain-JSON answers do not read the connection while a call runs.
+            watch_disconnect=options.json_response and options.transport != "sse",
+            fast=fast,
+        ),
+        sdk,
+    )
+
+
+def sdk_transport(server: WassetteServer, options: HttpOptions) -> ASGIApp:
+    """The SDK's MCP transport (Streamable HTTP or SSE) on `server`."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
     # The Guard checks Host and Origin for every route; the SDK's own check
     # (which covers only its endpoint) is turned off so there is one rule.
     no_rebinding_check = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     if options.transport == "sse":
         from wassette.server.sse import sse_app
 
-        inner: Any = sse_app(server, routes, no_rebinding_check, options.max_request_bytes)
-    else:
-        inner = server.server.streamable_http_app(
-            streamable_http_path=MCP_PATH,
-            json_response=options.json_response,
-            stateless_http=not options.legacy_sessions,
-            max_request_body_size=options.max_request_bytes,
-            transport_security=no_rebinding_check,
-            custom_starlette_routes=routes,
-        )
-    fast = None
-    if options.transport == "streamable-http" and options.legacy_sessions:
-        from wassette.server.http_fast import HttpFastPath
-
-        fast = HttpFastPath(server, path=MCP_PATH, json_response=options.json_response)
-    return Guard(
-        inner,
-        hosts=HostAllowlist(options.allowed_hosts),
-        token=options.auth_token,
-        max_body_bytes=options.max_request_bytes,
-        # Plain-JSON answers do not read the connection while a call runs.
-        watch_disconnect=options.json_response and options.transport != "sse",
-        fast=fast,
+        return sse_app(server, no_rebinding_check, options.max_request_bytes)
+    return server.server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        json_response=options.json_response,
+        stateless_http=not options.legacy_sessions,
+        max_request_body_size=options.max_request_bytes,
+        transport_security=no_rebinding_check,
     )
-
-
-def protocol_versions(options: HttpOptions) -> list[str]:
-    """What the SDK negotiates: every handshake revision, and 2026-07-28."""
-    from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
-
-    return [*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS]
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -226,8 +263,8 @@ def serve_http(
 ) -> None:
     import uvicorn
 
-    server = WassetteServer(runtime, builtin_tools=builtin_tools, agent_grants=agent_grants)
-    app = build_app(server, options)
+    since = runtime.store.stamp()
+    app, sdk = build_app(runtime, options, builtin_tools=builtin_tools, agent_grants=agent_grants)
     sock = bind_socket(options.host, options.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -239,7 +276,7 @@ def serve_http(
     log.info("serving MCP (%s) at http://%s:%d%s", options.transport, shown, port, options.path)
     config = uvicorn.Config(
         app,
-        lifespan="on",
+        lifespan="off",  # the SDK's lifespan is run by `sdk.run`
         log_config=None,  # keep the CLI's logging set-up
         access_log=log.isEnabledFor(logging.DEBUG),
         timeout_graceful_shutdown=3,
@@ -251,7 +288,7 @@ def serve_http(
 
     async def main() -> None:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(server.watch_components)
+            tg.start_soon(sdk.run, since)
             await http.serve(sockets=[sock])
             tg.cancel_scope.cancel()
 

@@ -1,4 +1,5 @@
-"""A fast path for component tool calls over Streamable HTTP.
+"""A fast path for component tool calls over Streamable HTTP, and for
+opening sessions while the SDK loads.
 
 The SDK's session transport turns each POST into messages on memory streams,
 a dispatcher task, a request context and an SSE response built by a task
@@ -17,21 +18,32 @@ running here stops it (and still goes to the SDK, which answers 202); a
 client that disconnects stops its call too. As from the SDK, a cancelled
 call is answered with the JSON-RPC error -32800 (this era's HTTP wire ends a
 request's stream only with an answer), a call whose client left with nothing.
+
+The SDK takes ~0.8 s to import, and is loaded once the server listens
+(http_sdk.py). Until then, this path also opens sessions: it answers
+`initialize` (at a revision in FAST_VERSIONS), `notifications/initialized`,
+tools/list and ping as the SDK would, under a session id of its own
+choosing; when the SDK runs, each such session is handed to it (its
+handshake replayed under the same id) and everything else, which waited
+for the SDK, goes there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Scope, Send
 
 from wassette import _engine
 from wassette.runtime.errors import WassetteError
-from wassette.runtime.lifecycle import CallResult
+from wassette.runtime.lifecycle import CallResult, Runtime
 from wassette.server import wire
 from wassette.server.http_guard import header_map
+from wassette.server.workers import WORKERS
 
 if TYPE_CHECKING:
     from wassette.server.app import WassetteServer
@@ -61,13 +73,47 @@ async def _disconnect(receive: Receive) -> None:
         pass
 
 
+# At most this many sessions are opened here before the SDK runs; beyond,
+# new clients wait for it.
+MAX_OPENED = 1024
+_INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+
+
+@dataclass
+class OpenedSession:
+    """A session this path opened before the SDK ran: its `initialize` (to
+    be replayed to the SDK, which then keeps the client's capabilities), the
+    revision negotiated, and whether the client said `initialized`."""
+
+    initialize: dict[str, Any]
+    version: str
+    initialized: bool = False
+
+    def replay(self) -> list[dict[str, Any]]:
+        return [self.initialize, *([_INITIALIZED] if self.initialized else [])]
+
+
 class HttpFastPath:
-    def __init__(self, app: WassetteServer, *, path: str, json_response: bool) -> None:
-        self.app = app
+    def __init__(self, runtime: Runtime, *, builtin_tools: bool, path: str, json_response: bool) -> None:
+        self.runtime = runtime
+        self.builtin_tools = builtin_tools
         self.path = path
         self.json_response = json_response
+        # The SDK's server, once it runs (`attach`).
+        self.app: WassetteServer | None = None
+        # Sessions opened here while the SDK loads, by Mcp-Session-Id; None
+        # once the SDK runs and they were handed to it (`hand_over`).
+        self.opened: dict[str, OpenedSession] | None = {}
         # Calls running here, by (session id, request id).
         self._running: dict[tuple[str, object], _engine.CancelToken] = {}
+
+    def attach(self, app: WassetteServer) -> None:
+        self.app = app
+
+    def hand_over(self) -> dict[str, OpenedSession]:
+        """The sessions opened here, for the SDK; from now on it opens them."""
+        opened, self.opened = self.opened or {}, None
+        return opened
 
     async def handle(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:
         """Answers the request if it is one this path serves; False otherwise
@@ -75,11 +121,7 @@ class HttpFastPath:
         if scope["method"] != "POST" or scope["path"] != self.path:
             return False
         headers = header_map(scope)
-        sid = headers.get(b"mcp-session-id", b"").decode("latin-1")
-        connection = self.app.sessions.get(sid) if sid else None
-        if connection is None or connection.protocol_version not in wire.FAST_VERSIONS:
-            return False
-        if not connection.initialize_accepted or not self._acceptable(headers):
+        if not self._acceptable(headers):
             return False
         try:
             msg = json.loads(body)
@@ -88,6 +130,22 @@ class HttpFastPath:
         if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0":
             return False
         method = msg.get("method")
+        raw_sid = headers.get(b"mcp-session-id")
+        if raw_sid is None:
+            return method == "initialize" and await self._open(msg, send)
+        sid = raw_sid.decode("latin-1")
+        opened = self.opened.get(sid) if self.opened is not None else None
+        if opened is not None:
+            if await self._handshake_era(opened, msg, sid, send):
+                return True
+        else:
+            connection = self.app.sessions.get(sid) if self.app is not None else None
+            if (
+                connection is None
+                or connection.protocol_version not in wire.FAST_VERSIONS
+                or not connection.initialize_accepted
+            ):
+                return False
         if method == "notifications/cancelled" and "id" not in msg:
             params = msg.get("params")
             token = self._running.get((sid, params.get("requestId") if isinstance(params, dict) else None))
@@ -97,7 +155,7 @@ class HttpFastPath:
         rid = msg.get("id")
         if method != "tools/call" or not wire.valid_id(rid):
             return False
-        call = wire.component_call(msg.get("params"), self.app.runtime, self.app.builtin_tools)
+        call = wire.component_call(msg.get("params"), self.runtime, self.builtin_tools)
         if call is None:
             return False
         name, args = call
@@ -110,13 +168,7 @@ class HttpFastPath:
             error = {"code": REQUEST_CANCELLED, "message": "Request cancelled"}
             messages.append({"jsonrpc": "2.0", "id": rid, "error": error})
         elif isinstance(result, CallResult):
-            level = self.app.client_log_level(connection)
-            if (
-                result.stderr
-                and level is not None
-                and wire.LEVELS["info"] >= level
-                and not self.json_response
-            ):
+            if result.stderr and not self.json_response and self._wants_info(sid):
                 log = wire.stderr_log(name, result.stderr)
                 messages.append({"jsonrpc": "2.0", "method": "notifications/message", "params": log})
             messages.append({"jsonrpc": "2.0", "id": rid, "result": wire.call_result(result)})
@@ -124,6 +176,45 @@ class HttpFastPath:
             messages.append({"jsonrpc": "2.0", "id": rid, "result": wire.error_result(str(result))})
         await self._respond(send, sid, messages)
         return True
+
+    async def _open(self, msg: dict[str, Any], send: Send) -> bool:
+        """Answers an `initialize` that opens a session while the SDK loads."""
+        if self.opened is None or len(self.opened) >= MAX_OPENED or not wire.valid_id(msg.get("id")):
+            return False
+        version = wire.handshake(msg.get("params"))
+        if version not in wire.FAST_VERSIONS:
+            return False
+        sid = uuid.uuid4().hex  # as the SDK names sessions
+        self.opened[sid] = OpenedSession(msg, version)
+        result = wire.initialize_result(version)
+        await self._respond(send, sid, [{"jsonrpc": "2.0", "id": msg["id"], "result": result}])
+        return True
+
+    async def _handshake_era(self, opened: OpenedSession, msg: dict[str, Any], sid: str, send: Send) -> bool:
+        """Answers what a session opened here needs before its first call:
+        `notifications/initialized`, tools/list, ping."""
+        method, rid = msg.get("method"), msg.get("id")
+        if method == "notifications/initialized" and "id" not in msg:
+            opened.initialized = True
+            await self._accepted(send, sid)
+            return True
+        if not wire.valid_id(rid):
+            return False
+        if method == "tools/list" and wire.plain_listing(msg.get("params")):
+            result = {"tools": wire.tools(self.runtime.tools(), self.builtin_tools)}
+        elif method == "ping" and not msg.get("params"):
+            result = {}
+        else:
+            return False
+        await self._respond(send, sid, [{"jsonrpc": "2.0", "id": rid, "result": result}])
+        return True
+
+    def _wants_info(self, sid: str) -> bool:
+        """Whether the session's client asked for log messages at `info`
+        (sessions opened here have not: logging/setLevel waits for the SDK)."""
+        connection = self.app.sessions.get(sid) if self.app is not None else None
+        level = self.app.client_log_level(connection) if self.app and connection else None
+        return level is not None and wire.LEVELS["info"] >= level
 
     def _acceptable(self, headers: dict[bytes, bytes]) -> bool:
         """The headers the SDK checks, as it checks them (else it answers)."""
@@ -145,13 +236,11 @@ class HttpFastPath:
         notifications/cancelled) or _LEFT (the client disconnected). (Plain
         asyncio here: an anyio cancel scope formats the task's repr on every
         cancel, a measurable share of a short call.)"""
-        from wassette.server.app import WORKERS
-
         token = _engine.CancelToken()
         key = (sid, rid)
         self._running[key] = token
         self._hold_session(sid)
-        call = WORKERS.submit(lambda: self.app.runtime.call_tool(name, args, cancel=token))
+        call = WORKERS.submit(lambda: self.runtime.call_tool(name, args, cancel=token))
         watch = asyncio.ensure_future(_disconnect(receive))
         try:
             await asyncio.wait((call, watch), return_when=asyncio.FIRST_COMPLETED)
@@ -172,6 +261,8 @@ class HttpFastPath:
     def _hold_session(self, sid: str) -> None:
         """Pushes the session's idle deadline, as any request to the SDK's
         transport would (this path keeps a session in use as much as that)."""
+        if self.app is None:
+            return  # opened here: the SDK's clock starts when it takes the session
         manager = self.app.server.session_manager
         transport = manager._server_instances.get(sid)  # the pinned SDK's registry of sessions
         timeout = manager.session_idle_timeout
@@ -182,6 +273,14 @@ class HttpFastPath:
             deadline = asyncio.get_running_loop().time() + timeout
             if deadline - scope.deadline > timeout / 10:
                 scope.deadline = deadline
+
+    async def _accepted(self, send: Send, sid: str) -> None:
+        """202, as the SDK answers a notification."""
+        headers = [(b"content-type", b"application/json"), (b"mcp-session-id", sid.encode("latin-1"))]
+        await send(
+            {"type": "http.response.start", "status": 202, "headers": [*headers, (b"content-length", b"0")]}
+        )
+        await send({"type": "http.response.body", "body": b""})
 
     async def _respond(self, send: Send, sid: str, messages: list[dict[str, Any]]) -> None:
         if self.json_response:

@@ -18,8 +18,6 @@ from urllib.parse import urlsplit
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wassette.server.app import CLIENT_GONE
-
 if TYPE_CHECKING:
     from wassette.server.http_fast import HttpFastPath
 
@@ -31,6 +29,8 @@ OPEN_PATHS = frozenset({"/health", "/ready"})
 _CHECKED = frozenset({b"host", b"origin", b"authorization"})
 # Where a request's headers, by lower-case name, are kept once read.
 HEADERS = "wassette.headers"
+# Where the guard puts an anyio.Event set when the request's client has gone.
+CLIENT_GONE = "wassette.client_gone"
 
 
 def header_map(scope: Scope) -> dict[bytes, bytes]:

@@ -4,8 +4,6 @@ client opens GET /sse and posts its messages to /messages/?session_id=...
 
 from __future__ import annotations
 
-from typing import Any
-
 from mcp.server.sse import SseServerTransport
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -29,15 +27,12 @@ class _SseEndpoint:
             await self.server.server.run(read, write, self.server.initialization_options())
 
 
-def sse_app(
-    server: WassetteServer, routes: list[Any], security: TransportSecuritySettings, max_body_bytes: int
-) -> Starlette:
+def sse_app(server: WassetteServer, security: TransportSecuritySettings, max_body_bytes: int) -> Starlette:
     transport = SseServerTransport(
         MESSAGES_PATH, security_settings=security, max_request_body_size=max_body_bytes
     )
     return Starlette(
         routes=[
-            *routes,
             Route("/sse", endpoint=_SseEndpoint(server, transport), methods=["GET"]),
             Mount(MESSAGES_PATH, app=transport.handle_post_message),
         ]

@@ -29,11 +29,10 @@ import fcntl
 import json
 import logging
 import os
-import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from wassette import _engine
@@ -41,6 +40,7 @@ from wassette.runtime.errors import WassetteError
 from wassette.runtime.lifecycle import Runtime
 from wassette.server import wire
 from wassette.server.limits import DEFAULT_MAX_REQUEST_BYTES
+from wassette.server.loading import prompt_switches
 
 if TYPE_CHECKING:
     from wassette.server.app import WassetteServer
@@ -380,7 +380,7 @@ class StdioSession:
         """(handled here, the call to run) for a well-formed request."""
         if method == "initialize" and not self._initialize_seen:
             self._initialize_seen = True
-            version = _handshake(params)
+            version = wire.handshake(params)
             if version in wire.FAST_VERSIONS:
                 self.output.message(response(rid, wire.initialize_result(version)))
                 self.version = version
@@ -392,9 +392,7 @@ class StdioSession:
         if method == "tools/call":
             job = self._call(rid, params)
             return job is not None, job
-        if method == "tools/list" and (
-            params is None or (isinstance(params, dict) and set(params) <= {"cursor"})
-        ):
+        if method == "tools/list" and wire.plain_listing(params):
             self.output.message(
                 response(rid, {"tools": wire.tools(self.runtime.tools(), self.builtin_tools)})
             )
@@ -556,23 +554,6 @@ class StdioSession:
             self.output.message(_LIST_CHANGED)
 
 
-def _handshake(params: object) -> str | None:
-    """The revision an `initialize` with these params negotiates, if they are
-    well-formed (else the SDK answers it, and the fast path stays off)."""
-    if not isinstance(params, dict):
-        return None
-    info = params.get("clientInfo")
-    if not (
-        isinstance(params.get("protocolVersion"), str)
-        and isinstance(params.get("capabilities"), dict)
-        and isinstance(info, dict)
-        and isinstance(info.get("name"), str)
-        and isinstance(info.get("version"), str)
-    ):
-        return None
-    return wire.negotiate(params["protocolVersion"])
-
-
 async def _serve_sdk(session: StdioSession, app: WassetteServer) -> None:
     """The SDK's server on the messages the session forwards, until the input ends."""
     import asyncio
@@ -649,17 +630,6 @@ async def _serve_sdk(session: StdioSession, app: WassetteServer) -> None:
         write_send.close()  # the writer drains what the server sent, then ends
 
 
-@contextlib.contextmanager
-def _prompt_switches() -> Iterator[None]:
-    """While this thread imports, let the answering threads in often."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(0.0005)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
-
-
 def serve_stdio(
     runtime: Runtime,
     *,
@@ -677,7 +647,7 @@ def serve_stdio(
         session.start(since)  # the client is answered from here on
         session.wake.wait()
         if session.sdk_needed:
-            with _prompt_switches():
+            with prompt_switches():
                 import asyncio
 
                 from wassette.server.app import WassetteServer

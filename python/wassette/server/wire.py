@@ -31,6 +31,8 @@ CAPABILITIES: dict[str, Any] = {"logging": {}, "tools": {"listChanged": True}}
 
 # The SDK's `mcp_types.version.HANDSHAKE_PROTOCOL_VERSIONS` (same order; tested).
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+# The SDK's `mcp_types.version.MODERN_PROTOCOL_VERSIONS` (tested): stateless, no handshake.
+MODERN_VERSIONS = ("2026-07-28",)
 # Revisions whose answers this module writes exactly as the SDK would (tested);
 # sessions at other revisions are served by the SDK alone.
 FAST_VERSIONS = frozenset({"2025-06-18", "2025-11-25"})
@@ -55,6 +57,29 @@ def negotiate(requested: object) -> str:
         if isinstance(requested, str) and requested in HANDSHAKE_VERSIONS
         else HANDSHAKE_VERSIONS[-1]
     )
+
+
+def handshake(params: object) -> str | None:
+    """The revision an `initialize` with these params negotiates, if they are
+    well-formed (else the SDK answers it, and words the error)."""
+    if not isinstance(params, dict):
+        return None
+    info = params.get("clientInfo")
+    if not (
+        isinstance(params.get("protocolVersion"), str)
+        and isinstance(params.get("capabilities"), dict)
+        and isinstance(info, dict)
+        and isinstance(info.get("name"), str)
+        and isinstance(info.get("version"), str)
+    ):
+        return None
+    return negotiate(params["protocolVersion"])
+
+
+def plain_listing(params: object) -> bool:
+    """A tools/list the fast paths answer: no params, or only a cursor (one
+    page holds every tool)."""
+    return params is None or (isinstance(params, dict) and set(params) <= {"cursor"})
 
 
 def initialize_result(version: str) -> dict[str, Any]:

@@ -102,3 +102,7 @@ class Workers:
                 return self._backlog.popleft()
             self._idle.append(worker)
             return None
+
+
+# Component calls of every transport run in these threads.
+WORKERS = Workers()
