@@ -67,15 +67,39 @@ _LEFT, _CANCELLED = object(), object()
 REQUEST_CANCELLED = -32800
 
 
-async def _disconnect(receive: Receive) -> None:
-    """Returns when the client has gone (the body was read already)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
+# A call still running after this long starts watching its connection;
+# shorter ones end before a watcher (a task per call) would pay off.
+WATCH_AFTER_S = 0.005
+
+
+class _Watch:
+    """Watches a request's connection, once started: a client that leaves
+    stops its call's guest."""
+
+    def __init__(self, receive: Receive, token: _engine.CancelToken) -> None:
+        self.receive = receive
+        self.token = token
+        self.left = False
+        self._task: asyncio.Future[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._wait())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _wait(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":  # the body was read already
+            pass
+        self.left = True
+        self.token.cancel()
 
 
 # At most this many sessions are opened here before the SDK runs; beyond,
 # new clients wait for it.
 MAX_OPENED = 1024
+_HELD_MEMO = 4096
 _INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 
 
@@ -106,6 +130,8 @@ class HttpFastPath:
         self.opened: dict[str, OpenedSession] | None = {}
         # Calls running here, by (session id, request id).
         self._running: dict[tuple[str, object], _engine.CancelToken] = {}
+        # When each session's idle deadline was last pushed (loop time).
+        self._held: dict[str, float] = {}
 
     def attach(self, app: WassetteServer) -> None:
         self.app = app
@@ -138,14 +164,8 @@ class HttpFastPath:
         if opened is not None:
             if await self._handshake_era(opened, msg, sid, send):
                 return True
-        else:
-            connection = self.app.sessions.get(sid) if self.app is not None else None
-            if (
-                connection is None
-                or connection.protocol_version not in wire.FAST_VERSIONS
-                or not connection.initialize_accepted
-            ):
-                return False
+        elif not self._sdk_session_served(sid):
+            return False
         if method == "notifications/cancelled" and "id" not in msg:
             params = msg.get("params")
             token = self._running.get((sid, params.get("requestId") if isinstance(params, dict) else None))
@@ -209,6 +229,21 @@ class HttpFastPath:
         await self._respond(send, sid, [{"jsonrpc": "2.0", "id": rid, "result": result}])
         return True
 
+    def _sdk_session_served(self, sid: str) -> bool:
+        """Whether the SDK holds this session, open (a DELETE ends it at once;
+        its connection goes a little later) and at a revision served here."""
+        if self.app is None:
+            return False
+        transport = self.app.server.session_manager._server_instances.get(sid)  # the pinned SDK's registry
+        connection = self.app.sessions.get(sid)
+        return (
+            transport is not None
+            and not transport.is_terminated
+            and connection is not None
+            and connection.protocol_version in wire.FAST_VERSIONS
+            and connection.initialize_accepted
+        )
+
     def _wants_info(self, sid: str) -> bool:
         """Whether the session's client asked for log messages at `info`
         (sessions opened here have not: logging/setLevel waits for the SDK)."""
@@ -241,38 +276,43 @@ class HttpFastPath:
         self._running[key] = token
         self._hold_session(sid)
         call = WORKERS.submit(lambda: self.runtime.call_tool(name, args, cancel=token))
-        watch = asyncio.ensure_future(_disconnect(receive))
+        watch = _Watch(receive, token)
+        timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, watch.start)
         try:
-            await asyncio.wait((call, watch), return_when=asyncio.FIRST_COMPLETED)
-            if not call.done():
-                token.cancel()  # the client left: stop the guest
-                return _LEFT
-            if token.cancelled:
-                return _CANCELLED
             try:
-                return call.result()
+                result: CallResult | str = await call
             except WassetteError as e:
-                return str(e)
+                result = str(e)
+            if watch.left:
+                return _LEFT
+            return _CANCELLED if token.cancelled else result
         finally:
-            watch.cancel()
+            timer.cancel()
+            watch.stop()
             token.cancel()  # a finished call ignores it
             self._running.pop(key, None)
 
     def _hold_session(self, sid: str) -> None:
         """Pushes the session's idle deadline, as any request to the SDK's
-        transport would (this path keeps a session in use as much as that)."""
+        transport would (this path keeps a session in use as much as that).
+        Only when a tenth of the timeout has passed since the last push:
+        setting a deadline costs more than the rest of a short call's work."""
         if self.app is None:
             return  # opened here: the SDK's clock starts when it takes the session
         manager = self.app.server.session_manager
-        transport = manager._server_instances.get(sid)  # the pinned SDK's registry of sessions
         timeout = manager.session_idle_timeout
+        if timeout is None:
+            return
+        now = asyncio.get_running_loop().time()
+        if now - self._held.get(sid, -timeout) < timeout / 10:
+            return
+        if len(self._held) >= _HELD_MEMO:
+            self._held.clear()  # forgets ended sessions (the rest are pushed once more)
+        self._held[sid] = now
+        transport = manager._server_instances.get(sid)  # the pinned SDK's registry of sessions
         scope = getattr(transport, "idle_scope", None)
-        if scope is not None and timeout is not None:
-            # Moved only when a tenth of the timeout has passed: setting a
-            # deadline costs more than the rest of this check.
-            deadline = asyncio.get_running_loop().time() + timeout
-            if deadline - scope.deadline > timeout / 10:
-                scope.deadline = deadline
+        if scope is not None:
+            scope.deadline = now + timeout
 
     async def _accepted(self, send: Send, sid: str) -> None:
         """202, as the SDK answers a notification."""

@@ -26,7 +26,7 @@ log = logging.getLogger("wassette.http")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Probes (liveness/readiness) answer without a token: they reveal nothing.
 OPEN_PATHS = frozenset({"/health", "/ready"})
-_CHECKED = frozenset({b"host", b"origin", b"authorization"})
+_ALLOWED_MEMO = 256
 # Where a request's headers, by lower-case name, are kept once read.
 HEADERS = "wassette.headers"
 # Where the guard puts an anyio.Event set when the request's client has gone.
@@ -140,6 +140,8 @@ class Guard:
         self.hosts = hosts
         self.token = token.encode() if token else None
         self.max_body_bytes = max_body_bytes
+        # (Host, Origin) pairs found allowed.
+        self._allowed: set[tuple[bytes, bytes | None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -212,24 +214,34 @@ class Guard:
 
     def _refusal(self, scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
         raw = header_map(scope)
-        headers = {k.decode(): v.decode("latin-1") for k, v in raw.items() if k in _CHECKED}
-        host = headers.get("host", "")
-        if not self.hosts.allows(host):
-            log.warning("refused a request for Host %r (not in the allowed hosts)", host[:100])
-            return _reply(421, jsonrpc_error(-32600, f"Host {host!r} is not allowed (see --allowed-host)"))
-        origin = headers.get("origin")
-        if origin is not None and not self.hosts.allows_origin(origin):
-            log.warning("refused a request from Origin %r", origin[:100])
-            return _reply(403, jsonrpc_error(-32600, f"Origin {origin!r} is not allowed"))
+        seen = (raw.get(b"host", b""), raw.get(b"origin"))
+        if seen not in self._allowed:  # a client sends the same ones every time
+            refusal = self._host_refusal(seen[0].decode("latin-1"), seen[1])
+            if refusal is not None:
+                return refusal
+            if len(self._allowed) < _ALLOWED_MEMO:
+                self._allowed.add(seen)
         if self.token is not None and scope["path"] not in OPEN_PATHS:
-            scheme, _, given = headers.get("authorization", "").partition(" ")
+            scheme, _, given = raw.get(b"authorization", b"").partition(b" ")
             # compare_digest: the time taken does not tell how much of a guess was right.
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token):
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.token):
                 return _reply(
                     401,
                     jsonrpc_error(-32001, "missing or wrong bearer token"),
                     {"www-authenticate": 'Bearer realm="wassette"'},
                 )
+        return None
+
+    def _host_refusal(
+        self, host: str, raw_origin: bytes | None
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
+        if not self.hosts.allows(host):
+            log.warning("refused a request for Host %r (not in the allowed hosts)", host[:100])
+            return _reply(421, jsonrpc_error(-32600, f"Host {host!r} is not allowed (see --allowed-host)"))
+        origin = raw_origin.decode("latin-1") if raw_origin is not None else None
+        if origin is not None and not self.hosts.allows_origin(origin):
+            log.warning("refused a request from Origin %r", origin[:100])
+            return _reply(403, jsonrpc_error(-32600, f"Origin {origin!r} is not allowed"))
         return None
 
     async def _read_body(self, scope: Scope, receive: Receive) -> list[Message] | None:
