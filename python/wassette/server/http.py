@@ -171,6 +171,7 @@ class StatusRoutes:
         if directory.exists() and not os.access(directory, os.R_OK | os.X_OK):
             return 503, {"status": "unavailable", "reason": "component directory unreadable"}
         if self.sdk.server is None:
+            self.sdk.want()  # someone waits for it
             return 503, {"status": "starting", "reason": "the MCP SDK is loading"}
         return 200, {"status": "ready"}
 
@@ -288,7 +289,7 @@ def serve_http(
 
     async def main() -> None:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(sdk.run, since)
+            tg.start_soon(sdk.run, since, lambda: app.requests)
             await http.serve(sockets=[sock])
             tg.cancel_scope.cancel()
 

@@ -142,11 +142,14 @@ class Guard:
         self.max_body_bytes = max_body_bytes
         # (Host, Origin) pairs found allowed.
         self._allowed: set[tuple[bytes, bytes | None]] = set()
+        # Requests seen (when the server is quiet, it loads the MCP SDK).
+        self.requests = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        self.requests += 1
         refusal = self._refusal(scope)
         if refusal is not None:
             await _send(send, *refusal)

@@ -5,6 +5,11 @@ the SDK is imported (~0.8 s). `SdkApp.run` then imports it in a thread,
 builds the SDK's application, hands it the sessions the fast path opened
 meanwhile, and from then on serves what the fast path does not. Requests
 that arrive before that wait for it.
+
+The import starts when a request needs the SDK, when no request came for
+QUIET_S, or LATEST_S after start, whichever is first: an import competes
+for the GIL with the answering thread, and the first answers to a client
+that just started the server (initialize, tools/list) come sooner without it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ if TYPE_CHECKING:
     from wassette.server.http_fast import HttpFastPath, OpenedSession
 
 log = logging.getLogger("wassette.http")
+
+QUIET_S = 0.05
+LATEST_S = 1.0
 
 
 def _import_sdk() -> None:
@@ -50,17 +58,32 @@ class SdkApp:
         self._fast = fast
         self._app: ASGIApp | None = None
         self._ready = anyio.Event()
+        self._needed = anyio.Event()
         self.server: WassetteServer | None = None
+
+    def want(self) -> None:
+        """Loads the SDK now, without waiting for a quiet moment."""
+        self._needed.set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._app is None:
+            self.want()
             await self._ready.wait()
             assert self._app is not None
         await self._app(scope, receive, send)
 
-    async def run(self, since: frozenset[tuple[str, int]]) -> None:
+    async def run(self, since: frozenset[tuple[str, int]], requests: Callable[[], int]) -> None:
         """Loads and runs the SDK until cancelled; also rescans the component
-        directory for changes made since `since` (see WassetteServer.watch_components)."""
+        directory for changes made since `since` (see WassetteServer.watch_components).
+        `requests`: how many requests the server has seen so far."""
+        with anyio.move_on_after(LATEST_S):
+            seen = -1
+            while requests() != seen:
+                seen = requests()
+                with anyio.move_on_after(QUIET_S):
+                    await self._needed.wait()
+                if self._needed.is_set():
+                    break
         with prompt_switches():
             await anyio.to_thread.run_sync(_import_sdk)
         server = self._make_server()
