@@ -2,6 +2,8 @@
 //! sandbox built from the effective policy, a deadline, an optional CPU-time
 //! budget and cancellation. Every way a call can end is an `Outcome`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,7 +14,6 @@ use wasmtime::component::Val;
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 
 use crate::engine::{Compiled, EngineCore, error_text, runtime};
-use crate::exports::ExportFunc;
 use crate::policy::EffectivePolicy;
 use crate::sandbox::{Denial, Host};
 use crate::values::{args_to_vals, val_to_json};
@@ -120,21 +121,61 @@ impl SlowNotice {
     }
 }
 
-pub fn call(
-    core: &EngineCore,
-    compiled: &Compiled,
-    func: &ExportFunc,
-    args: &Value,
-    policy: &EffectivePolicy,
-    cancel: Option<Arc<Cancel>>,
-    slow: Option<SlowNotice>,
-) -> Outcome {
+/// What a call needs, owned, so that the call can run as a `Send` future
+/// and move between threads (see `Pending`).
+pub struct CallSpec {
+    pub core: Arc<EngineCore>,
+    pub compiled: Arc<Compiled>,
+    pub func: usize,
+    pub args: Value,
+    pub policy: EffectivePolicy,
+    pub cancel: Option<Arc<Cancel>>,
+    pub slow: Option<SlowNotice>,
+}
+
+/// Runs a call to its end on this thread.
+pub fn call(spec: CallSpec) -> Outcome {
+    runtime().block_on(run(spec))
+}
+
+/// A call that may be run a slice at a time: started on one thread, and if
+/// it has not ended when the slice is over, finished on another.
+pub struct Pending {
+    future: Option<Pin<Box<dyn Future<Output = Outcome> + Send>>>,
+}
+
+impl Pending {
+    pub fn new(spec: CallSpec) -> Self {
+        Pending { future: Some(Box::pin(run(spec))) }
+    }
+
+    /// Runs the call for up to `budget` (a computing guest is seen at its
+    /// next epoch tick); its outcome if it ended. None also once finished.
+    pub fn run_for(&mut self, budget: Duration) -> Option<Outcome> {
+        let future = self.future.as_mut()?;
+        let outcome = runtime().block_on(async { tokio::time::timeout(budget, future.as_mut()).await.ok() });
+        if outcome.is_some() {
+            self.future = None;
+        }
+        outcome
+    }
+
+    /// Runs the call to its end; None if it had ended already.
+    pub fn finish(&mut self) -> Option<Outcome> {
+        let future = self.future.take()?;
+        Some(runtime().block_on(future))
+    }
+}
+
+async fn run(spec: CallSpec) -> Outcome {
+    let CallSpec { core, compiled, func, args, policy, cancel, slow } = spec;
+    let func = &compiled.funcs[func];
     let start = Instant::now();
-    let vals = match args_to_vals(&func.params, args) {
+    let vals = match args_to_vals(&func.params, &args) {
         Ok(v) => v,
         Err(e) => return Outcome::failed("invalid_arguments", e.to_string(), start),
     };
-    let host = match Host::new(policy, core.tls.clone()) {
+    let host = match Host::new(&policy, core.tls.clone()) {
         Ok(h) => h,
         Err(e) => return Outcome::failed("sandbox_error", error_text(&e), start),
     };
@@ -175,7 +216,7 @@ pub fn call(
     }
 
     let _active = core.active();
-    let result: Result<Option<Val>, wasmtime::Error> = runtime().block_on(async {
+    let result: Result<Option<Val>, wasmtime::Error> = async {
         let run = async {
             let instance = compiled.pre.instantiate_async(&mut store).await?;
             let f = instance
@@ -219,7 +260,8 @@ pub fn call(
                 _ = &mut noticed, if !notice_sent => notice_sent = true,
             }
         }
-    });
+    }
+    .await;
 
     let (out, out_dropped) = stdout.take();
     let (err, err_dropped) = stderr.take();
@@ -250,7 +292,7 @@ pub fn call(
         Err(e) => {
             let stopped = *stop.lock().unwrap();
             let memory_denied = store.data().limiter.memory_denied;
-            let (status, message) = classify(&e, stopped, memory_denied, policy, timeout, cpu_budget);
+            let (status, message) = classify(&e, stopped, memory_denied, &policy, timeout, cpu_budget);
             outcome.status = status;
             outcome.error = Some(message);
             outcome.detail = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());

@@ -17,7 +17,7 @@ mod schema;
 mod values;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pyo3::create_exception;
@@ -148,6 +148,39 @@ impl Component {
         slow_fd: Option<i32>,
         slow_after_ms: u64,
     ) -> PyResult<CallOutcome> {
+        let mut spec = self.spec(py, interface, function, args_json, policy_json, cancel)?;
+        spec.slow = slow_fd.map(|fd| call::SlowNotice { fd, after: Duration::from_millis(slow_after_ms) });
+        let outcome = py.detach(move || call::call(spec));
+        Ok(CallOutcome::from_outcome(py, outcome))
+    }
+
+    /// The same call as `call`, not run yet: `PendingCall.run_for` runs a
+    /// slice of it on one thread and `finish` the rest, on any other.
+    #[pyo3(signature = (interface, function, args_json, policy_json="{}", cancel=None))]
+    fn start(
+        &self,
+        py: Python<'_>,
+        interface: Option<&str>,
+        function: &str,
+        args_json: &str,
+        policy_json: &str,
+        cancel: Option<&CancelToken>,
+    ) -> PyResult<PendingCall> {
+        let spec = self.spec(py, interface, function, args_json, policy_json, cancel)?;
+        Ok(PendingCall { inner: Mutex::new(call::Pending::new(spec)) })
+    }
+}
+
+impl Component {
+    fn spec(
+        &self,
+        py: Python<'_>,
+        interface: Option<&str>,
+        function: &str,
+        args_json: &str,
+        policy_json: &str,
+        cancel: Option<&CancelToken>,
+    ) -> PyResult<call::CallSpec> {
         let func = self
             .inner
             .funcs
@@ -161,20 +194,49 @@ impl Component {
                 PyValueError::new_err(format!("the component has no export {what}"))
             })?;
         let policy = EffectivePolicy::parse(policy_json).map_err(PyValueError::new_err)?;
-        let cancel = cancel.map(|c| c.inner.clone());
-        let (core, inner) = (self.core.clone(), self.inner.clone());
-        let outcome = py.detach(move || {
-            let args: serde_json::Value = match serde_json::from_str(args_json) {
-                Ok(v) => v,
-                Err(e) => {
-                    return Err(format!("arguments are not valid JSON: {e}"));
-                }
-            };
-            let slow = slow_fd.map(|fd| call::SlowNotice { fd, after: Duration::from_millis(slow_after_ms) });
-            Ok(call::call(&core, &inner, &inner.funcs[func], &args, &policy, cancel, slow))
-        });
-        let outcome = outcome.map_err(PyValueError::new_err)?;
+        let args: serde_json::Value = py
+            .detach(|| serde_json::from_str(args_json))
+            .map_err(|e| PyValueError::new_err(format!("arguments are not valid JSON: {e}")))?;
+        Ok(call::CallSpec {
+            core: self.core.clone(),
+            compiled: self.inner.clone(),
+            func,
+            args,
+            policy,
+            cancel: cancel.map(|c| c.inner.clone()),
+            slow: None,
+        })
+    }
+}
+
+/// A call started by `Component.start`, run a slice at a time.
+#[pyclass(frozen, module = "wassette._engine")]
+struct PendingCall {
+    inner: Mutex<call::Pending>,
+}
+
+#[pymethods]
+impl PendingCall {
+    /// Runs the call for up to `budget_ms` on this thread (a computing guest
+    /// is seen at its next epoch tick, every 10 ms); its outcome if it ended,
+    /// else None, and it can go on, here or on another thread.
+    fn run_for(&self, py: Python<'_>, budget_ms: u64) -> PyResult<Option<CallOutcome>> {
+        // Locked without the GIL: a thread holding it may wait for the GIL.
+        let outcome = py.detach(|| self.pending().map(|mut p| p.run_for(Duration::from_millis(budget_ms))))?;
+        Ok(outcome.map(|o| CallOutcome::from_outcome(py, o)))
+    }
+
+    /// Runs the call to its end.
+    fn finish(&self, py: Python<'_>) -> PyResult<CallOutcome> {
+        let outcome = py.detach(|| self.pending().map(|mut p| p.finish()))?;
+        let outcome = outcome.ok_or_else(|| EngineError::new_err("the call has ended"))?;
         Ok(CallOutcome::from_outcome(py, outcome))
+    }
+}
+
+impl PendingCall {
+    fn pending(&self) -> PyResult<std::sync::MutexGuard<'_, call::Pending>> {
+        self.inner.lock().map_err(|_| EngineError::new_err("the call failed"))
     }
 }
 
@@ -242,6 +304,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Component>()?;
     m.add_class::<CancelToken>()?;
     m.add_class::<CallOutcome>()?;
+    m.add_class::<PendingCall>()?;
     m.add("ComponentError", m.py().get_type::<ComponentError>())?;
     m.add("EngineError", m.py().get_type::<EngineError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -363,6 +363,39 @@ def test_slow_call_signals_its_fd(compiled: Callable[[str], Any]) -> None:
         os.close(write_end)
 
 
+def test_started_call_runs_in_slices_and_moves_between_threads(compiled: Callable[[str], Any]) -> None:
+    """`start` + `run_for`: a short call ends within its first slice; a long
+    one comes back unfinished after about the slice (bounded by an epoch
+    tick) and is finished by another thread, its deadline and cancellation
+    still in force."""
+    quick = compiled("arith").start(None, "add", '{"a": 40, "b": 2}', "{}")
+    out = quick.run_for(1_000)
+    assert out is not None and out.status == "ok" and out.value_json == "42"
+    assert quick.run_for(1_000) is None  # ended: nothing more to run
+    with pytest.raises(_engine.EngineError):
+        quick.finish()
+
+    started = time.monotonic()
+    spinning = compiled("spin").start(None, "spin", "{}", json.dumps({"timeout_ms": 700}))
+    assert spinning.run_for(30) is None
+    assert time.monotonic() - started < 0.3  # the slice ends at the next epoch tick
+    elsewhere: list[Any] = []
+    finisher = threading.Thread(target=lambda: elsewhere.append(spinning.finish()))
+    finisher.start()
+    finisher.join(10)
+    assert elsewhere and elsewhere[0].status == "timeout"
+    assert time.monotonic() - started >= 0.7  # the deadline counts from the start
+
+    token = _engine.CancelToken()
+    cancelled = compiled("spin").start(None, "spin", "{}", "{}", token)
+    assert cancelled.run_for(20) is None
+    threading.Timer(0.2, token.cancel).start()
+    assert cancelled.finish().status == "cancelled"
+
+    with pytest.raises(ValueError, match="not valid JSON"):
+        compiled("arith").start(None, "add", "{", "{}")
+
+
 def test_already_cancelled_token_stops_the_call_at_once(compiled: Callable[[str], Any]) -> None:
     """A token cancelled before the call starts ends it right away as "cancelled"."""
     token = _engine.CancelToken()

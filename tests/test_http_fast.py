@@ -91,6 +91,27 @@ def test_cancelled_call_answered_as_the_sdk(server: HttpServer, extra: dict[str,
     assert messages(s.call(8, "add", {"a": 1, "b": 2}))[-1]["result"]["structuredContent"] == {"result": 3}
 
 
+def test_a_long_call_does_not_hold_up_others(server: HttpServer) -> None:
+    """Calls start on the event loop's thread; one still running after a few
+    milliseconds moves to a worker thread, so other clients are answered
+    meanwhile (and the long call can still be cancelled)."""
+    long, other = RawSession(server.url), RawSession(server.url)
+    answer: list[httpx.Response] = []
+    caller = threading.Thread(target=lambda: answer.append(long.call(1, "spin", {})))
+    caller.start()
+    time.sleep(0.3)
+    for i in range(20):
+        started = time.monotonic()
+        added = messages(other.call(i, "add", {"a": i, "b": 1}))[-1]
+        assert added["result"]["structuredContent"] == {"result": i + 1}
+        assert time.monotonic() - started < 1.0
+    assert caller.is_alive()  # still spinning, on its worker thread
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}
+    assert long.post(cancel).status_code == 202
+    caller.join(10)
+    assert messages(answer[0])[-1]["error"]["code"] == -32800
+
+
 def test_what_the_fast_path_leaves_to_the_sdk(server: HttpServer) -> None:
     """Requests the SDK would refuse keep the SDK's refusal."""
     s = RawSession(server.url)

@@ -33,6 +33,18 @@ class Component:
         slow_fd: int | None = None,
         slow_after_ms: int = 5,
     ) -> CallOutcome: ...
+    def start(
+        self,
+        interface: str | None,
+        function: str,
+        args_json: str,
+        policy_json: str = "{}",
+        cancel: CancelToken | None = None,
+    ) -> PendingCall: ...
+
+class PendingCall:
+    def run_for(self, budget_ms: int) -> CallOutcome | None: ...
+    def finish(self) -> CallOutcome: ...
 
 class CancelToken:
     def __init__(self) -> None: ...

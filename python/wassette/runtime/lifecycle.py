@@ -166,6 +166,35 @@ class CallResult:
         return f"{label}: {self.error}" if self.error else label
 
 
+class ToolCall:
+    """A call started by `Runtime.start_tool`: `run_for` runs a slice of it
+    on this thread, `finish` the rest (on any thread); each gives the result
+    once the call has ended."""
+
+    def __init__(
+        self, runtime: Runtime, tool: Tool, pending: _engine.PendingCall | None, ended: CallResult | None
+    ) -> None:
+        self._runtime = runtime
+        self._tool = tool
+        self._pending = pending
+        self._ended = ended
+
+    def run_for(self, budget_ms: int) -> CallResult | None:
+        """The result if the call ends within `budget_ms` (None: it goes on)."""
+        if self._pending is not None and self._ended is None:
+            outcome = self._pending.run_for(budget_ms)
+            if outcome is not None:
+                self._ended = self._runtime._result(self._tool, outcome)
+        return self._ended
+
+    def finish(self) -> CallResult:
+        """Runs the call to its end. Blocks; the GIL is released inside."""
+        if self._ended is None:
+            assert self._pending is not None
+            self._ended = self._runtime._result(self._tool, self._pending.finish())
+        return self._ended
+
+
 def grant_command(component_id: str, denial: dict[str, Any]) -> str | None:
     """The exact CLI command that would allow a refused access, if a grant can."""
     if denial.get("rule"):
@@ -519,6 +548,43 @@ class Runtime:
         """Runs a tool in a fresh sandbox. Blocks; the GIL is released inside.
         `slow_fd`: an fd (pipe or eventfd) the engine writes 8 bytes to (a
         u64 1) if the call is still running after `slow_after_ms`."""
+        prepared = self._prepare(name, arguments)
+        if isinstance(prepared, CallResult):
+            return prepared
+        tool, component, args_json, policy_json = prepared
+        try:
+            outcome = component.call(
+                tool.interface, tool.function, args_json, policy_json, cancel, slow_fd, slow_after_ms
+            )
+        except ValueError as e:  # arguments that are not JSON at all
+            return CallResult(tool=tool, status="invalid_arguments", error=str(e))
+        return self._result(tool, outcome)
+
+    def start_tool(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | str | None,
+        *,
+        cancel: _engine.CancelToken | None = None,
+    ) -> ToolCall:
+        """The same call as `call_tool`, to be run a slice at a time
+        (`ToolCall.run_for`), and finished on any thread (`ToolCall.finish`)."""
+        prepared = self._prepare(name, arguments)
+        if isinstance(prepared, CallResult):
+            return ToolCall(self, prepared.tool, None, prepared)
+        tool, component, args_json, policy_json = prepared
+        try:
+            pending = component.start(tool.interface, tool.function, args_json, policy_json, cancel)
+        except ValueError as e:
+            return ToolCall(self, tool, None, CallResult(tool=tool, status="invalid_arguments", error=str(e)))
+        return ToolCall(self, tool, pending, None)
+
+    def _prepare(
+        self, name: str, arguments: Mapping[str, Any] | str | None
+    ) -> tuple[Tool, _engine.Component, str, str] | CallResult:
+        """The tool, its component, the arguments as JSON and the effective
+        policy as JSON; or the result of a call that cannot run (its policy
+        cannot be built)."""
         tool = self.tool(name)
         component = self._component(tool.component_id)
         args_json = arguments if isinstance(arguments, str) else json.dumps(arguments or {})
@@ -526,12 +592,10 @@ class Runtime:
             policy_json = self.effective_policy_json(tool.component_id)
         except WassetteError as e:
             return CallResult(tool=tool, status="policy_error", error=str(e))
-        try:
-            outcome = component.call(
-                tool.interface, tool.function, args_json, policy_json, cancel, slow_fd, slow_after_ms
-            )
-        except ValueError as e:  # arguments that are not JSON at all
-            return CallResult(tool=tool, status="invalid_arguments", error=str(e))
+        return tool, component, args_json, policy_json
+
+    def _result(self, tool: Tool, outcome: _engine.CallOutcome) -> CallResult:
+        """A call's outcome as a result; refusals and stops are audited."""
         result = CallResult(
             tool=tool,
             status=outcome.status,

@@ -31,7 +31,7 @@ from wassette.server import wire
 from wassette.server.builtin_specs import NAMES
 from wassette.server.builtins import BuiltinTools
 from wassette.server.http_guard import CLIENT_GONE
-from wassette.server.workers import WORKERS
+from wassette.server.workers import FIRST_SLICES, WORKERS
 
 log = logging.getLogger("wassette.server")
 
@@ -250,15 +250,18 @@ class WassetteServer:
     async def _run_call(
         self, name: str, args: dict[str, Any], token: _engine.CancelToken, gone: anyio.Event | None
     ) -> CallResult | None:
-        """Runs a component call in a worker thread; None if the client went
-        away first. A cancelled request stops waiting at once (the caller's
-        token then stops the guest)."""
-
-        def call() -> CallResult:
-            return self.runtime.call_tool(name, args, cancel=token)
-
+        """Runs a component call, its first slice on this thread and the rest
+        (if any) in a worker thread; None if the client went away first. A
+        cancelled request stops waiting at once (the caller's token then
+        stops the guest)."""
+        call = self.runtime.start_tool(name, args, cancel=token)
+        result = FIRST_SLICES.run(name, call)
+        if result is not None:
+            return result
         if gone is None:
-            return await WORKERS.run(call)
+            result = await WORKERS.run(call.finish)
+            FIRST_SLICES.ended(name, result)
+            return result
         async with anyio.create_task_group() as tg:
 
             async def cancel_when_gone() -> None:
@@ -266,7 +269,8 @@ class WassetteServer:
                 tg.cancel_scope.cancel()
 
             tg.start_soon(cancel_when_gone)
-            result = await WORKERS.run(call)
+            result = await WORKERS.run(call.finish)
+            FIRST_SLICES.ended(name, result)
             tg.cancel_scope.cancel()
             return result
         return None

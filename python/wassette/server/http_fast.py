@@ -43,7 +43,7 @@ from wassette.runtime.errors import WassetteError
 from wassette.runtime.lifecycle import CallResult, Runtime
 from wassette.server import wire
 from wassette.server.http_guard import header_map
-from wassette.server.workers import WORKERS
+from wassette.server.workers import FIRST_SLICES, WORKERS
 
 if TYPE_CHECKING:
     from wassette.server.app import WassetteServer
@@ -67,33 +67,10 @@ _LEFT, _CANCELLED = object(), object()
 REQUEST_CANCELLED = -32800
 
 
-# A call still running after this long starts watching its connection;
-# shorter ones end before a watcher (a task per call) would pay off.
-WATCH_AFTER_S = 0.005
-
-
-class _Watch:
-    """Watches a request's connection, once started: a client that leaves
-    stops its call's guest."""
-
-    def __init__(self, receive: Receive, token: _engine.CancelToken) -> None:
-        self.receive = receive
-        self.token = token
-        self.left = False
-        self._task: asyncio.Future[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.ensure_future(self._wait())
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    async def _wait(self) -> None:
-        while (await self.receive())["type"] != "http.disconnect":  # the body was read already
-            pass
-        self.left = True
-        self.token.cancel()
+async def _disconnect(receive: Receive) -> None:
+    """Returns when the client has gone (the body was read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 # At most this many sessions are opened here before the SDK runs; beyond,
@@ -268,27 +245,36 @@ class HttpFastPath:
         self, sid: str, rid: object, name: str, args: dict[str, Any], receive: Receive
     ) -> CallResult | str | object:
         """The call's result, an error message, _CANCELLED (by a
-        notifications/cancelled) or _LEFT (the client disconnected). (Plain
-        asyncio here: an anyio cancel scope formats the task's repr on every
-        cancel, a measurable share of a short call.)"""
+        notifications/cancelled) or _LEFT (the client disconnected).
+
+        The call's first slice runs on this thread (see FirstSlices).
+        (Plain asyncio here: an anyio cancel scope formats the task's repr on
+        every cancel, a measurable share of a short call.)"""
+        self._hold_session(sid)
         token = _engine.CancelToken()
+        try:
+            call = self.runtime.start_tool(name, args, cancel=token)
+        except WassetteError as e:
+            return str(e)
+        result = FIRST_SLICES.run(name, call)
+        if result is not None:
+            return result
         key = (sid, rid)
         self._running[key] = token
-        self._hold_session(sid)
-        call = WORKERS.submit(lambda: self.runtime.call_tool(name, args, cancel=token))
-        watch = _Watch(receive, token)
-        timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, watch.start)
+        finished = WORKERS.submit(call.finish)
+        watch = asyncio.ensure_future(_disconnect(receive))
         try:
-            try:
-                result: CallResult | str = await call
-            except WassetteError as e:
-                result = str(e)
-            if watch.left:
+            await asyncio.wait((finished, watch), return_when=asyncio.FIRST_COMPLETED)
+            if not finished.done():
+                token.cancel()  # the client left: stop the guest
                 return _LEFT
-            return _CANCELLED if token.cancelled else result
+            if token.cancelled:
+                return _CANCELLED
+            result = finished.result()
+            FIRST_SLICES.ended(name, result)
+            return result
         finally:
-            timer.cancel()
-            watch.stop()
+            watch.cancel()
             token.cancel()  # a finished call ignores it
             self._running.pop(key, None)
 

@@ -14,7 +14,10 @@ import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from wassette.runtime.lifecycle import CallResult, ToolCall
 
 T = TypeVar("T")
 
@@ -108,5 +111,34 @@ class Workers:
             return None
 
 
-# Component calls of every transport run in these threads.
+class FirstSlices:
+    """A call's first slice runs on the event loop's own thread, for up to
+    `budget_ms`: most calls end by then, and handing each to a worker thread
+    costs two thread wake-ups, more than such a call itself (measured:
+    BENCHMARKS.md). A call still running then is finished by a worker while
+    the loop serves others; the tool's next call starts on a worker, until
+    one of its calls is short again."""
+
+    def __init__(self, budget_ms: int) -> None:
+        self.budget_ms = budget_ms
+        self._long: set[str] = set()
+
+    def run(self, name: str, call: ToolCall) -> CallResult | None:
+        """The result if the call ended within the slice (or None)."""
+        if name in self._long:
+            return None
+        result = call.run_for(self.budget_ms)
+        if result is None:
+            self._long.add(name)
+        return result
+
+    def ended(self, name: str, result: CallResult) -> None:
+        """Notes how long a call finished by a worker took."""
+        if result.duration_ms < self.budget_ms:
+            self._long.discard(name)
+
+
+# Component calls of every transport run in these threads, after a first
+# slice on the event loop's.
 WORKERS = Workers()
+FIRST_SLICES = FirstSlices(budget_ms=3)
