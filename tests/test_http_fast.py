@@ -59,7 +59,15 @@ def test_fast_answers_as_the_sdk(server: HttpServer) -> None:
     assert s.post(level).status_code == 200
     for i, (name, args) in enumerate(CALLS):
         fast, sdk = s.call(2 * i + 1, name, args), s.call(2 * i + 1, name, args, **SDK_ONLY)
-        assert shape(fast) == shape(sdk), f"{name} {args}"
+        assert fast.status_code == sdk.status_code == 200, f"{name} {args}"
+        assert fast.headers["mcp-session-id"] == sdk.headers["mcp-session-id"]
+        assert messages(fast) == messages(sdk), f"{name} {args}"
+        # One message is one JSON body (the connection can be kept); a log
+        # message and the answer are an event stream, as the SDK's.
+        expected = "application/json" if len(messages(fast)) == 1 else "text/event-stream"
+        assert shape(fast)["headers"]["content-type"] == expected
+        if expected == "text/event-stream":
+            assert shape(fast)["headers"] == shape(sdk)["headers"]
         if sdk.headers["content-type"] == "text/event-stream":
             # Proof of the two paths: the SDK streams (chunked), the fast path sends one body.
             assert sdk.headers.get("transfer-encoding") == "chunked"

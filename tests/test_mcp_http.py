@@ -20,6 +20,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from servers import HttpServer, cpu_seconds, http_client, http_server, http_session, text
+from servers import messages as response_messages
 
 pytestmark = pytest.mark.anyio
 
@@ -325,12 +326,6 @@ async def test_guest_stderr_forwarded_as_log(server: HttpServer, version: str) -
     assert logs == [{"tool": "print-stderr", "stderr": "diagnostic line"}]
 
 
-def _sse_messages(body: str) -> list[dict[str, Any]]:
-    return [
-        json.loads(line[5:]) for line in body.splitlines() if line.startswith("data:") and line[5:].strip()
-    ]
-
-
 def _raw_session(url: str) -> dict[str, str]:
     """Opens a 2025-11-25 session with raw requests; returns its headers."""
     init = {
@@ -358,8 +353,8 @@ async def test_guest_stdout_cannot_inject_messages(server: HttpServer) -> None:
     r = httpx.post(
         server.url, headers=headers, json={"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": call}
     )
-    messages = _sse_messages(r.text)
-    assert len(messages) == 1 and messages[0]["id"] == 7 and "result" in messages[0]
+    answered = response_messages(r)  # one JSON body or an event stream: exactly one message
+    assert len(answered) == 1 and answered[0]["id"] == 7 and "result" in answered[0]
     async with http_session(server.url) as s:
         names = {t.name for t in (await s.list_tools()).tools}
         assert "forged" not in names and "print-stdout" in names
@@ -376,10 +371,7 @@ def test_bad_requests_get_json_rpc_errors(server: HttpServer) -> None:
         return httpx.post(server.url, headers=headers, content=content)
 
     def error_code(r: httpx.Response) -> int:
-        messages = (
-            _sse_messages(r.text) if r.headers["content-type"].startswith("text/event-stream") else [r.json()]
-        )
-        return int(messages[0]["error"]["code"])
+        return int(response_messages(r)[0]["error"]["code"])
 
     r = post(b"{this is not json")
     assert r.status_code == 400 and error_code(r) == -32700
@@ -396,10 +388,10 @@ def test_bad_requests_get_json_rpc_errors(server: HttpServer) -> None:
             "params": {"name": "add", "arguments": {"a": [], "b": 1}},
         }
     )
-    result = _sse_messages(r.text)[0]["result"]
+    result = response_messages(r)[0]["result"]
     assert result["isError"] is True and "args.a" in result["content"][0]["text"]
     r = post({"jsonrpc": "2.0", "id": 5, "method": "tools/list"})
-    assert "tools" in _sse_messages(r.text)[0]["result"]
+    assert "tools" in response_messages(r)[0]["result"]
 
 
 async def assert_abandoned_call_stops(server: HttpServer, headers: dict[str, str]) -> None:

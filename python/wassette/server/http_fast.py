@@ -6,10 +6,9 @@ a dispatcher task, a request context and an SSE response built by a task
 group: about 1.5 ms of Python per call before the component runs. For the
 calls that matter most, a component `tools/call` on an established session
 at a revision in `wire.FAST_VERSIONS`, this answers the POST itself, with
-the wire forms of wire.py (the same ones the SDK path validates) and the
-SDK's response shape: an SSE stream with the guest's stderr as a log
-message (at the level the client chose) then the result, or one JSON body
-with `--json-response`.
+the wire forms of wire.py (the same ones the SDK path validates): one JSON
+body with the result, or, when the guest's stderr goes first as a log
+message (at the level the client chose), an SSE stream as the SDK's.
 
 Everything else, including any request it has the slightest doubt about
 (headers the SDK would refuse, unknown sessions, other revisions, built-in
@@ -309,7 +308,14 @@ class HttpFastPath:
         await send({"type": "http.response.body", "body": b""})
 
     async def _respond(self, send: Send, sid: str, messages: list[dict[str, Any]]) -> None:
-        if self.json_response:
+        """One JSON body when the answer is one message (always with
+        `--json-response`, where log messages are not sent); an event stream
+        when a log message comes before it. The specification lets a server
+        answer any request either way. A client reads a JSON body to its end
+        and keeps the connection; the official client stops reading an event
+        stream at the answer and so opens a new connection for every request
+        (measured: BENCHMARKS.md)."""
+        if self.json_response or len(messages) == 1:
             body = wire.dumps(messages[-1])
             headers = [(b"content-type", b"application/json")]
         else:
