@@ -14,6 +14,7 @@ that just started the server (initialize, tools/list) come sooner without it.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -37,11 +38,9 @@ LATEST_S = 1.0
 
 
 def _import_sdk() -> None:
-    import mcp.server.streamable_http_manager
-
-    import wassette.server.app  # the SDK's server, through it
-
-    del mcp, wassette  # imported for their cost, here off the event loop
+    """Imports the SDK's modules (for their cost, here off the event loop)."""
+    for module in ("mcp.server.streamable_http_manager", "wassette.server.app"):
+        importlib.import_module(module)
 
 
 class SdkApp:
@@ -103,7 +102,7 @@ async def adopt(manager: StreamableHTTPSessionManager, sid: str, opened: OpenedS
     """Makes a session the fast path opened one of the SDK's, under the same
     id: its handshake is replayed to the SDK (answers dropped). Uses the
     session manager's own steps for opening a session (private in the
-    pinned SDK; tests/test_mcp_http.py covers the hand-over)."""
+    pinned SDK; tests/test_http_opening.py covers the hand-over)."""
     async with manager._session_creation_lock:
         transport = manager._admit_session(None)
         if transport is None:
