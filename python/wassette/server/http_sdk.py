@@ -92,7 +92,10 @@ class SdkApp:
                 self._fast.attach(server)
                 manager = server.server.session_manager
                 for sid, opened in self._fast.hand_over().items():
-                    await adopt(manager, sid, opened)
+                    try:
+                        await adopt(manager, sid, opened)
+                    except Exception:  # that client gets 404 and opens a new session
+                        log.exception("session %s could not be handed to the SDK", sid)
             self.server, self._app = server, app
             self._ready.set()
             await server.watch_components(since=since)
