@@ -1,7 +1,8 @@
 """The MCP server object, shared by every transport.
 
 Component exports and the built-in tools are the tools; each component call
-runs in a worker thread (the engine releases the GIL), in a fresh sandbox.
+runs in a fresh sandbox, its first slice on the event loop's thread and the
+rest, if any, in a worker thread (workers.py; the engine releases the GIL).
 Guest output never reaches the protocol stream: the engine captures it, and
 guest stderr may be forwarded as MCP log messages.
 """

@@ -1,10 +1,10 @@
-"""Worker threads for component calls.
+"""Where component calls run: a first slice on the event loop's thread
+(`FirstSlices`), the rest of a longer call in a worker thread.
 
-The engine releases the GIL during a call, so calls run in parallel in
-these threads while the event loop keeps serving. Unlike a thread pool that
+The engine releases the GIL during a call, so long calls run in parallel in
+the workers while the event loop keeps serving. Unlike a thread pool that
 wakes its idle threads in turn, the thread that finished most recently takes
-the next call: its caches are still warm, which measurably shortens a call of
-a few hundred microseconds (see BENCHMARKS.md).
+the next call: its caches are still warm.
 """
 
 from __future__ import annotations
