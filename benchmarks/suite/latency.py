@@ -3,7 +3,7 @@ official client (`sdk`) and the minimal one (`raw`), for each fixture.
 
 One server per subject, transport and client serves all four fixtures (each
 in the component directory under its own name); once its tools/list is
-complete and it had SETTLE_S to settle, each fixture gets a warm-up and then
+complete and it had clients.SETTLE_S to settle, each fixture gets a warm-up and then
 `calls` timed calls, one after the other.
 """
 
@@ -18,10 +18,6 @@ import anyio
 from suite import clients, fixtures
 from suite.stats import Records, latency_ms
 from suite.subjects import Subject, free_port
-
-# After a complete tools/list, time for work a server defers past it (our
-# SDK import, Wassette's background loads) before anything is timed.
-SETTLE_S = 1.5
 
 
 def _warmup(calls: int) -> int:
@@ -44,7 +40,7 @@ def raw_stdio(subject: Subject, component_dir: Path, expected: int, calls: int) 
         client = clients.RawStdio(proc)
         client.initialize()
         clients.wait_listed(client, expected)
-        time.sleep(SETTLE_S)
+        time.sleep(clients.SETTLE_S)
         return _each_fixture(client, subject, calls)
 
 
@@ -87,7 +83,7 @@ def sdk_stdio(subject: Subject, component_dir: Path, expected: int, calls: int) 
     async def run() -> dict[str, list[float]]:
         async with clients.sdk_stdio(subject.stdio_command(component_dir), subject.env) as session:
             await clients.sdk_wait_listed(session, expected)
-            await anyio.sleep(SETTLE_S)
+            await anyio.sleep(clients.SETTLE_S)
             return await _sdk_calls(session, calls, subject)
 
     return anyio.run(run)
@@ -131,6 +127,6 @@ def measure(
             first = clients.connect_http(port)
             clients.wait_listed(first, expected)
             first.close()
-            time.sleep(SETTLE_S)
+            time.sleep(clients.SETTLE_S)
             keep("http", "raw", raw_http(port, calls, subject))
             keep("http", "sdk", sdk_http(port, calls, subject))

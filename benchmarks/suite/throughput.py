@@ -60,6 +60,7 @@ def measure(
         first = clients.connect_http(port)
         clients.wait_listed(first, expected)
         first.close()
+        time.sleep(clients.SETTLE_S)
         for name in FIXTURES:
             for concurrency in CONCURRENCY:
                 rate = asyncio.run(calls_per_second(port, fixtures.CALLS[name], concurrency, seconds))

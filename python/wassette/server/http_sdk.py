@@ -23,7 +23,7 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wassette.server import wire
-from wassette.server.loading import prompt_switches
+from wassette.server.loading import freeze_loaded, prompt_switches
 
 if TYPE_CHECKING:
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -87,6 +87,7 @@ class SdkApp:
             await anyio.to_thread.run_sync(_import_sdk)
         server = self._make_server()
         app: Any = self._build(server)
+        freeze_loaded()
         async with app.router.lifespan_context(app):
             if self._fast is not None:
                 self._fast.attach(server)

@@ -40,7 +40,7 @@ from wassette.runtime.errors import WassetteError
 from wassette.runtime.lifecycle import Runtime
 from wassette.server import wire
 from wassette.server.limits import DEFAULT_MAX_REQUEST_BYTES
-from wassette.server.loading import prompt_switches
+from wassette.server.loading import freeze_loaded, prompt_switches
 
 if TYPE_CHECKING:
     from wassette.server.app import WassetteServer
@@ -653,6 +653,7 @@ def serve_stdio(
                 from wassette.server.app import WassetteServer
 
                 app = WassetteServer(runtime, builtin_tools=builtin_tools, agent_grants=agent_grants)
+            freeze_loaded()
             asyncio.run(_serve_sdk(session, app))
         else:
             session.ended.wait()
