@@ -32,7 +32,7 @@ from wassette.server import wire
 from wassette.server.builtin_specs import NAMES
 from wassette.server.builtins import BuiltinTools
 from wassette.server.http_guard import CLIENT_GONE
-from wassette.server.workers import FIRST_SLICES, WORKERS
+from wassette.server.workers import FIRST_SLICES
 
 log = logging.getLogger("wassette.server")
 
@@ -260,9 +260,7 @@ class WassetteServer:
         if result is not None:
             return result
         if gone is None:
-            result = await WORKERS.run(call.finish)
-            FIRST_SLICES.ended(name, result)
-            return result
+            return await FIRST_SLICES.finish(name, call)
         async with anyio.create_task_group() as tg:
 
             async def cancel_when_gone() -> None:
@@ -270,8 +268,7 @@ class WassetteServer:
                 tg.cancel_scope.cancel()
 
             tg.start_soon(cancel_when_gone)
-            result = await WORKERS.run(call.finish)
-            FIRST_SLICES.ended(name, result)
+            result = await FIRST_SLICES.finish(name, call)
             tg.cancel_scope.cancel()
             return result
         return None

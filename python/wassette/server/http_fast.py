@@ -42,7 +42,7 @@ from wassette.runtime.errors import WassetteError
 from wassette.runtime.lifecycle import CallResult, Runtime
 from wassette.server import wire
 from wassette.server.http_guard import header_map
-from wassette.server.workers import FIRST_SLICES, WORKERS
+from wassette.server.workers import FIRST_SLICES
 
 if TYPE_CHECKING:
     from wassette.server.app import WassetteServer
@@ -260,7 +260,7 @@ class HttpFastPath:
             return result
         key = (sid, rid)
         self._running[key] = token
-        finished = WORKERS.submit(call.finish)
+        finished = FIRST_SLICES.finish(name, call)
         watch = asyncio.ensure_future(_disconnect(receive))
         try:
             await asyncio.wait((finished, watch), return_when=asyncio.FIRST_COMPLETED)
@@ -269,9 +269,7 @@ class HttpFastPath:
                 return _LEFT
             if token.cancelled:
                 return _CANCELLED
-            result = finished.result()
-            FIRST_SLICES.ended(name, result)
-            return result
+            return finished.result()
         finally:
             watch.cancel()
             token.cancel()  # a finished call ignores it

@@ -119,7 +119,8 @@ class FirstSlices:
     the loop serves others; the tool's next call starts on a worker, until
     one of its calls is short again."""
 
-    def __init__(self, budget_ms: int) -> None:
+    def __init__(self, workers: Workers, budget_ms: int) -> None:
+        self.workers = workers
         self.budget_ms = budget_ms
         self._long: set[str] = set()
 
@@ -132,13 +133,21 @@ class FirstSlices:
             self._long.add(name)
         return result
 
-    def ended(self, name: str, result: CallResult) -> None:
-        """Notes how long a call finished by a worker took."""
-        if result.duration_ms < self.budget_ms:
-            self._long.discard(name)
+    def finish(self, name: str, call: ToolCall) -> asyncio.Future[CallResult]:
+        """Finishes the call in a worker thread; a short one lets the tool's
+        next call start on the event loop again."""
+
+        def ended(future: asyncio.Future[CallResult]) -> None:
+            ok = not future.cancelled() and future.exception() is None
+            if ok and future.result().duration_ms < self.budget_ms:
+                self._long.discard(name)
+
+        future = self.workers.submit(call.finish)
+        future.add_done_callback(ended)
+        return future
 
 
 # Component calls of every transport run in these threads, after a first
 # slice on the event loop's.
 WORKERS = Workers()
-FIRST_SLICES = FirstSlices(budget_ms=3)
+FIRST_SLICES = FirstSlices(WORKERS, budget_ms=3)
