@@ -102,25 +102,6 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// Tells the caller that a call is taking long: once `after` has passed
-/// since it started, a u64 1 is written to `fd` (a pipe or an eventfd, which
-/// the caller keeps open). Lets a caller run short calls on its own thread
-/// and bring in another one only for the long ones.
-#[derive(Clone, Copy)]
-pub struct SlowNotice {
-    pub fd: i32,
-    pub after: Duration,
-}
-
-impl SlowNotice {
-    fn send(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64; an fd the caller closed
-        // only makes the write fail, which changes nothing here.
-        let _ = unsafe { libc::write(self.fd, (&one as *const u64).cast(), 8) };
-    }
-}
-
 /// What a call needs, owned, so that the call can run as a `Send` future
 /// and move between threads (see `Pending`).
 pub struct CallSpec {
@@ -130,7 +111,6 @@ pub struct CallSpec {
     pub args: Value,
     pub policy: EffectivePolicy,
     pub cancel: Option<Arc<Cancel>>,
-    pub slow: Option<SlowNotice>,
 }
 
 /// Runs a call to its end on this thread.
@@ -168,7 +148,7 @@ impl Pending {
 }
 
 async fn run(spec: CallSpec) -> Outcome {
-    let CallSpec { core, compiled, func, args, policy, cancel, slow } = spec;
+    let CallSpec { core, compiled, func, args, policy, cancel } = spec;
     let func = &compiled.funcs[func];
     let start = Instant::now();
     let vals = match args_to_vals(&func.params, &args) {
@@ -232,32 +212,17 @@ async fn run(spec: CallSpec) -> Outcome {
                 None => std::future::pending().await,
             }
         };
-        tokio::pin!(run, cancelled);
-        let noticed = async {
-            match slow {
-                Some(s) => {
-                    tokio::time::sleep_until((start + s.after).into()).await;
-                    s.send();
-                }
-                None => std::future::pending().await,
+        tokio::select! {
+            r = run => r,
+            // A guest blocked in a host call (a sleep, a slow socket) never
+            // reaches an epoch check; dropping its future stops it.
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                stop.lock().unwrap().get_or_insert(Stop::Deadline);
+                Err(wasmtime::Error::new(Interrupted))
             }
-        };
-        tokio::pin!(noticed);
-        let mut notice_sent = false;
-        loop {
-            tokio::select! {
-                r = &mut run => break r,
-                // A guest blocked in a host call (a sleep, a slow socket) never
-                // reaches an epoch check; dropping its future stops it.
-                _ = tokio::time::sleep_until(deadline.into()) => {
-                    stop.lock().unwrap().get_or_insert(Stop::Deadline);
-                    break Err(wasmtime::Error::new(Interrupted));
-                }
-                _ = &mut cancelled => {
-                    stop.lock().unwrap().get_or_insert(Stop::Cancelled);
-                    break Err(wasmtime::Error::new(Interrupted));
-                }
-                _ = &mut noticed, if !notice_sent => notice_sent = true,
+            _ = cancelled => {
+                stop.lock().unwrap().get_or_insert(Stop::Cancelled);
+                Err(wasmtime::Error::new(Interrupted))
             }
         }
     }

@@ -132,11 +132,7 @@ impl Component {
     }
 
     /// Calls an export with JSON arguments under an effective policy (JSON).
-    ///
-    /// With `slow_fd` (a pipe or eventfd the caller keeps open), a u64 1 is
-    /// written to it once the call has run for `slow_after_ms` without ending.
-    #[pyo3(signature = (interface, function, args_json, policy_json="{}", cancel=None, slow_fd=None, slow_after_ms=5))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (interface, function, args_json, policy_json="{}", cancel=None))]
     fn call(
         &self,
         py: Python<'_>,
@@ -145,11 +141,8 @@ impl Component {
         args_json: &str,
         policy_json: &str,
         cancel: Option<&CancelToken>,
-        slow_fd: Option<i32>,
-        slow_after_ms: u64,
     ) -> PyResult<CallOutcome> {
-        let mut spec = self.spec(py, interface, function, args_json, policy_json, cancel)?;
-        spec.slow = slow_fd.map(|fd| call::SlowNotice { fd, after: Duration::from_millis(slow_after_ms) });
+        let spec = self.spec(py, interface, function, args_json, policy_json, cancel)?;
         let outcome = py.detach(move || call::call(spec));
         Ok(CallOutcome::from_outcome(py, outcome))
     }
@@ -204,7 +197,6 @@ impl Component {
             args,
             policy,
             cancel: cancel.map(|c| c.inner.clone()),
-            slow: None,
         })
     }
 }

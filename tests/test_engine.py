@@ -343,26 +343,6 @@ def test_cancel_from_another_thread(
     assert_engine_healthy(engine, components)
 
 
-def test_slow_call_signals_its_fd(compiled: Callable[[str], Any]) -> None:
-    """A call still running after `slow_after_ms` writes 8 bytes to `slow_fd`,
-    once; a call that ends sooner writes nothing."""
-    read_end, write_end = os.pipe()
-    os.set_blocking(read_end, False)
-    try:
-        out = compiled("arith").call(None, "add", '{"a": 1, "b": 2}', "{}", None, write_end, 5_000)
-        assert out.status == "ok"
-        with pytest.raises(BlockingIOError):
-            os.read(read_end, 64)  # nothing written
-        start = time.monotonic()
-        out = compiled("spin").call(None, "spin", "{}", json.dumps({"timeout_ms": 600}), None, write_end, 100)
-        assert out.status == "timeout"
-        assert time.monotonic() - start >= 0.6
-        assert os.read(read_end, 64) == (1).to_bytes(8, "little")  # once, though the call ran 6x longer
-    finally:
-        os.close(read_end)
-        os.close(write_end)
-
-
 def test_started_call_runs_in_slices_and_moves_between_threads(compiled: Callable[[str], Any]) -> None:
     """`start` + `run_for`: a short call ends within its first slice; a long
     one comes back unfinished after about the slice (bounded by an epoch

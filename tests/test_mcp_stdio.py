@@ -234,9 +234,10 @@ ANY_INVALID = "Invalid Request: not a JSON-RPC 2.0 request object"
 
 
 def test_requests_during_a_slow_call_are_read_and_answered(env, cli, components: dict[str, Path]) -> None:
-    """Calls run on the reading thread until they turn slow; then another
-    thread reads on: a quick call sent after a spinning one is answered
-    first, and the spinning one can be cancelled."""
+    """A call's first slice runs on the reading thread; a call still running
+    then is finished by a worker while reading goes on: a quick call sent
+    after a spinning one is answered first, and the spinning one can be
+    cancelled."""
     cli("component", "load", components["spin"].as_uri())
     cli("component", "load", components["arith"].as_uri())
     raw = RawStdio(env)

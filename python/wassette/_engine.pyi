@@ -30,8 +30,6 @@ class Component:
         args_json: str,
         policy_json: str = "{}",
         cancel: CancelToken | None = None,
-        slow_fd: int | None = None,
-        slow_after_ms: int = 5,
     ) -> CallOutcome: ...
     def start(
         self,

@@ -542,20 +542,14 @@ class Runtime:
         arguments: Mapping[str, Any] | str | None,
         *,
         cancel: _engine.CancelToken | None = None,
-        slow_fd: int | None = None,
-        slow_after_ms: int = 5,
     ) -> CallResult:
-        """Runs a tool in a fresh sandbox. Blocks; the GIL is released inside.
-        `slow_fd`: an fd (pipe or eventfd) the engine writes 8 bytes to (a
-        u64 1) if the call is still running after `slow_after_ms`."""
+        """Runs a tool in a fresh sandbox. Blocks; the GIL is released inside."""
         prepared = self._prepare(name, arguments)
         if isinstance(prepared, CallResult):
             return prepared
         tool, component, args_json, policy_json = prepared
         try:
-            outcome = component.call(
-                tool.interface, tool.function, args_json, policy_json, cancel, slow_fd, slow_after_ms
-            )
+            outcome = component.call(tool.interface, tool.function, args_json, policy_json, cancel)
         except ValueError as e:  # arguments that are not JSON at all
             return CallResult(tool=tool, status="invalid_arguments", error=str(e))
         return self._result(tool, outcome)

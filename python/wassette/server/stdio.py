@@ -1,9 +1,10 @@
 """MCP over stdio (`wassette run`): newline-delimited JSON-RPC on stdin/stdout.
 
 Our own framing, with a fast path in front of the SDK's `Server`:
-- Threads take turns reading stdin (leader/follower): the thread that reads
-  a component tool call hands reading over to another and runs the call
-  itself, then writes the answer; nothing hops between threads on the way.
+- One thread reads stdin and runs each component tool call's first slice
+  itself (`workers.FIRST_SLICES`): most calls end within it and are answered
+  from there, nothing hopping between threads on the way; a longer call is
+  finished and answered by a worker thread while reading goes on.
 - Answered here, in the wire forms of wire.py, for a session at a revision
   in `wire.FAST_VERSIONS`: `initialize`, `ping`, `logging/setLevel`,
   `tools/list`, component `tools/call` (guest stderr as a log message at the
@@ -41,8 +42,10 @@ from wassette.runtime.lifecycle import Runtime
 from wassette.server import wire
 from wassette.server.limits import DEFAULT_MAX_REQUEST_BYTES
 from wassette.server.loading import freeze_loaded, prompt_switches
+from wassette.server.workers import FIRST_SLICES
 
 if TYPE_CHECKING:
+    from wassette.runtime.lifecycle import CallResult, ToolCall
     from wassette.server.app import WassetteServer
 
 log = logging.getLogger("wassette.stdio")
@@ -51,10 +54,6 @@ _CHUNK = 64 * 1024
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 INTERNAL_ERROR = -32603
-# Fast tool calls running at once; beyond that, reading waits for one to end.
-MAX_CALL_THREADS = 32
-# A call running longer than this hands reading over to another thread.
-SLOW_CALL_MS = 5
 # When the input ends, what was already read is still answered if it finishes
 # within this long (`printf ... | wassette run` gets every answer); guests
 # still running then are stopped, as the client is gone.
@@ -130,6 +129,19 @@ def rejection(line: bytes) -> bytes | None:
     return error_line(request_id, INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 request object")
 
 
+def _call_answer(rid: object, name: str, result: CallResult | Exception) -> dict[str, Any]:
+    """The answer to a call that ended, or could not run (an exception)."""
+    if isinstance(result, WassetteError):
+        return response(rid, wire.error_result(str(result)))
+    if not isinstance(result, Exception):
+        try:
+            return response(rid, wire.call_result(result))
+        except Exception as e:  # a bug here must not cost the client its answer
+            result = e
+    log.error("tool call %s failed", name, exc_info=result)
+    return {"jsonrpc": "2.0", "id": rid, "error": {"code": INTERNAL_ERROR, "message": "Internal error"}}
+
+
 def _claim(fd: int, diversion: Callable[[], int]) -> tuple[int, Callable[[], None]]:
     """Moves a standard fd to a private descriptor and points the standard
     one elsewhere; returns the private fd and how to undo it."""
@@ -178,7 +190,7 @@ _EOF = _End()
 
 
 class _Input:
-    """The input side, handed from one reading thread to the next."""
+    """The input side: lines read from the client."""
 
     def __init__(self, fd: int, limit: int) -> None:
         self.fd = fd
@@ -217,7 +229,7 @@ _WATCH_INTERVAL_S = 1.0
 
 class StdioSession:
     """One client on stdin/stdout: what is answered without the SDK, the
-    threads that read and call, and the queue of messages for the SDK."""
+    thread that reads (and calls), and the queue of messages for the SDK."""
 
     def __init__(
         self,
@@ -256,128 +268,61 @@ class StdioSession:
         # Set when the SDK is first needed, or the input ended.
         self.wake = threading.Event()
         self._idle_calls = threading.Condition(self._lock)
-        # Reading threads (see _serve): the reader, whether it is running a
-        # call (nobody reads meanwhile), threads standing by to take over.
-        self._pool_lock = threading.Lock()
-        self._reader: object = None
-        self._reader_in_call = False
-        self._standing_by = 0
-        self._threads = 0
-        # The engine writes 8 bytes to `_slow_w` when a call turns slow (a
-        # pipe, not an eventfd: portable; the write end never blocks a call).
-        self._slow_r, self._slow_w = os.pipe()
-        os.set_blocking(self._slow_w, False)
 
     # -- threads ---------------------------------------------------------
 
     def start(self, since: frozenset[tuple[str, int]] | None = None) -> None:
         """Starts answering, and watching the component directory for changes
         made since `since` (its stamp when the runtime read it)."""
-        with self._pool_lock:
-            self._spawn(reading=True)
+        threading.Thread(target=self._read, name="wassette-stdio", daemon=True).start()
         last = self.runtime.store.stamp() if since is None else since
         threading.Thread(target=self._watch, args=(last,), name="wassette-stdio-watch", daemon=True).start()
 
-    def _spawn(self, *, reading: bool) -> None:
-        """Starts a thread that reads, or stands by (counted as standing by
-        from now, so a burst of calls does not start one each)."""
-        self._threads += 1
-        if not reading:
-            self._standing_by += 1
-        name = f"wassette-stdio-{self._threads}"
-        threading.Thread(target=self._serve, args=(reading,), name=name, daemon=True).start()
-
-    def _serve(self, reading: bool) -> None:
-        """A thread's life. The reader runs the calls it reads itself: most
-        take well under a millisecond, and handing each to another thread
-        costs more than that (two cores running one call's wake-ups and page
-        faults). A call still running after SLOW_CALL_MS makes the engine
-        signal `_slow_w`; a thread standing by on it then takes over
-        reading (so that other requests and cancellations are read), and the
-        thread of the slow call stands by once it has answered."""
-        me = object()
-        if not reading and not self._stand_by(me):
-            return
-        while True:
-            job = self._lead(me)
-            if job is None:
-                return  # the input ended
-            job()
-            with self._pool_lock:
-                if self._reader is me:
-                    self._reader_in_call = False
-                    continue
-                self._standing_by += 1
-            if not self._stand_by(me):
-                return
-
-    def _lead(self, me: object) -> Callable[[], None] | None:
-        """Reads and handles lines until one is a call (returned, to be run by
-        this thread), or the input ends (None)."""
-        with self._pool_lock:
-            self._reader = me
+    def _read(self) -> None:
+        """Reads and handles lines until the input ends."""
         while True:
             line = self.input.next()
             if isinstance(line, _End):
                 self._end()
-                return None
-            job = self._handle(line)
-            if job is not None:
-                with self._pool_lock:
-                    self._reader_in_call = True
-                    if self._standing_by == 0 and self._threads < MAX_CALL_THREADS:
-                        self._spawn(reading=False)
-                return job
-
-    def _stand_by(self, me: object) -> bool:
-        """Waits (counted in `_standing_by`) until the reader is in a slow
-        call, then becomes the reader (True); False when the input has ended."""
-        while not self.ended.is_set():
-            os.read(self._slow_r, 8)
-            with self._pool_lock:
-                if self._reader_in_call:  # else a late signal: the call has ended
-                    self._reader_in_call = False
-                    self._reader = me
-                    self._standing_by -= 1
-                    return True
-        return False
+                return
+            self._handle(line)
 
     # -- messages --------------------------------------------------------
 
-    def _handle(self, line: bytes | None) -> Callable[[], None] | None:
-        """Answers or forwards one line; returns the call to run, if it is one."""
+    def _handle(self, line: bytes | None) -> None:
+        """Answers or forwards one line."""
         if line is None:
             message = f"Invalid Request: larger than the {self.max_request_bytes}-byte limit"
             self.output.write(error_line(None, INVALID_REQUEST, message))
-            return None
+            return
         if not line.strip():
-            return None
+            return
         try:
             msg = json.loads(line)
         except (ValueError, RecursionError):
             log.debug("rejected a line that is not JSON (%d bytes)", len(line))
             self.output.write(error_line(None, PARSE_ERROR, "Parse error: the line is not valid JSON"))
-            return None
+            return
         if isinstance(msg, dict):
             method = msg.get("method")
             if "id" in msg:
-                if isinstance(method, str) and msg.get("jsonrpc") == "2.0" and wire.valid_id(msg["id"]):
-                    done, job = self._request(msg["id"], method, msg.get("params"), line)
-                    if done:
-                        return job
+                well_formed = msg.get("jsonrpc") == "2.0" and wire.valid_id(msg["id"])
+                if (
+                    well_formed
+                    and isinstance(method, str)
+                    and self._request(msg["id"], method, msg.get("params"), line)
+                ):
+                    return
             elif method == "notifications/cancelled" and self._cancel(msg.get("params")):
-                return None
+                return
             elif method == "notifications/initialized" and self.version is not None:
                 self._client_initialized = True
                 self._to_sdk((line, _NOT_MUTED), needed=False)
-                return None
+                return
         self._to_sdk((line, _NOT_MUTED))
-        return None
 
-    def _request(
-        self, rid: object, method: str, params: object, line: bytes
-    ) -> tuple[bool, Callable[[], None] | None]:
-        """(handled here, the call to run) for a well-formed request."""
+    def _request(self, rid: object, method: str, params: object, line: bytes) -> bool:
+        """Whether a well-formed request was handled here."""
         if method == "initialize" and not self._initialize_seen:
             self._initialize_seen = True
             version = wire.handshake(params)
@@ -385,83 +330,88 @@ class StdioSession:
                 self.output.message(response(rid, wire.initialize_result(version)))
                 self.version = version
                 self._to_sdk((line, rid), needed=False)  # for the SDK, if it ever runs
-                return True, None
-            return False, None
+                return True
+            return False
         if self.version is None:
-            return False, None
+            return False
         if method == "tools/call":
-            job = self._call(rid, params)
-            return job is not None, job
+            return self._call(rid, params)
         if method == "tools/list" and wire.plain_listing(params):
             self.output.message(
                 response(rid, {"tools": wire.tools(self.runtime.tools(), self.builtin_tools)})
             )
-            return True, None
+            return True
         if method == "ping" and not params:
             self.output.message(response(rid, {}))
-            return True, None
+            return True
         if method == "logging/setLevel" and isinstance(params, dict) and set(params) == {"level"}:
             level = params["level"]
             if isinstance(level, str) and level in wire.LEVELS:
                 self.log_level = wire.LEVELS[level]
                 self.output.message(response(rid, {}))
                 self._to_sdk((line, rid), needed=False)  # the SDK keeps its own copy
-                return True, None
-        return False, None
+                return True
+        return False
 
-    def _call(self, rid: object, params: object) -> Callable[[], None] | None:
-        """A component tool call in a shape this path serves, as a job."""
+    def _call(self, rid: object, params: object) -> bool:
+        """Runs a component tool call in a shape this path serves (False for
+        any other): its first slice here, the rest, if any, in a worker."""
         call = wire.component_call(params, self.runtime, self.builtin_tools)
         if call is None:
-            return None
-        name, args = call
+            return False
+        name, arguments = call
         token = _engine.CancelToken()
         with self._lock:
             self._inflight[rid] = token
             self._unanswered += 1
-        return lambda: self._run_call(rid, name, args, token)
-
-    def _run_call(
-        self, rid: object, name: str, arguments: dict[str, Any], token: _engine.CancelToken
-    ) -> None:
         try:
-            self._answer_call(rid, name, arguments, token)
+            started = self.runtime.start_tool(name, arguments, cancel=token)
+            result = FIRST_SLICES.run(name, started)
+        except Exception as e:
+            self._answer(rid, name, token, e)
+            return True
+        if result is None:
+            FIRST_SLICES.workers.start(lambda: self._finish(rid, name, token, started))
+        else:
+            self._answer(rid, name, token, result)
+        return True
+
+    def _finish(self, rid: object, name: str, token: _engine.CancelToken, call: ToolCall) -> None:
+        """In a worker thread: the rest of a call, and its answer."""
+        try:
+            result: CallResult | Exception = FIRST_SLICES.complete(name, call)
+        except Exception as e:
+            result = e
+        self._answer(rid, name, token, result)
+
+    def _answer(
+        self, rid: object, name: str, token: _engine.CancelToken, result: CallResult | Exception
+    ) -> None:
+        """Answers a call that ended, or could not run (an exception)."""
+        try:
+            self._answer_call(rid, name, token, result)
         finally:
             with self._lock:
                 self._unanswered -= 1
                 self._idle_calls.notify_all()
 
     def _answer_call(
-        self, rid: object, name: str, arguments: dict[str, Any], token: _engine.CancelToken
+        self, rid: object, name: str, token: _engine.CancelToken, result: CallResult | Exception
     ) -> None:
-        stderr = b""
-        stopped = False
-        try:
-            result = self.runtime.call_tool(
-                name, arguments, cancel=token, slow_fd=self._slow_w, slow_after_ms=SLOW_CALL_MS
-            )
-            answer: dict[str, Any] = response(rid, wire.call_result(result))
-            stderr = result.stderr
-            stopped = result.status == "cancelled"
-        except WassetteError as e:
-            answer = response(rid, wire.error_result(str(e)))
-        except Exception:
-            log.exception("tool call %s failed", name)
-            answer = {
-                "jsonrpc": "2.0",
-                "id": rid,
-                "error": {"code": INTERNAL_ERROR, "message": "Internal error"},
-            }
-        finally:
-            token.cancel()  # as the SDK path does; a finished call ignores it
-            with self._lock:
-                self._inflight.pop(rid, None)
-                cancelled = rid in self._cancelled
-                self._cancelled.discard(rid)
+        token.cancel()  # as the SDK path does; a finished call ignores it
+        with self._lock:
+            self._inflight.pop(rid, None)
+            cancelled = rid in self._cancelled
+            self._cancelled.discard(rid)
         if cancelled:
             return  # a cancelled request is never answered
-        if stopped and self._shutting_down:
+        answer = _call_answer(rid, name, result)
+        if isinstance(result, Exception):
+            self.output.message(answer)
+            return
+        if result.status == "cancelled" and self._shutting_down:
             answer = response(rid, wire.error_result(SHUTDOWN_MESSAGE))
+        stderr = result.stderr
         if stderr and self.log_level is not None and wire.LEVELS["info"] >= self.log_level:
             self.output.message(
                 {"jsonrpc": "2.0", "method": "notifications/message", "params": wire.stderr_log(name, stderr)}

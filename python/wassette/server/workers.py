@@ -1,27 +1,33 @@
-"""Where component calls run: a first slice on the event loop's thread
-(`FirstSlices`), the rest of a longer call in a worker thread.
+"""Where component calls run: a first slice on the caller's own thread
+(`FirstSlices`: the event loop's over HTTP, the reading thread's over stdio),
+the rest of a longer call in a worker thread.
 
 The engine releases the GIL during a call, so long calls run in parallel in
-the workers while the event loop keeps serving. Unlike a thread pool that
-wakes its idle threads in turn, the thread that finished most recently takes
-the next call: its caches are still warm.
+the workers while the caller keeps serving. Unlike a thread pool that wakes
+its idle threads in turn, the thread that finished most recently takes the
+next call: its caches are still warm. Loaded by stdio too, so asyncio is
+imported only when an event loop uses the workers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
+    import asyncio
+
     from wassette.runtime.lifecycle import CallResult, ToolCall
 
 T = TypeVar("T")
 
-_Job = tuple[Callable[[], object], asyncio.AbstractEventLoop, "asyncio.Future[object]"]
+log = logging.getLogger("wassette.workers")
+
+_Job = Callable[[], None]
 
 
 class _Worker(threading.Thread):
@@ -29,7 +35,7 @@ class _Worker(threading.Thread):
         super().__init__(name=f"wassette-call-{len(pool._threads)}", daemon=True)
         self.pool = pool
         self.job: _Job | None = job
-        # A lock as a one-shot signal: released (by `submit`) to wake the
+        # A lock as a one-shot signal: released (by `start`) to wake the
         # worker, taken back by it. threading.Semaphore is Python code over a
         # Condition: it was 7 % of the event loop's time under load.
         self.wake = threading.Lock()
@@ -40,24 +46,15 @@ class _Worker(threading.Thread):
             job = self.job
             if job is not None:
                 self.job = None
-                _run(job)
+                try:
+                    job()
+                except Exception:  # a worker outlives any job
+                    log.exception("a job in a worker thread failed")
             job = self.pool._next(self)
             if job is not None:
                 self.job = job
                 continue
             self.wake.acquire()
-
-
-def _run(job: _Job) -> None:
-    fn, loop, future = job
-    try:
-        result = fn()
-    except BaseException as e:  # handed to the awaiting task
-        outcome: tuple[object, BaseException | None] = (None, e)
-    else:
-        outcome = (result, None)
-    with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-        loop.call_soon_threadsafe(_settle, future, outcome)
 
 
 def _settle(future: asyncio.Future[object], outcome: tuple[object, BaseException | None]) -> None:
@@ -85,10 +82,28 @@ class Workers:
         return await self.submit(fn)
 
     def submit(self, fn: Callable[[], T]) -> asyncio.Future[T]:
-        """Starts `fn` in a worker thread; its result arrives in the future."""
+        """Starts `fn` in a worker thread; its result arrives in a future of
+        the running event loop."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         future: asyncio.Future[object] = loop.create_future()
-        job: _Job = (fn, loop, future)
+
+        def job() -> None:
+            try:
+                result = fn()
+            except BaseException as e:  # handed to the awaiting task
+                outcome: tuple[object, BaseException | None] = (None, e)
+            else:
+                outcome = (result, None)
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, future, outcome)
+
+        self.start(job)
+        return future  # type: ignore[return-value]
+
+    def start(self, job: Callable[[], None]) -> None:
+        """Runs `job` in a worker thread; nobody waits for it."""
         with self._lock:
             if self._idle:
                 worker = self._idle.pop()
@@ -100,7 +115,6 @@ class Workers:
                 worker.start()
             else:
                 self._backlog.append(job)
-        return future  # type: ignore[return-value]
 
     def _next(self, worker: _Worker) -> _Job | None:
         """The next job for a worker that is done, or None after parking it."""
@@ -112,11 +126,11 @@ class Workers:
 
 
 class FirstSlices:
-    """A call's first slice runs on the event loop's own thread, for up to
+    """A call's first slice runs on the caller's own thread, for up to
     `budget_ms`: most calls end by then, and handing each to a worker thread
     costs two thread wake-ups, more than such a call itself (measured:
     BENCHMARKS.md). A call still running then is finished by a worker while
-    the loop serves others; the tool's next call starts on a worker, until
+    the caller serves others; the tool's next call starts on a worker, until
     one of its calls is short again."""
 
     def __init__(self, workers: Workers, budget_ms: int) -> None:
@@ -133,21 +147,20 @@ class FirstSlices:
             self._long.add(name)
         return result
 
+    def complete(self, name: str, call: ToolCall) -> CallResult:
+        """Runs the call to its end, on this (worker) thread; a short one
+        lets the tool's next call start on the caller's thread again."""
+        result = call.finish()
+        if result.duration_ms < self.budget_ms:
+            self._long.discard(name)
+        return result
+
     def finish(self, name: str, call: ToolCall) -> asyncio.Future[CallResult]:
-        """Finishes the call in a worker thread; a short one lets the tool's
-        next call start on the event loop again."""
-
-        def ended(future: asyncio.Future[CallResult]) -> None:
-            ok = not future.cancelled() and future.exception() is None
-            if ok and future.result().duration_ms < self.budget_ms:
-                self._long.discard(name)
-
-        future = self.workers.submit(call.finish)
-        future.add_done_callback(ended)
-        return future
+        """`complete` in a worker thread, for an event loop to await."""
+        return self.workers.submit(lambda: self.complete(name, call))
 
 
 # Component calls of every transport run in these threads, after a first
-# slice on the event loop's.
+# slice on the caller's.
 WORKERS = Workers()
 FIRST_SLICES = FirstSlices(WORKERS, budget_ms=3)
