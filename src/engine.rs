@@ -39,6 +39,8 @@ pub struct EngineCore {
     cache_dir: Option<PathBuf>,
     ticker: Arc<Ticker>,
     pub allocator: Allocator,
+    /// Whether pooled slots are reset with `PAGEMAP_SCAN` (see `pooling_config`).
+    pub pagemap_scan: bool,
     /// TLS client configuration for guests' HTTPS requests.
     pub tls: Arc<rustls::ClientConfig>,
 }
@@ -71,7 +73,7 @@ impl Allocator {
     }
 }
 
-fn engine_config(allocator: Allocator) -> Config {
+fn engine_config(allocator: Allocator, pagemap_scan: bool) -> Config {
     let mut cfg = Config::new();
     cfg.wasm_component_model(true)
         .epoch_interruption(true)
@@ -79,7 +81,7 @@ fn engine_config(allocator: Allocator) -> Config {
         .cranelift_opt_level(OptLevel::Speed)
         .memory_init_cow(true);
     if allocator == Allocator::Pooling {
-        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config()));
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(pagemap_scan)));
     }
     cfg
 }
@@ -94,13 +96,15 @@ impl EngineCore {
         ca_pem: Option<&[u8]>,
     ) -> wasmtime::Result<Self> {
         let tls = crate::net_gate::tls_config(ca_pem).map_err(|e| wasmtime::format_err!("{e}"))?;
+        let scan = PoolingAllocationConfig::is_pagemap_scan_available() && !swap_active();
         let (engine, allocator) = match allocator {
-            Some(a) => (Engine::new(&engine_config(a))?, a),
-            None => match Engine::new(&engine_config(Allocator::Pooling)) {
+            Some(a) => (Engine::new(&engine_config(a, scan))?, a),
+            None => match Engine::new(&engine_config(Allocator::Pooling, scan)) {
                 Ok(e) => (e, Allocator::Pooling),
-                Err(_) => (Engine::new(&engine_config(Allocator::OnDemand))?, Allocator::OnDemand),
+                Err(_) => (Engine::new(&engine_config(Allocator::OnDemand, scan))?, Allocator::OnDemand),
             },
         };
+        let pagemap_scan = scan && allocator == Allocator::Pooling;
 
         let mut linker = Linker::<Host>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -118,7 +122,7 @@ impl EngineCore {
         let fingerprint = hex::encode(h.0.finalize())[..16].to_string();
 
         let ticker = Ticker::start(engine.clone());
-        Ok(EngineCore { engine, linker, fingerprint, cache_dir, ticker, allocator, tls })
+        Ok(EngineCore { engine, linker, fingerprint, cache_dir, ticker, allocator, pagemap_scan, tls })
     }
 
     /// Marks a call as running, so the epoch advances; ends with the guard.
@@ -240,7 +244,14 @@ impl EngineCore {
 /// next call (measured: JS time-server call 1.40 -> 0.97 ms, Python eval
 /// 1.62 -> 1.33 ms). Memory a call did not write is never touched; past
 /// the resident budget, the rest is released as before.
-fn pooling_config() -> PoolingAllocationConfig {
+///
+/// Not while swap is on: the scan only finds written pages that are in
+/// memory, so a page a call wrote and the kernel swapped out before the call
+/// ended keeps its contents into the next call's instance (seen here: a value
+/// stored by one call read back by the next, with a swap file on and the
+/// call's memory paged out while it ran). The plain reset overwrites or
+/// releases every page, swapped or not.
+fn pooling_config(pagemap_scan: bool) -> PoolingAllocationConfig {
     let mut p = PoolingAllocationConfig::default();
     p.total_component_instances(128)
         .total_core_instances(2048)
@@ -254,7 +265,7 @@ fn pooling_config() -> PoolingAllocationConfig {
         .max_core_instance_size(1 << 20)
         .table_elements(100_000)
         .max_memory_size(4 << 30);
-    if PoolingAllocationConfig::is_pagemap_scan_available() {
+    if pagemap_scan {
         p.pagemap_scan(Enabled::Yes).linear_memory_keep_resident(4 << 20).table_keep_resident(1 << 20);
     } else {
         // Without the scan, kept memory is reset with memset whether it was
@@ -262,6 +273,12 @@ fn pooling_config() -> PoolingAllocationConfig {
         p.linear_memory_keep_resident(1 << 20);
     }
     p
+}
+
+/// Whether any swap space is on (`/proc/swaps` lists more than its header);
+/// yes when that cannot be read. Swap turned on later is not seen.
+fn swap_active() -> bool {
+    fs::read_to_string("/proc/swaps").map_or(true, |s| s.lines().skip(1).any(|l| !l.trim().is_empty()))
 }
 
 /// WASI interfaces the linker provides (any 0.2.x version links to them).

@@ -75,6 +75,14 @@ impl Engine {
         self.core.allocator.name()
     }
 
+    /// Whether pooled slots are reset by finding the pages a call wrote
+    /// (Linux `PAGEMAP_SCAN`); not while swap is on, where that could let a
+    /// swapped-out page outlive its call.
+    #[getter]
+    fn pagemap_scan(&self) -> bool {
+        self.core.pagemap_scan
+    }
+
     /// Identifies the engine configuration; compiled artifacts are keyed by it.
     #[getter]
     fn fingerprint(&self) -> &str {

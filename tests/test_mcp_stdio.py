@@ -20,8 +20,11 @@ from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 
 from servers import cpu_seconds, initialize_at
 from wassette.server.stdio import EOF_GRACE_S, SHUTDOWN_MESSAGE
+from wassette.server.workers import WORKERS
 
 pytestmark = pytest.mark.anyio
+
+WORKER_THREADS = WORKERS.limit
 
 
 @pytest.fixture
@@ -258,6 +261,49 @@ def test_requests_during_a_slow_call_are_read_and_answered(env, cli, components:
             "id": 4,
             "result": {},
         }  # the cancelled call is not answered
+    finally:
+        raw.close()
+
+
+def test_more_long_calls_than_workers_do_not_stop_reading(env, cli, components: dict[str, Path]) -> None:
+    """A client that starts more spinning calls than there are worker threads
+    (32) is still read: a quick call sent after them is answered, the spinning
+    ones are all cancelled (those still waiting for a worker too), and the
+    server is idle again afterwards."""
+    cli("component", "load", components["spin"].as_uri())
+    cli("component", "load", components["arith"].as_uri())
+    raw = RawStdio(env)
+    spinning = range(100, 100 + WORKER_THREADS + 2)
+    try:
+        for rid in spinning:
+            raw.send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": rid,
+                    "method": "tools/call",
+                    "params": {"name": "spin", "arguments": {}},
+                }
+            )
+        start = time.monotonic()
+        raw.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "add", "arguments": {"a": 1, "b": 2}},
+            }
+        )
+        answer = raw.receive()
+        assert answer["id"] == 1 and answer["result"]["structuredContent"] == {"result": 3}
+        assert time.monotonic() - start < 10
+        for rid in spinning:
+            raw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": rid}})
+        raw.send({"jsonrpc": "2.0", "id": 2, "method": "ping"})
+        assert raw.receive() == {"jsonrpc": "2.0", "id": 2, "result": {}}  # no answer to a cancelled call
+        time.sleep(0.5)
+        before = cpu_seconds(raw.proc.pid)
+        time.sleep(1.0)
+        assert cpu_seconds(raw.proc.pid) - before < 0.5, "cancelled guests are still burning CPU"
     finally:
         raw.close()
 

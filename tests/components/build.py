@@ -90,6 +90,7 @@ FIXTURES: dict[str, Fixture] = {
         Fixture("iface", "wat", "wat/iface.wat"),
         Fixture("trap", "wat", "wat/trap.wat"),
         Fixture("counter", "wat", "wat/counter.wat"),
+        Fixture("stash", "wat", "wat/stash.wat"),
         Fixture("types", "py", "py/types", world="types", entry="app"),
         Fixture("eval", "py", "py/eval", world="eval-py", entry="app"),
         Fixture(
