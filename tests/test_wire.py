@@ -265,3 +265,35 @@ def test_tool_list_changes_announced_as_the_sdk(loaded: Runtime, components: dic
     assert got == [expected] == [{"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}]
     assert "test_iface_math_double" in {t.name for t in loaded.tools()}
     assert not fast.session.sdk_needed
+
+
+def test_a_failure_answering_one_message_does_not_end_the_session(
+    loaded: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault while answering (here forced: the listing and the shaping of
+    a call's result raise) costs that request an answer or gets it an
+    internal error; the session reads on and answers what follows."""
+    fast = FastSession(loaded)
+    try:
+        fast.send(requests("2025-11-25")[:2])
+        assert [m["id"] for m in fast.receive(1)] == [0]
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(loaded, "tools", broken)
+        monkeypatch.setattr(wire, "call_result", broken)
+        add = {"name": "add", "arguments": {"a": 1, "b": 2}}
+        fast.send(
+            [
+                {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": add},
+                {"jsonrpc": "2.0", "id": 3, "method": "ping"},
+            ]
+        )
+        got = by_id(fast.receive(2))
+        assert got[2]["error"] == {"code": -32603, "message": "Internal error"}
+        assert got[3] == {"jsonrpc": "2.0", "id": 3, "result": {}}
+        assert 1 not in got
+    finally:
+        fast.close()

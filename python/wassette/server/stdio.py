@@ -285,7 +285,10 @@ class StdioSession:
             if isinstance(line, _End):
                 self._end()
                 return
-            self._handle(line)
+            try:
+                self._handle(line)
+            except Exception:  # a bug answering one line must not end the session
+                log.exception("handling a %d-byte line failed", len(line or b""))
 
     # -- messages --------------------------------------------------------
 
