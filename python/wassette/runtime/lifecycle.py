@@ -256,6 +256,9 @@ class Runtime:
         # built from: a grant made by another process applies from the next call.
         self._policies: dict[str, tuple[FileStamp | None, Policy]] = {}
         self._effective: dict[str, tuple[tuple[object, ...], str]] = {}
+        # Each component's policy and secrets file, as the str paths checked
+        # at every call (building them with pathlib cost more than the stats).
+        self._stamped: dict[str, tuple[str, str]] = {}
         self._engine: _engine.Engine | None = None
         self._compiled: dict[str, _engine.Component] = {}
         self._metadata: dict[str, Metadata] = {}
@@ -618,9 +621,17 @@ class Runtime:
     def _policy(self, component_id: str) -> Policy:
         return self._policy_entry(component_id)[1]
 
+    def _stamped_files(self, component_id: str) -> tuple[str, str]:
+        """The component's policy file and secrets file."""
+        files = self._stamped.get(component_id)
+        if files is None:
+            files = (str(self.permissions.path(component_id)), str(self.secrets.path(component_id)))
+            self._stamped[component_id] = files
+        return files
+
     def _policy_entry(self, component_id: str) -> tuple[FileStamp | None, Policy]:
         """The component's policy and the stamp of the file it was read from."""
-        key = file_stamp(self.permissions.path(component_id))
+        key = file_stamp(self._stamped_files(component_id)[0])
         cached = self._policies.get(component_id)
         if cached is not None and cached[0] == key:
             return cached
@@ -645,7 +656,7 @@ class Runtime:
         policy_key, policy = self._policy_entry(component_id)
         key = (
             policy_key,
-            self.secrets.stamp(component_id),
+            file_stamp(self._stamped_files(component_id)[1]),
             self._env_version,
             effective.resolution(policy, self.settings.storage_base),
         )

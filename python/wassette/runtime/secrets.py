@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from wassette.runtime.errors import WassetteError
-from wassette.runtime.store import FileStamp, file_stamp, write_atomic
+from wassette.runtime.store import write_atomic
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -25,15 +25,12 @@ class SecretStore:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
 
-    def _path(self, component_id: str) -> Path:
+    def path(self, component_id: str) -> Path:
+        """The component's secrets file (it may not exist)."""
         return self.dir / f"{component_id}.yaml"
 
-    def stamp(self, component_id: str) -> FileStamp | None:
-        """Changes whenever the component's secrets file does (see `file_stamp`)."""
-        return file_stamp(self._path(component_id))
-
     def get(self, component_id: str) -> dict[str, str]:
-        path = self._path(component_id)
+        path = self.path(component_id)
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -69,7 +66,7 @@ class SecretStore:
         return sorted(keys)
 
     def remove_all(self, component_id: str) -> None:
-        self._path(component_id).unlink(missing_ok=True)
+        self.path(component_id).unlink(missing_ok=True)
 
     def _write(self, component_id: str, values: dict[str, str]) -> None:
         import yaml
@@ -81,6 +78,6 @@ class SecretStore:
                 self.remove_all(component_id)
                 return
             data = yaml.safe_dump(dict(sorted(values.items())), allow_unicode=True).encode()
-            write_atomic(self._path(component_id), data, mode=0o600)
+            write_atomic(self.path(component_id), data, mode=0o600)
         except OSError as e:
             raise SecretError(f"cannot write secrets of {component_id}: {e.strerror}") from None

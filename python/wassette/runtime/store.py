@@ -72,12 +72,12 @@ class Metadata:
 FileStamp = tuple[int, int, int, int]
 
 
-def file_stamp(path: Path) -> FileStamp | None:
+def file_stamp(path: str | Path) -> FileStamp | None:
     """Identifies a file's current content without reading it: inode, mtime,
     ctime and size (atomic writes make a new inode, in-place edits move
     ctime); None when it does not exist."""
     try:
-        st = path.stat()
+        st = os.stat(path)
     except FileNotFoundError:
         return None
     return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
