@@ -115,25 +115,58 @@ pub struct CallSpec {
 
 /// Runs a call to its end on this thread.
 pub fn call(spec: CallSpec) -> Outcome {
-    runtime().block_on(run(spec))
+    let clock = Arc::new(CpuClock::default());
+    clock.segment(|| runtime().block_on(run(spec, clock.clone())))
+}
+
+/// CPU time a call has used, summed over the threads that ran it: a call
+/// started on one thread may be finished on another, and each thread has
+/// its own CPU clock.
+#[derive(Default)]
+struct CpuClock {
+    /// (used in the segments that ended, this thread's clock when the
+    /// current segment began)
+    state: Mutex<(Duration, Duration)>,
+}
+
+impl CpuClock {
+    /// Runs `f` (which polls the call) as one segment on this thread.
+    fn segment<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.state.lock().unwrap().1 = thread_cpu_time();
+        let out = f();
+        let mut state = self.state.lock().unwrap();
+        let (before, began) = *state;
+        state.0 = before + thread_cpu_time().saturating_sub(began);
+        out
+    }
+
+    /// Used so far; called on the thread running the current segment.
+    fn used(&self) -> Duration {
+        let state = self.state.lock().unwrap();
+        state.0 + thread_cpu_time().saturating_sub(state.1)
+    }
 }
 
 /// A call that may be run a slice at a time: started on one thread, and if
 /// it has not ended when the slice is over, finished on another.
 pub struct Pending {
     future: Option<Pin<Box<dyn Future<Output = Outcome> + Send>>>,
+    clock: Arc<CpuClock>,
 }
 
 impl Pending {
     pub fn new(spec: CallSpec) -> Self {
-        Pending { future: Some(Box::pin(run(spec))) }
+        let clock = Arc::new(CpuClock::default());
+        Pending { future: Some(Box::pin(run(spec, clock.clone()))), clock }
     }
 
     /// Runs the call for up to `budget` (a computing guest is seen at its
     /// next epoch tick); its outcome if it ended. None also once finished.
     pub fn run_for(&mut self, budget: Duration) -> Option<Outcome> {
         let future = self.future.as_mut()?;
-        let outcome = runtime().block_on(async { tokio::time::timeout(budget, future.as_mut()).await.ok() });
+        let outcome = self
+            .clock
+            .segment(|| runtime().block_on(async { tokio::time::timeout(budget, future.as_mut()).await.ok() }));
         if outcome.is_some() {
             self.future = None;
         }
@@ -143,11 +176,11 @@ impl Pending {
     /// Runs the call to its end; None if it had ended already.
     pub fn finish(&mut self) -> Option<Outcome> {
         let future = self.future.take()?;
-        Some(runtime().block_on(future))
+        Some(self.clock.segment(|| runtime().block_on(future)))
     }
 }
 
-async fn run(spec: CallSpec) -> Outcome {
+async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
     let CallSpec { core, compiled, func, args, policy, cancel } = spec;
     let func = &compiled.funcs[func];
     let start = Instant::now();
@@ -167,7 +200,7 @@ async fn run(spec: CallSpec) -> Outcome {
     let timeout = Duration::from_millis(policy.timeout_ms());
     let deadline = start + timeout;
     let cpu_budget = policy.cpu_time_ms.map(Duration::from_millis);
-    let cpu_start = thread_cpu_time();
+    let cpu_start = clock.used();
     let stop: Arc<Mutex<Option<Stop>>> = Arc::default();
     {
         let stop = stop.clone();
@@ -178,7 +211,7 @@ async fn run(spec: CallSpec) -> Outcome {
                 Some(Stop::Cancelled)
             } else if Instant::now() >= deadline {
                 Some(Stop::Deadline)
-            } else if cpu_budget.is_some_and(|b| thread_cpu_time().saturating_sub(cpu_start) >= b) {
+            } else if cpu_budget.is_some_and(|b| clock.used().saturating_sub(cpu_start) >= b) {
                 Some(Stop::CpuTime)
             } else {
                 None
@@ -305,8 +338,7 @@ fn classify(
     ("trap", format!("the component failed: {}", error_text(e)))
 }
 
-/// CPU time consumed by the current thread, which is the one polling the
-/// guest's future (calls run on the caller's thread via `block_on`).
+/// CPU time consumed by the current thread (see `CpuClock`).
 fn thread_cpu_time() -> Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid out-pointer; the clock id is a constant.

@@ -420,6 +420,42 @@ def test_started_call_runs_in_slices_and_moves_between_threads(compiled: Callabl
         compiled("arith").start(None, "add", "{", "{}")
 
 
+def _burn_cpu(seconds: float) -> None:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def _on_a_new_thread(fn: Callable[[], Any]) -> Any:
+    out: list[Any] = []
+    thread = threading.Thread(target=lambda: out.append(fn()))
+    thread.start()
+    thread.join(30)
+    return out[0]
+
+
+def test_cpu_budget_counts_a_call_across_threads(compiled: Callable[[str], Any]) -> None:
+    """A call started on one thread and finished on another is charged the
+    CPU time it used on each, whatever those threads computed before: a busy
+    starting thread does not stretch the budget, a busy finishing thread does
+    not end the call early. (Each thread has its own CPU clock.)"""
+    policy = json.dumps({"cpu_time_ms": 300, "timeout_ms": 20_000})
+    _burn_cpu(2.0)  # this thread is now the busy one
+
+    def start() -> Any:
+        call = compiled("spin").start(None, "spin", "{}", policy)
+        assert call.run_for(20) is None
+        return call
+
+    stretched = _on_a_new_thread(start().finish)  # busy start, fresh finish
+    assert stretched.status == "cpu_limit"
+    assert stretched.duration_ms < 1_500
+
+    early = _on_a_new_thread(start).finish()  # fresh start, busy finish
+    assert early.status == "cpu_limit"
+    assert early.duration_ms >= 250
+
+
 def test_already_cancelled_token_stops_the_call_at_once(compiled: Callable[[str], Any]) -> None:
     """A token cancelled before the call starts ends it right away as "cancelled"."""
     token = _engine.CancelToken()
