@@ -44,8 +44,9 @@ class Attack:
     tool: str
     args: dict[str, Any]
     # "denied": an access refused (and audited: `audit_resource`, or "any");
-    # "stopped": a limit ended the call; "invisible": the thing asked for is
-    # not there; "contained": the call returns, its output kept off the stream.
+    # "stopped": a limit ended the call (the limit: `audit_resource`, the
+    # audited status); "invisible": the thing asked for is not there;
+    # "contained": the call returns, its output kept off the stream.
     expect: str
     audit_resource: str | None = None
 
@@ -263,9 +264,9 @@ def attacks(tree: Path, ports: dict[str, int]) -> list[Attack]:
             {"key": "HOME"},
             "invisible",
         ),
-        Attack("spin forever (CPU budget)", "spin (WAT)", "spin", {}, "stopped"),
-        Attack("spin forever (wall clock)", "spin-wall (WAT)", "spin", {}, "stopped"),
-        Attack("allocate past the memory limit", "grow (WAT)", "grow-loop", {}, "stopped"),
+        Attack("spin forever (CPU budget)", "spin (WAT)", "spin", {}, "stopped", "cpu_limit"),
+        Attack("spin forever (wall clock)", "spin-wall (WAT)", "spin", {}, "stopped", "timeout"),
+        Attack("allocate past the memory limit", "grow (WAT)", "grow-loop", {}, "stopped", "out_of_memory"),
         Attack("print 8 MiB to stdout", "io (C)", "flood", {"bytes": FLOOD}, "contained"),
         Attack(
             "write JSON-RPC to stdout",
@@ -344,7 +345,9 @@ async def test_every_attack_is_stopped(
                 stopped = r.is_error and recorded
                 outcome = "refused" + (", audited" if attack.audit_resource else "")
             elif attack.expect == "stopped":
-                stopped = r.is_error and any(e["event"] == "stopped" for e in new_audit)
+                stopped = r.is_error and any(
+                    e["event"] == "stopped" and e.get("status") == attack.audit_resource for e in new_audit
+                )
                 outcome = "stopped, audited"
             elif attack.expect == "contained":
                 stopped = not r.is_error
