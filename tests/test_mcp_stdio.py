@@ -19,7 +19,7 @@ import pytest
 from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 
 from servers import cpu_seconds, initialize_at
-from wassette.server.stdio import EOF_GRACE_S, SHUTDOWN_MESSAGE
+from wassette.server.stdio import EOF_GRACE_S, MAX_CALLS_IN_FLIGHT, SHUTDOWN_MESSAGE
 from wassette.server.workers import WORKERS
 
 pytestmark = pytest.mark.anyio
@@ -304,6 +304,43 @@ def test_more_long_calls_than_workers_do_not_stop_reading(env, cli, components: 
         before = cpu_seconds(raw.proc.pid)
         time.sleep(1.0)
         assert cpu_seconds(raw.proc.pid) - before < 0.5, "cancelled guests are still burning CPU"
+    finally:
+        raw.close()
+
+
+def test_calls_beyond_the_session_cap_are_refused(env, cli, components: dict[str, Path]) -> None:
+    """A client cannot queue calls without bound: with MAX_CALLS_IN_FLIGHT
+    calls not ended, the next is refused at once with a JSON-RPC error; once
+    they are cancelled, calls run again."""
+    cli("component", "load", components["spin"].as_uri())
+    cli("component", "load", components["arith"].as_uri())
+    raw = RawStdio(env)
+    spinning = range(1000, 1000 + MAX_CALLS_IN_FLIGHT)
+    add = {"name": "add", "arguments": {"a": 1, "b": 2}}
+    try:
+        for rid in spinning:
+            raw.send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": rid,
+                    "method": "tools/call",
+                    "params": {"name": "spin", "arguments": {}},
+                }
+            )
+        raw.send({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": add})
+        refused = raw.receive()
+        assert refused["id"] == 1 and refused["error"]["code"] == -32000
+        assert f"{MAX_CALLS_IN_FLIGHT} calls of this session" in refused["error"]["message"]
+        for rid in spinning:
+            raw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": rid}})
+        deadline = time.monotonic() + 30
+        while True:  # the cancelled calls end within an epoch tick or two
+            raw.send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": add})
+            answer = raw.receive()
+            if "result" in answer or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert answer["id"] == 2 and answer["result"]["structuredContent"] == {"result": 3}
     finally:
         raw.close()
 

@@ -54,6 +54,10 @@ _CHUNK = 64 * 1024
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 INTERNAL_ERROR = -32603
+SERVER_BUSY = -32000
+# Component calls of one session running or waiting for a worker; a call
+# beyond that is refused at once (a client cannot queue without bound).
+MAX_CALLS_IN_FLIGHT = 256
 # When the input ends, what was already read is still answered if it finishes
 # within this long (`printf ... | wassette run` gets every answer); guests
 # still running then are stopped, as the client is gone.
@@ -365,8 +369,14 @@ class StdioSession:
         name, arguments = call
         token = _engine.CancelToken()
         with self._lock:
-            self._inflight[rid] = token
-            self._unanswered += 1
+            busy = self._unanswered >= MAX_CALLS_IN_FLIGHT
+            if not busy:
+                self._inflight[rid] = token
+                self._unanswered += 1
+        if busy:
+            message = f"Server busy: {MAX_CALLS_IN_FLIGHT} calls of this session have not ended; retry later"
+            self.output.write(error_line(rid, SERVER_BUSY, message))
+            return True
         try:
             started = self.runtime.start_tool(name, arguments, cancel=token)
             result = FIRST_SLICES.run(name, started)
