@@ -196,6 +196,19 @@ class RawStdio:
         self.stdin.write(message if isinstance(message, bytes) else json.dumps(message).encode() + b"\n")
         self.stdin.flush()
 
+    def call(self, rid: int, tool: str, arguments: dict[str, Any]) -> None:
+        self.send(
+            {
+                "jsonrpc": "2.0",
+                "id": rid,
+                "method": "tools/call",
+                "params": {"name": tool, "arguments": arguments},
+            }
+        )
+
+    def cancel(self, rid: int) -> None:
+        self.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": rid}})
+
     def receive(self) -> dict[str, Any]:
         line = self.stdout.readline()
         assert line, "the server closed its output"
@@ -276,28 +289,14 @@ def test_more_long_calls_than_workers_do_not_stop_reading(env, cli, components: 
     spinning = range(100, 100 + WORKER_THREADS + 2)
     try:
         for rid in spinning:
-            raw.send(
-                {
-                    "jsonrpc": "2.0",
-                    "id": rid,
-                    "method": "tools/call",
-                    "params": {"name": "spin", "arguments": {}},
-                }
-            )
+            raw.call(rid, "spin", {})
         start = time.monotonic()
-        raw.send(
-            {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "tools/call",
-                "params": {"name": "add", "arguments": {"a": 1, "b": 2}},
-            }
-        )
+        raw.call(1, "add", {"a": 1, "b": 2})
         answer = raw.receive()
         assert answer["id"] == 1 and answer["result"]["structuredContent"] == {"result": 3}
         assert time.monotonic() - start < 10
         for rid in spinning:
-            raw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": rid}})
+            raw.cancel(rid)
         raw.send({"jsonrpc": "2.0", "id": 2, "method": "ping"})
         assert raw.receive() == {"jsonrpc": "2.0", "id": 2, "result": {}}  # no answer to a cancelled call
         time.sleep(0.5)
@@ -319,20 +318,13 @@ def test_calls_beyond_the_session_cap_are_refused(env, cli, components: dict[str
     add = {"name": "add", "arguments": {"a": 1, "b": 2}}
     try:
         for rid in spinning:
-            raw.send(
-                {
-                    "jsonrpc": "2.0",
-                    "id": rid,
-                    "method": "tools/call",
-                    "params": {"name": "spin", "arguments": {}},
-                }
-            )
+            raw.call(rid, "spin", {})
         raw.send({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": add})
         refused = raw.receive()
         assert refused["id"] == 1 and refused["error"]["code"] == -32000
         assert f"{MAX_CALLS_IN_FLIGHT} calls of this session" in refused["error"]["message"]
         for rid in spinning:
-            raw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": rid}})
+            raw.cancel(rid)
         deadline = time.monotonic() + 30
         while True:  # the cancelled calls end within an epoch tick or two
             raw.send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": add})
