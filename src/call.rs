@@ -115,13 +115,12 @@ pub struct CallSpec {
 
 /// Runs a call to its end on this thread.
 pub fn call(spec: CallSpec) -> Outcome {
-    let clock = Arc::new(CpuClock::default());
-    clock.segment(|| runtime().block_on(run(spec, clock.clone())))
+    Pending::new(spec).finish().expect("a new call has not ended")
 }
 
-/// CPU time a call has used, summed over the threads that ran it: a call
-/// started on one thread may be finished on another, and each thread has
-/// its own CPU clock.
+/// CPU time a call has used since it started, summed over the threads that
+/// ran it: a call started on one thread may be finished on another, and each
+/// thread has its own CPU clock.
 #[derive(Default)]
 struct CpuClock {
     /// (used in the segments that ended, this thread's clock when the
@@ -200,7 +199,6 @@ async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
     let timeout = Duration::from_millis(policy.timeout_ms());
     let deadline = start + timeout;
     let cpu_budget = policy.cpu_time_ms.map(Duration::from_millis);
-    let cpu_start = clock.used();
     let stop: Arc<Mutex<Option<Stop>>> = Arc::default();
     {
         let stop = stop.clone();
@@ -211,7 +209,7 @@ async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
                 Some(Stop::Cancelled)
             } else if Instant::now() >= deadline {
                 Some(Stop::Deadline)
-            } else if cpu_budget.is_some_and(|b| clock.used().saturating_sub(cpu_start) >= b) {
+            } else if cpu_budget.is_some_and(|b| clock.used() >= b) {
                 Some(Stop::CpuTime)
             } else {
                 None

@@ -547,15 +547,7 @@ class Runtime:
         cancel: _engine.CancelToken | None = None,
     ) -> CallResult:
         """Runs a tool in a fresh sandbox. Blocks; the GIL is released inside."""
-        prepared = self._prepare(name, arguments)
-        if isinstance(prepared, CallResult):
-            return prepared
-        tool, component, args_json, policy_json = prepared
-        try:
-            outcome = component.call(tool.interface, tool.function, args_json, policy_json, cancel)
-        except ValueError as e:  # arguments that are not JSON at all
-            return CallResult(tool=tool, status="invalid_arguments", error=str(e))
-        return self._result(tool, outcome)
+        return self.start_tool(name, arguments, cancel=cancel).finish()
 
     def start_tool(
         self,
@@ -564,15 +556,15 @@ class Runtime:
         *,
         cancel: _engine.CancelToken | None = None,
     ) -> ToolCall:
-        """The same call as `call_tool`, to be run a slice at a time
-        (`ToolCall.run_for`), and finished on any thread (`ToolCall.finish`)."""
+        """A call in a fresh sandbox, to be run a slice at a time
+        (`ToolCall.run_for`) and finished on any thread (`ToolCall.finish`)."""
         prepared = self._prepare(name, arguments)
         if isinstance(prepared, CallResult):
             return ToolCall(self, prepared.tool, None, prepared)
         tool, component, args_json, policy_json = prepared
         try:
             pending = component.start(tool.interface, tool.function, args_json, policy_json, cancel)
-        except ValueError as e:
+        except ValueError as e:  # arguments that are not JSON at all
             return ToolCall(self, tool, None, CallResult(tool=tool, status="invalid_arguments", error=str(e)))
         return ToolCall(self, tool, pending, None)
 

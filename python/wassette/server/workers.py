@@ -76,14 +76,10 @@ class Workers:
         self._threads: list[_Worker] = []
         self._backlog: deque[_Job] = deque()
 
-    async def run(self, fn: Callable[[], T]) -> T:
-        """Runs `fn` in a worker thread. A cancelled caller stops waiting at
-        once; `fn` itself runs to its end (callers stop it by other means)."""
-        return await self.submit(fn)
-
     def submit(self, fn: Callable[[], T]) -> asyncio.Future[T]:
         """Starts `fn` in a worker thread; its result arrives in a future of
-        the running event loop."""
+        the running event loop. A caller that stops waiting does not stop
+        `fn` (callers stop it by other means)."""
         import asyncio
 
         loop = asyncio.get_running_loop()
