@@ -72,8 +72,9 @@ def build_fixture(name: str) -> Path:
 
 
 def timed_load(uri: str, env: dict[str, str]) -> dict[str, float]:
+    from wassette.distribution.loading import load_component
     from wassette.runtime.config import Settings
-    from wassette.runtime.lifecycle import Runtime
+    from wassette.runtime.runtime import Runtime
 
     marks: list[tuple[str, float]] = []
 
@@ -83,7 +84,7 @@ def timed_load(uri: str, env: dict[str, str]) -> dict[str, float]:
 
     runtime = Runtime(Settings.load(env=env))
     start = time.perf_counter()
-    runtime.load_component(uri, progress=progress)
+    load_component(runtime, uri, progress=progress)
     end = time.perf_counter()
 
     def at(prefix: str) -> float:
@@ -109,7 +110,7 @@ def main() -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from wassette.distribution import artifact
-    from wassette.distribution.http import HttpClient
+    from wassette.distribution.httpclient import HttpClient
     from wassette.distribution.reference import parse
     from wassette.distribution.registry import OCI_MANIFEST, RegistryClient
 

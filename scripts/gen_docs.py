@@ -6,7 +6,7 @@
 
 docs/cli.md comes from the `wassette` argument parser
 (python/wassette/cli/main.py: build_parser), docs/mcp-tools.md from the
-built-in tool table (python/wassette/server/builtin_specs.py: BUILTINS). A test
+built-in tool table (python/wassette/runtime/builtin_tools.py: BUILTIN_TOOLS). A test
 (tests/test_docs.py) fails when a page drifts from the code.
 """
 
@@ -163,10 +163,10 @@ def _arguments(schema: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, 
 
 
 def tools_reference() -> str:
-    from wassette.server.builtin_specs import BUILTINS
+    from wassette.runtime.builtin_tools import BUILTIN_TOOLS as BUILTINS
 
     lines = [
-        NOTICE.format(source="python/wassette/server/builtin_specs.py"),
+        NOTICE.format(source="python/wassette/runtime/builtin_tools.py"),
         "",
         "# Built-in MCP tools",
         "",

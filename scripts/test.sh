@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (pinned, cached) and runs them:
-# lint (ruff, mypy, clippy), the engine build (debug), the test components,
-# then pytest. Extra arguments go to pytest.
+# lint (ruff, mypy and stubtest, clippy), the engine build (debug) and its
+# unit tests (cargo test), the test components, then pytest. Extra arguments
+# go to pytest.
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -k cli          # a subset of the tests
@@ -39,8 +40,19 @@ step "lint"
 ruff check python tests benchmarks
 ruff format --check python tests benchmarks
 mypy
+python -m mypy.stubtest wassette._engine
 cargo fmt --check
 cargo clippy -q --all-targets -- -D warnings
+
+step "engine unit tests"
+log="$(mktemp)"
+if ! cargo test -q --lib >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    exit 1
+fi
+grep "test result" "$log"
+rm -f "$log"
 
 step "test components"
 python tests/components/build.py >/dev/null

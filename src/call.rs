@@ -14,8 +14,9 @@ use wasmtime::component::Val;
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 
 use crate::engine::{Compiled, EngineCore, error_text, runtime};
+use crate::gates::{Denial, Failure};
 use crate::policy::EffectivePolicy;
-use crate::sandbox::{Denial, Host};
+use crate::sandbox::Host;
 use crate::values::{args_to_vals, val_to_json};
 
 /// Lets another thread stop a running call.
@@ -48,11 +49,63 @@ impl Cancel {
     }
 }
 
-/// How a call ended. `status` is one of: ok, err (the WIT `result` was
-/// `err`), invalid_arguments, trap, timeout, cpu_limit, out_of_memory,
-/// cancelled, exit, sandbox_error.
+/// How a call ended.
+#[pyo3::pyclass(frozen, module = "wassette._engine")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallStatus {
+    /// The function returned (a WIT `result` returned `ok`).
+    #[pyo3(name = "OK")]
+    Ok,
+    /// The WIT `result` was `err`.
+    #[pyo3(name = "ERR")]
+    Err,
+    /// The arguments do not fit the function's parameters.
+    #[pyo3(name = "INVALID_ARGUMENTS")]
+    InvalidArguments,
+    /// The guest trapped (or failed in a host call).
+    #[pyo3(name = "TRAP")]
+    Trap,
+    /// The wall-clock limit was reached.
+    #[pyo3(name = "TIMEOUT")]
+    Timeout,
+    /// The CPU-time budget was used up.
+    #[pyo3(name = "CPU_LIMIT")]
+    CpuLimit,
+    /// The guest asked for more memory than its limit.
+    #[pyo3(name = "OUT_OF_MEMORY")]
+    OutOfMemory,
+    /// The call was cancelled.
+    #[pyo3(name = "CANCELLED")]
+    Cancelled,
+    /// The guest called `exit`.
+    #[pyo3(name = "EXIT")]
+    Exit,
+    /// The sandbox could not be set up from the policy.
+    #[pyo3(name = "SANDBOX_ERROR")]
+    SandboxError,
+}
+
+impl CallStatus {
+    /// The status as one word, for logs, audit records and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Ok => "ok",
+            CallStatus::Err => "err",
+            CallStatus::InvalidArguments => "invalid_arguments",
+            CallStatus::Trap => "trap",
+            CallStatus::Timeout => "timeout",
+            CallStatus::CpuLimit => "cpu_limit",
+            CallStatus::OutOfMemory => "out_of_memory",
+            CallStatus::Cancelled => "cancelled",
+            CallStatus::Exit => "exit",
+            CallStatus::SandboxError => "sandbox_error",
+        }
+    }
+}
+
+/// How a call ended.
 pub struct Outcome {
-    pub status: &'static str,
+    pub status: CallStatus,
     /// The returned value as JSON, when the function returned.
     pub value: Option<Value>,
     pub error: Option<String>,
@@ -63,11 +116,12 @@ pub struct Outcome {
     pub stdout_dropped: u64,
     pub stderr_dropped: u64,
     pub denials: Vec<Denial>,
+    pub failures: Vec<Failure>,
     pub duration: Duration,
 }
 
 impl Outcome {
-    fn failed(status: &'static str, error: String, start: Instant) -> Self {
+    fn failed(status: CallStatus, error: String, start: Instant) -> Self {
         Outcome {
             status,
             value: None,
@@ -78,6 +132,7 @@ impl Outcome {
             stdout_dropped: 0,
             stderr_dropped: 0,
             denials: Vec::new(),
+            failures: Vec::new(),
             duration: start.elapsed(),
         }
     }
@@ -185,13 +240,13 @@ async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
     let start = Instant::now();
     let vals = match args_to_vals(&func.params, &args) {
         Ok(v) => v,
-        Err(e) => return Outcome::failed("invalid_arguments", e.to_string(), start),
+        Err(e) => return Outcome::failed(CallStatus::InvalidArguments, e.to_string(), start),
     };
     let host = match Host::new(&policy, core.tls.clone()) {
         Ok(h) => h,
-        Err(e) => return Outcome::failed("sandbox_error", error_text(&e), start),
+        Err(e) => return Outcome::failed(CallStatus::SandboxError, error_text(&e), start),
     };
-    let (stdout, stderr, denials) = (host.stdout.clone(), host.stderr.clone(), host.denials.clone());
+    let (stdout, stderr, record) = (host.stdout.clone(), host.stderr.clone(), host.record.clone());
 
     let mut store = Store::new(&core.engine, host);
     store.limiter(|h| &mut h.limiter);
@@ -261,8 +316,9 @@ async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
 
     let (out, out_dropped) = stdout.take();
     let (err, err_dropped) = stderr.take();
+    let events = record.take();
     let mut outcome = Outcome {
-        status: "ok",
+        status: CallStatus::Ok,
         value: None,
         error: None,
         detail: None,
@@ -270,13 +326,14 @@ async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
         stderr: err,
         stdout_dropped: out_dropped,
         stderr_dropped: err_dropped,
-        denials: std::mem::take(&mut *denials.lock().unwrap()),
+        denials: events.denials,
+        failures: events.failures,
         duration: Duration::ZERO,
     };
     match result {
         Ok(value) => {
             if let Some(Val::Result(Err(payload))) = &value {
-                outcome.status = "err";
+                outcome.status = CallStatus::Err;
                 outcome.error = Some(match payload.as_deref().map(val_to_json) {
                     Some(Value::String(s)) => s,
                     Some(v) => v.to_string(),
@@ -305,35 +362,38 @@ fn classify(
     policy: &EffectivePolicy,
     timeout: Duration,
     cpu_budget: Option<Duration>,
-) -> (&'static str, String) {
+) -> (CallStatus, String) {
     match stopped {
         Some(Stop::Deadline) => {
             return (
-                "timeout",
+                CallStatus::Timeout,
                 format!("the call exceeded its time limit of {} ms and was stopped", timeout.as_millis()),
             );
         }
-        Some(Stop::Cancelled) => return ("cancelled", "the call was cancelled".into()),
+        Some(Stop::Cancelled) => return (CallStatus::Cancelled, "the call was cancelled".into()),
         Some(Stop::CpuTime) => {
             let ms = cpu_budget.map(|b| b.as_millis()).unwrap_or_default();
-            return ("cpu_limit", format!("the call used more than its CPU-time budget of {ms} ms and was stopped"));
+            return (
+                CallStatus::CpuLimit,
+                format!("the call used more than its CPU-time budget of {ms} ms and was stopped"),
+            );
         }
         None => {}
     }
     if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-        return ("exit", format!("the component exited with status {}", exit.0));
+        return (CallStatus::Exit, format!("the component exited with status {}", exit.0));
     }
     if memory_denied {
         let mib = policy.memory_limit() as f64 / (1024.0 * 1024.0);
         return (
-            "out_of_memory",
+            CallStatus::OutOfMemory,
             format!("the component tried to use more than its memory limit of {mib:.0} MiB and failed"),
         );
     }
     if let Some(trap) = e.downcast_ref::<Trap>() {
-        return ("trap", format!("the component trapped: {trap}"));
+        return (CallStatus::Trap, format!("the component trapped: {trap}"));
     }
-    ("trap", format!("the component failed: {}", error_text(e)))
+    (CallStatus::Trap, format!("the component failed: {}", error_text(e)))
 }
 
 /// CPU time consumed by the current thread (see `CpuClock`).

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
+use crate::error::Error;
 use crate::exports::{ExportFunc, ExportInfo, describe_all, export_funcs};
 use crate::sandbox::Host;
 
@@ -22,15 +23,6 @@ pub const TICK: Duration = Duration::from_millis(10);
 
 /// Bumped when anything we store in the artifact cache changes meaning.
 const CACHE_FORMAT: &str = "wassette-cwasm-1";
-
-/// Errors raised before a component ever runs.
-#[derive(Debug)]
-pub enum LoadError {
-    /// The bytes are not a usable component.
-    Invalid(String),
-    /// The host could not do its part (I/O, engine setup).
-    Host(String),
-}
 
 pub struct EngineCore {
     pub engine: Engine,
@@ -95,7 +87,7 @@ impl EngineCore {
         allocator: Option<Allocator>,
         ca_pem: Option<&[u8]>,
     ) -> wasmtime::Result<Self> {
-        let tls = crate::net_gate::tls_config(ca_pem).map_err(|e| wasmtime::format_err!("{e}"))?;
+        let tls = crate::gates::net::tls_config(ca_pem).map_err(|e| wasmtime::format_err!("{e}"))?;
         let scan = PoolingAllocationConfig::is_pagemap_scan_available() && !swap_active();
         let (engine, allocator) = match allocator {
             Some(a) => (Engine::new(&engine_config(a, scan))?, a),
@@ -111,10 +103,10 @@ impl EngineCore {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         // The gates replace parts of the standard WASI implementations.
         linker.allow_shadowing(true);
-        crate::fs_gate::add_to_linker(&mut linker)?;
-        crate::net_gate::add_to_linker(&mut linker)?;
+        crate::gates::fs::add_to_linker(&mut linker)?;
+        crate::gates::net::add_to_linker(&mut linker)?;
         linker.allow_shadowing(false);
-        crate::config_store::add_to_linker(&mut linker)?;
+        crate::gates::config::add_to_linker(&mut linker)?;
 
         let mut h = ShaHasher(Sha256::new());
         CACHE_FORMAT.hash(&mut h);
@@ -132,13 +124,13 @@ impl EngineCore {
 
     /// Compiles `wasm`, or loads its artifact from the cache when the cache
     /// holds one for this exact wasm and engine.
-    pub fn compile(&self, wasm: &[u8]) -> Result<Compiled, LoadError> {
+    pub fn compile(&self, wasm: &[u8]) -> Result<Compiled, Error> {
         check_header(wasm)?;
         let sha256 = hex::encode(Sha256::digest(wasm));
         if let Some(component) = self.cached(&sha256) {
             return self.finish(sha256, component, true);
         }
-        let component = Component::new(&self.engine, wasm).map_err(|e| LoadError::Invalid(error_text(&e)))?;
+        let component = Component::new(&self.engine, wasm).map_err(|e| Error::InvalidComponent(error_text(&e)))?;
         self.store_cached(&sha256, &component);
         // Served from the stored artifact from now on: mapped, not a private copy.
         let component = self.cached(&sha256).unwrap_or(component);
@@ -148,18 +140,18 @@ impl EngineCore {
     /// Loads the component at `path`; with `sha256` given (the hash recorded
     /// when it was installed) a cached artifact is used without reading the
     /// wasm at all.
-    pub fn load(&self, path: &Path, sha256: Option<&str>) -> Result<Compiled, LoadError> {
+    pub fn load(&self, path: &Path, sha256: Option<&str>) -> Result<Compiled, Error> {
         if let Some(sha) = sha256
             && let Some(component) = self.cached(sha)
         {
             return self.finish(sha.to_string(), component, true);
         }
-        let wasm = fs::read(path).map_err(|e| LoadError::Host(format!("cannot read {}: {e}", path.display())))?;
+        let wasm = fs::read(path).map_err(|e| Error::Host(format!("cannot read {}: {e}", path.display())))?;
         let compiled = self.compile(&wasm)?;
         if let Some(expected) = sha256
             && expected != compiled.sha256
         {
-            return Err(LoadError::Invalid(format!(
+            return Err(Error::InvalidComponent(format!(
                 "{} changed on disk: sha256 is {}, expected {expected}",
                 path.display(),
                 compiled.sha256
@@ -173,10 +165,11 @@ impl EngineCore {
         describe_all(&compiled.funcs, wasm)
     }
 
-    fn finish(&self, sha256: String, component: Component, from_cache: bool) -> Result<Compiled, LoadError> {
+    fn finish(&self, sha256: String, component: Component, from_cache: bool) -> Result<Compiled, Error> {
         let mut linker = self.linker.clone();
-        stub_unknown_imports(&mut linker, &self.engine, &component).map_err(|e| LoadError::Invalid(error_text(&e)))?;
-        let pre = linker.instantiate_pre(&component).map_err(|e| LoadError::Invalid(error_text(&e)))?;
+        stub_unknown_imports(&mut linker, &self.engine, &component)
+            .map_err(|e| Error::InvalidComponent(error_text(&e)))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| Error::InvalidComponent(error_text(&e)))?;
         let funcs = export_funcs(&self.engine, &component);
         Ok(Compiled { sha256, pre, funcs, from_cache })
     }
@@ -287,7 +280,7 @@ const PROVIDED: [&str; 7] =
 
 fn provided(import: &str) -> bool {
     (PROVIDED.iter().any(|p| import.starts_with(p)) && import.contains("@0.2."))
-        || import == crate::config_store::INTERFACE
+        || import == crate::gates::config::INTERFACE
 }
 
 /// Imports we do not provide trap when called instead of failing the load: a
@@ -362,18 +355,18 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 /// Tells a core module or random bytes apart from a component, clearly.
-fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
+fn check_header(wasm: &[u8]) -> Result<(), Error> {
     if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
-        return Err(LoadError::Invalid("not a WebAssembly binary (bad magic number)".into()));
+        return Err(Error::InvalidComponent("not a WebAssembly binary (bad magic number)".into()));
     }
     match &wasm[4..8] {
-        [1, 0, 0, 0] => Err(LoadError::Invalid(
+        [1, 0, 0, 0] => Err(Error::InvalidComponent(
             "this is a core WebAssembly module, not a component; wrap it with \
              `wasm-tools component new` (see the docs on writing components)"
                 .into(),
         )),
         [_, _, 1, 0] => Ok(()),
-        _ => Err(LoadError::Invalid("unsupported WebAssembly binary version or layer".into())),
+        _ => Err(Error::InvalidComponent("unsupported WebAssembly binary version or layer".into())),
     }
 }
 

@@ -5,12 +5,10 @@
 //! strings and plain values. The GIL is released while compiling and calling.
 
 mod call;
-mod config_store;
 mod engine;
+mod error;
 mod exports;
-mod fs_gate;
-mod fs_rules;
-mod net_gate;
+mod gates;
 mod policy;
 mod sandbox;
 mod schema;
@@ -25,16 +23,28 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::engine::{Allocator, Compiled, EngineCore, LoadError};
+use crate::call::CallStatus;
+use crate::engine::{Allocator, Compiled, EngineCore};
+use crate::error::Error;
 use crate::policy::EffectivePolicy;
 
 create_exception!(_engine, ComponentError, PyValueError, "The bytes are not a usable WebAssembly component.");
 create_exception!(_engine, EngineError, PyRuntimeError, "The engine could not do its part.");
+create_exception!(_engine, ArgumentsError, PyValueError, "The arguments are not JSON, or not valid Unicode.");
+create_exception!(_engine, PolicyError, PyValueError, "The effective policy is malformed.");
+create_exception!(_engine, ExportError, PyValueError, "The component has no such export.");
 
-fn load_error(e: LoadError) -> PyErr {
-    match e {
-        LoadError::Invalid(m) => ComponentError::new_err(m),
-        LoadError::Host(m) => EngineError::new_err(m),
+/// The one place where engine errors become Python exceptions.
+impl From<Error> for PyErr {
+    fn from(e: Error) -> PyErr {
+        let text = e.to_string();
+        match e {
+            Error::InvalidComponent(_) => ComponentError::new_err(text),
+            Error::Host(_) | Error::CallEnded => EngineError::new_err(text),
+            Error::InvalidArguments(_) => ArgumentsError::new_err(text),
+            Error::InvalidPolicy(_) => PolicyError::new_err(text),
+            Error::UnknownExport(_) => ExportError::new_err(text),
+        }
     }
 }
 
@@ -64,8 +74,7 @@ impl Engine {
                 )));
             }
         };
-        let core =
-            EngineCore::new(cache_dir, allocator, ca_pem).map_err(|e| EngineError::new_err(engine::error_text(&e)))?;
+        let core = EngineCore::new(cache_dir, allocator, ca_pem).map_err(|e| Error::Host(engine::error_text(&e)))?;
         Ok(Engine { core: Arc::new(core) })
     }
 
@@ -92,7 +101,7 @@ impl Engine {
     /// Compiles a component from its bytes (or takes it from the cache).
     fn compile(&self, py: Python<'_>, wasm: &[u8]) -> PyResult<Component> {
         let core = self.core.clone();
-        let compiled = py.detach(|| core.compile(wasm)).map_err(load_error)?;
+        let compiled = py.detach(|| core.compile(wasm))?;
         Ok(Component { core: self.core.clone(), inner: Arc::new(compiled) })
     }
 
@@ -101,7 +110,7 @@ impl Engine {
     #[pyo3(signature = (path, sha256=None))]
     fn load(&self, py: Python<'_>, path: PathBuf, sha256: Option<String>) -> PyResult<Component> {
         let core = self.core.clone();
-        let compiled = py.detach(|| core.load(&path, sha256.as_deref())).map_err(load_error)?;
+        let compiled = py.detach(|| core.load(&path, sha256.as_deref()))?;
         Ok(Component { core: self.core.clone(), inner: Arc::new(compiled) })
     }
 }
@@ -136,7 +145,7 @@ impl Component {
     fn describe(&self, py: Python<'_>, wasm: &[u8]) -> PyResult<String> {
         let (core, inner) = (self.core.clone(), self.inner.clone());
         let infos = py.detach(|| core.describe(&inner, wasm));
-        serde_json::to_string(&infos).map_err(|e| EngineError::new_err(e.to_string()))
+        Ok(serde_json::to_string(&infos).map_err(|e| Error::Host(e.to_string()))?)
     }
 
     /// Calls an export with JSON arguments under an effective policy (JSON).
@@ -188,16 +197,15 @@ impl Component {
             .iter()
             .position(|f| f.interface.as_deref() == interface && f.name == function)
             .ok_or_else(|| {
-                let what = match interface {
+                Error::UnknownExport(match interface {
                     Some(i) => format!("{i}#{function}"),
                     None => function.to_string(),
-                };
-                PyValueError::new_err(format!("the component has no export {what}"))
+                })
             })?;
-        let policy = EffectivePolicy::parse(policy_json).map_err(PyValueError::new_err)?;
+        let policy = EffectivePolicy::parse(policy_json).map_err(Error::InvalidPolicy)?;
         let args: serde_json::Value = py
             .detach(|| serde_json::from_str(args_json))
-            .map_err(|e| PyValueError::new_err(format!("arguments are not valid JSON: {e}")))?;
+            .map_err(|e| Error::InvalidArguments(format!("arguments are not valid JSON: {e}")))?;
         Ok(call::CallSpec {
             core: self.core.clone(),
             compiled: self.inner.clone(),
@@ -229,14 +237,14 @@ impl PendingCall {
     /// Runs the call to its end.
     fn finish(&self, py: Python<'_>) -> PyResult<CallOutcome> {
         let outcome = py.detach(|| self.pending().map(|mut p| p.finish()))?;
-        let outcome = outcome.ok_or_else(|| EngineError::new_err("the call has ended"))?;
+        let outcome = outcome.ok_or(Error::CallEnded)?;
         Ok(CallOutcome::from_outcome(py, outcome))
     }
 }
 
 impl PendingCall {
     fn pending(&self) -> PyResult<std::sync::MutexGuard<'_, call::Pending>> {
-        self.inner.lock().map_err(|_| EngineError::new_err("the call failed"))
+        self.inner.lock().map_err(|_| PyErr::from(Error::Host("the call failed".into())))
     }
 }
 
@@ -263,11 +271,39 @@ impl CancelToken {
     }
 }
 
-/// How a call ended: `status` is ok, err, invalid_arguments, trap, timeout,
-/// cpu_limit, out_of_memory, cancelled, exit or sandbox_error.
+/// Like a `StrEnum`: a status is equal to (and hashes as) its word.
+#[pymethods]
+impl CallStatus {
+    /// The status as one word (`ok`, `cpu_limit`, ...).
+    #[getter]
+    fn value(&self) -> &'static str {
+        self.as_str()
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        if let Ok(status) = other.cast::<CallStatus>() {
+            return *status.get() == *self;
+        }
+        other.extract::<String>().is_ok_and(|word| word == self.as_str())
+    }
+
+    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
+        pyo3::types::PyString::new(py, self.as_str()).hash()
+    }
+
+    fn __str__(&self) -> &'static str {
+        self.as_str()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("CallStatus.{}", self.as_str().to_uppercase())
+    }
+}
+
+/// How a call ended.
 #[pyclass(frozen, get_all, module = "wassette._engine")]
 struct CallOutcome {
-    status: &'static str,
+    status: CallStatus,
     /// The returned value as JSON text, when the function returned.
     value_json: Option<String>,
     error: Option<String>,
@@ -276,8 +312,10 @@ struct CallOutcome {
     stderr: Py<PyBytes>,
     stdout_dropped: u64,
     stderr_dropped: u64,
-    /// JSON list of refused accesses: {kind, resource, reason}.
+    /// JSON list of refused accesses: {kind, resource, resolved, access, reason, rule}.
     denials_json: String,
+    /// JSON list of allowed accesses that failed: {kind, resource, access, reason}.
+    failures_json: String,
     duration_ms: f64,
 }
 
@@ -293,6 +331,7 @@ impl CallOutcome {
             stdout_dropped: o.stdout_dropped,
             stderr_dropped: o.stderr_dropped,
             denials_json: serde_json::to_string(&o.denials).unwrap_or_else(|_| "[]".into()),
+            failures_json: serde_json::to_string(&o.failures).unwrap_or_else(|_| "[]".into()),
             duration_ms: o.duration.as_secs_f64() * 1000.0,
         }
     }
@@ -305,8 +344,16 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CancelToken>()?;
     m.add_class::<CallOutcome>()?;
     m.add_class::<PendingCall>()?;
+    m.add_class::<CallStatus>()?;
     m.add("ComponentError", m.py().get_type::<ComponentError>())?;
     m.add("EngineError", m.py().get_type::<EngineError>())?;
+    m.add("ArgumentsError", m.py().get_type::<ArgumentsError>())?;
+    m.add("PolicyError", m.py().get_type::<PolicyError>())?;
+    m.add("ExportError", m.py().get_type::<ExportError>())?;
+    // The limits a call gets when its policy sets none: defined here only.
+    m.add("DEFAULT_MEMORY_LIMIT_BYTES", policy::DEFAULT_MEMORY_LIMIT)?;
+    m.add("DEFAULT_TIMEOUT_MS", policy::DEFAULT_TIMEOUT_MS)?;
+    m.add("DEFAULT_OUTPUT_LIMIT_BYTES", policy::DEFAULT_OUTPUT_LIMIT)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use serde::Serialize;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -17,29 +16,10 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
-use crate::fs_gate::{self, FsGate};
-use crate::net_gate::NetGate;
+use crate::gates::Record;
+use crate::gates::fs::{self, FsGate};
+use crate::gates::net::NetGate;
 use crate::policy::{DEFAULT_OUTPUT_LIMIT, EffectivePolicy};
-
-/// One access the sandbox refused, reported back with the call's outcome.
-#[derive(Debug, Clone, Serialize)]
-pub struct Denial {
-    /// `storage`, `network`, ...
-    pub kind: &'static str,
-    /// What was asked for: a path (as the guest named it), a URL, an address.
-    pub resource: String,
-    /// Where the path really leads, when a symlink or `..` took it elsewhere.
-    pub resolved: Option<String>,
-    /// The access wanted: read, write or see (stat, list) for storage;
-    /// http, tcp connect, udp send, name lookup, bind or listen for network.
-    pub access: String,
-    /// Why it was refused, in words.
-    pub reason: String,
-    /// The policy rule that decided (its origin), when one did.
-    pub rule: Option<String>,
-}
-
-pub type Denials = Arc<Mutex<Vec<Denial>>>;
 
 /// A bounded capture of a guest output stream: bytes past the limit are
 /// counted and dropped, so a flood costs the guest time, not the host memory.
@@ -193,7 +173,8 @@ pub struct Host {
     pub limiter: Limiter,
     pub stdout: Capture,
     pub stderr: Capture,
-    pub denials: Denials,
+    /// What the gates refused, and allowed accesses that failed.
+    pub record: Record,
     /// What `wasi:config/store` serves: the granted variables, as the
     /// environment.
     pub config: Vec<(String, String)>,
@@ -215,13 +196,13 @@ impl Host {
     pub fn new(policy: &EffectivePolicy, tls: Arc<rustls::ClientConfig>) -> wasmtime::Result<Self> {
         let stdout = Capture::new(policy.stdout_limit_bytes.unwrap_or(DEFAULT_OUTPUT_LIMIT));
         let stderr = Capture::new(policy.stderr_limit_bytes.unwrap_or(DEFAULT_OUTPUT_LIMIT));
-        let denials: Denials = Arc::default();
+        let record = Record::default();
 
         let mut b = WasiCtxBuilder::new();
         b.stdout(stdout.clone()).stderr(stderr.clone());
         b.envs(&policy.env);
-        let fs = fs_gate::configure(&mut b, &policy.storage, &denials)?;
-        let net = NetGate::new(&policy.network, &denials, tls)?;
+        let fs = fs::configure(&mut b, &policy.storage, &record)?;
+        let net = NetGate::new(&policy.network, &record, tls)?;
         net.configure(&mut b);
 
         Ok(Host {
@@ -233,7 +214,7 @@ impl Host {
             limiter: Limiter { memory_limit: policy.memory_limit(), memory_used: 0, memory_denied: false },
             stdout,
             stderr,
-            denials,
+            record,
             config: policy.env.clone(),
         })
     }

@@ -405,3 +405,43 @@ fn single(name: &str, payload: Option<&Val>) -> Value {
     obj.insert(name.to_string(), payload.map(val_to_json).unwrap_or(Value::Null));
     Value::Object(obj)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn to_val(ty: Type, v: Value) -> std::result::Result<Val, String> {
+        json_to_val(&ty, &v, "args.x").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn integers_are_checked_against_their_true_bounds() {
+        assert_eq!(to_val(Type::U8, json!(255)).unwrap(), Val::U8(255));
+        assert!(to_val(Type::U8, json!(256)).unwrap_err().contains("args.x: 256 is out of range for u8"));
+        assert!(to_val(Type::U32, json!(-1)).is_err());
+        assert_eq!(to_val(Type::U64, json!(u64::MAX)).unwrap(), Val::U64(u64::MAX));
+        assert_eq!(to_val(Type::S64, json!(i64::MIN)).unwrap(), Val::S64(i64::MIN));
+        assert!(to_val(Type::S32, json!(1.5)).is_err());
+        assert!(to_val(Type::S32, json!("1")).unwrap_err().contains("expected an integer"));
+    }
+
+    #[test]
+    fn chars_strings_and_bools() {
+        assert_eq!(to_val(Type::Char, json!("é")).unwrap(), Val::Char('é'));
+        assert!(to_val(Type::Char, json!("ab")).is_err());
+        assert_eq!(to_val(Type::String, json!("a\u{2028}b")).unwrap(), Val::String("a\u{2028}b".into()));
+        assert!(to_val(Type::Bool, json!(1)).is_err());
+    }
+
+    #[test]
+    fn floats_and_their_non_finite_names() {
+        assert_eq!(to_val(Type::Float64, json!("Infinity")).unwrap(), Val::Float64(f64::INFINITY));
+        assert!(matches!(to_val(Type::Float64, json!("NaN")).unwrap(), Val::Float64(x) if x.is_nan()));
+        assert!(to_val(Type::Float32, json!(1e39)).is_err(), "beyond f32");
+        assert_eq!(val_to_json(&Val::Float64(f64::NEG_INFINITY)), json!("-Infinity"));
+        assert_eq!(val_to_json(&Val::Float64(0.5)), json!(0.5));
+        assert_eq!(val_to_json(&Val::U64(u64::MAX)), json!(u64::MAX));
+    }
+}

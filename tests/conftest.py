@@ -155,7 +155,7 @@ def module_cli(module_env: dict[str, str]) -> Cli:
 def runtime(home: Path) -> Iterator[object]:
     """A runtime on an isolated component dir with the shared compile cache."""
     from wassette.runtime.config import Settings
-    from wassette.runtime.lifecycle import Runtime
+    from wassette.runtime.runtime import Runtime
 
     settings = Settings.load(
         env={

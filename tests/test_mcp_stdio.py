@@ -19,12 +19,14 @@ import pytest
 from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 
 from servers import cpu_seconds, initialize_at
-from wassette.server.stdio import EOF_GRACE_S, MAX_CALLS_IN_FLIGHT, SHUTDOWN_MESSAGE
-from wassette.server.workers import WORKERS
+from wassette.server.core.server import ServerOptions
+from wassette.server.core.workers import WORKERS
+from wassette.server.stdio import EOF_GRACE_S, SHUTDOWN_MESSAGE
 
 pytestmark = pytest.mark.anyio
 
 WORKER_THREADS = WORKERS.limit
+MAX_CALLS_IN_FLIGHT = ServerOptions().max_calls_per_session
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from wassette.runtime import catalog
+from wassette.distribution.loading import load_component
+from wassette.runtime import naming as catalog
 from wassette.runtime.errors import InvalidComponentError, SourceError, UnknownComponentError
-from wassette.runtime.lifecycle import Runtime
+from wassette.runtime.runtime import Runtime
 
 
 def export(function: str, interface: str | None = None, unsupported: str | None = None) -> dict[str, object]:
@@ -56,11 +57,11 @@ def test_unsupported_exports_are_skipped_with_reason() -> None:
 def test_restart_lists_from_metadata_without_compiling(runtime: Runtime, components: dict[str, Path]) -> None:
     """After a restart the tools are listed from `<id>.metadata.json`; the
     component is compiled (or taken from the cache) only on the first call."""
-    runtime.load_component(components["arith"].as_uri())
+    load_component(runtime, components["arith"].as_uri())
     again = Runtime(runtime.settings)
     again.refresh()
     assert "add" in {t.name for t in again.tools()}
-    assert again._compiled == {}  # listing did not compile
+    assert again.compiler.get("arith") is None  # listing did not compile
     assert again.call_tool("add", {"a": 2, "b": 3}).value == 5
 
 
@@ -76,7 +77,7 @@ def test_hand_copied_component_is_picked_up(runtime: Runtime, components: dict[s
 
 def test_changed_wasm_invalidates_metadata(runtime: Runtime, components: dict[str, Path]) -> None:
     """Replacing the wasm behind the store's back is noticed (size/mtime differ)."""
-    runtime.load_component(components["arith"].as_uri())
+    load_component(runtime, components["arith"].as_uri())
     shutil.copy(components["strings"], runtime.store.path("arith"))
     fresh = Runtime(runtime.settings)
     fresh.refresh()
@@ -85,7 +86,7 @@ def test_changed_wasm_invalidates_metadata(runtime: Runtime, components: dict[st
 
 def test_broken_component_does_not_stop_others(runtime: Runtime, components: dict[str, Path]) -> None:
     """A corrupt file in the directory is reported; the rest keeps working."""
-    runtime.load_component(components["arith"].as_uri())
+    load_component(runtime, components["arith"].as_uri())
     runtime.store.path("broken").write_bytes(b"\0asm\x01\0\0\0")
     fresh = Runtime(runtime.settings)
     fresh.refresh()
@@ -97,10 +98,10 @@ def test_failed_load_leaves_nothing(runtime: Runtime, tmp_path: Path) -> None:
     bad = tmp_path / "bad.wasm"
     bad.write_bytes(b"garbage!")
     with pytest.raises(InvalidComponentError, match="not a WebAssembly binary"):
-        runtime.load_component(bad.as_uri())
+        load_component(runtime, bad.as_uri())
     assert runtime.store.ids() == []
     with pytest.raises(SourceError):
-        runtime.load_component("https://example.com/x.wasm")
+        load_component(runtime, "https://example.com/x.wasm")
     with pytest.raises(UnknownComponentError):
         runtime.unload_component("bad")
 
@@ -119,7 +120,7 @@ def test_effective_policy_follows_every_change(
     """The effective policy is cached between calls, yet every input change
     applies from the next call: secrets, grants, environment overrides, and
     where a granted symlink points."""
-    runtime.load_component(components["io"].as_uri())
+    load_component(runtime, components["io"].as_uri())
 
     def env(key: str) -> object:
         return runtime.call_tool("get-env", {"key": key}).value
@@ -160,7 +161,7 @@ def test_copies_share_compiled_code_not_permissions(
     each id still runs under its own policy."""
     for cid in ("io-a", "io-b"):
         shutil.copy(components["io"], tmp_path / f"{cid}.wasm")
-        runtime.load_component((tmp_path / f"{cid}.wasm").as_uri())
+        load_component(runtime, (tmp_path / f"{cid}.wasm").as_uri())
     runtime.permissions.grant_environment("io-a", "SHARED_TEST_KEY")
     fresh = Runtime(runtime.settings)  # as after a restart: compiled on first call
     fresh.refresh()
@@ -168,4 +169,4 @@ def test_copies_share_compiled_code_not_permissions(
     fresh.set_environment("io-b", {"SHARED_TEST_KEY": "for b"})
     assert fresh.call_tool("io-a__get-env", {"key": "SHARED_TEST_KEY"}).value == "for a"
     assert fresh.call_tool("io-b__get-env", {"key": "SHARED_TEST_KEY"}).value is None
-    assert fresh._compiled["io-a"] is fresh._compiled["io-b"]
+    assert fresh.compiler.get("io-a") is fresh.compiler.get("io-b") is not None

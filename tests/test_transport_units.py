@@ -9,26 +9,20 @@ from typing import Any
 import pytest
 
 from wassette.cli.main import build_parser
+from wassette.runtime.config import ServeSettings, parse_bind_address, serve_settings
+from wassette.runtime.config_schema import validate
 from wassette.runtime.errors import ConfigError
-from wassette.server.http import HttpOptions, parse_bind_address
-from wassette.server.http_guard import HostAllowlist
+from wassette.server.http.guard import HostAllowlist
 from wassette.server.stdio import LineSplitter, rejection
 
 
 def resolve(
     *, env: dict[str, str] | None = None, config: dict[str, Any] | None = None, **flags: Any
-) -> HttpOptions:
-    values: dict[str, Any] = {
-        "bind_address": None,
-        "allowed_hosts": [],
-        "auth_token": None,
-        "transport": "streamable-http",
-        "legacy_sessions": True,
-        "json_response": False,
-        "request_limit": None,
-    }
-    values.update(flags)
-    return HttpOptions.resolve(**values, env=env or {}, config=config or {})
+) -> ServeSettings:
+    """What `serve` listens on, from its flags, the environment and config.toml."""
+    if "request_limit" in flags:
+        flags["max_request_bytes"] = flags.pop("request_limit")
+    return serve_settings(env or {}, validate(config or {}, "config.toml"), flags)
 
 
 def test_bind_address_precedence() -> None:

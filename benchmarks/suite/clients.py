@@ -24,7 +24,7 @@ from typing import Any
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from wassette.runtime.catalog import BUILTIN_NAMES
+from wassette.runtime.builtin_tools import BUILTIN_NAMES
 
 PROTOCOL = "2025-11-25"
 INIT = {"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}

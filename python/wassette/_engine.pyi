@@ -1,14 +1,42 @@
-"""Type stubs of the Rust extension (src/lib.rs)."""
+"""Type stubs of the Rust extension (src/lib.rs), checked against the
+module by `python -m mypy.stubtest wassette._engine`."""
+
+from typing import ClassVar, final
+
+__all__ = [
+    "DEFAULT_MEMORY_LIMIT_BYTES",
+    "DEFAULT_OUTPUT_LIMIT_BYTES",
+    "DEFAULT_TIMEOUT_MS",
+    "ArgumentsError",
+    "CallOutcome",
+    "CallStatus",
+    "CancelToken",
+    "Component",
+    "ComponentError",
+    "Engine",
+    "EngineError",
+    "ExportError",
+    "PendingCall",
+    "PolicyError",
+    "__version__",
+]
 
 __version__: str
+DEFAULT_MEMORY_LIMIT_BYTES: int
+DEFAULT_TIMEOUT_MS: int
+DEFAULT_OUTPUT_LIMIT_BYTES: int
 
 class ComponentError(ValueError): ...
 class EngineError(RuntimeError): ...
+class ArgumentsError(ValueError): ...
+class PolicyError(ValueError): ...
+class ExportError(ValueError): ...
 
+@final
 class Engine:
-    def __init__(
-        self, cache_dir: str | None = None, allocator: str = "auto", ca_pem: bytes | None = None
-    ) -> None: ...
+    def __new__(
+        cls, cache_dir: str | None = None, allocator: str = "auto", ca_pem: bytes | None = None
+    ) -> Engine: ...
     @property
     def fingerprint(self) -> str: ...
     @property
@@ -18,6 +46,7 @@ class Engine:
     def compile(self, wasm: bytes) -> Component: ...
     def load(self, path: str, sha256: str | None = None) -> Component: ...
 
+@final
 class Component:
     @property
     def sha256(self) -> str: ...
@@ -42,24 +71,56 @@ class Component:
         cancel: CancelToken | None = None,
     ) -> PendingCall: ...
 
+@final
 class PendingCall:
     def run_for(self, budget_ms: int) -> CallOutcome | None: ...
     def finish(self) -> CallOutcome: ...
 
+@final
 class CancelToken:
-    def __init__(self) -> None: ...
+    def __new__(cls) -> CancelToken: ...
     def cancel(self) -> None: ...
     @property
     def cancelled(self) -> bool: ...
 
+@final
+class CallStatus:
+    OK: ClassVar[CallStatus]
+    ERR: ClassVar[CallStatus]
+    INVALID_ARGUMENTS: ClassVar[CallStatus]
+    TRAP: ClassVar[CallStatus]
+    TIMEOUT: ClassVar[CallStatus]
+    CPU_LIMIT: ClassVar[CallStatus]
+    OUT_OF_MEMORY: ClassVar[CallStatus]
+    CANCELLED: ClassVar[CallStatus]
+    EXIT: ClassVar[CallStatus]
+    SANDBOX_ERROR: ClassVar[CallStatus]
+    @property
+    def value(self) -> str: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
 class CallOutcome:
-    status: str
-    value_json: str | None
-    error: str | None
-    detail: str | None
-    stdout: bytes
-    stderr: bytes
-    stdout_dropped: int
-    stderr_dropped: int
-    denials_json: str
-    duration_ms: float
+    @property
+    def status(self) -> CallStatus: ...
+    @property
+    def value_json(self) -> str | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def detail(self) -> str | None: ...
+    @property
+    def stdout(self) -> bytes: ...
+    @property
+    def stderr(self) -> bytes: ...
+    @property
+    def stdout_dropped(self) -> int: ...
+    @property
+    def stderr_dropped(self) -> int: ...
+    @property
+    def denials_json(self) -> str: ...
+    @property
+    def failures_json(self) -> str: ...
+    @property
+    def duration_ms(self) -> float: ...

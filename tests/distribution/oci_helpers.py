@@ -68,7 +68,7 @@ EMPTY = b"{}"
 
 def registry_client(host: str, repository: str) -> Any:
     """Our registry client, for pushes the CLI has no command for (signatures)."""
-    from wassette.distribution.http import HttpClient
+    from wassette.distribution.httpclient import HttpClient
     from wassette.distribution.reference import parse
     from wassette.distribution.registry import RegistryClient
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from wassette.distribution.http import HttpClient
+from wassette.distribution.httpclient import HttpClient
 from wassette.runtime.errors import SourceError
 
 _DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")

@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wassette.runtime.errors import ConfigError, SourceError, WassetteError
+from wassette.runtime.errors import SourceError, WassetteError
 
 log = logging.getLogger("wassette.catalog")
 
@@ -100,11 +99,7 @@ def load(settings: Any) -> tuple[tuple[Entry, ...], list[str]]:
     per configured catalog that could not be read (search still works)."""
     from wassette.distribution.sources import FetchOptions, http_client
 
-    configured = settings.raw.get("catalogs", [])
-    if isinstance(configured, str):
-        configured = [configured]
-    if not isinstance(configured, Sequence) or not all(isinstance(c, str) for c in configured):
-        raise ConfigError("config key 'catalogs' must be a list of JSON file paths or https:// URLs")
+    configured = settings.catalogs
     merged = {e.name: e for e in BUNDLED}
     warnings = []
     for origin in configured:

@@ -26,13 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wassette.distribution.loading import load_component
 from wassette.distribution.reference import DIGEST_RE
 from wassette.distribution.signatures import SignatureError
 from wassette.distribution.sources import FetchOptions
 from wassette.runtime import policy as policy_mod
 from wassette.runtime.errors import ConfigError, SourceError, WassetteError
-from wassette.runtime.lifecycle import LoadOptions, Runtime
+from wassette.runtime.install import InstallOptions
 from wassette.runtime.policy import Policy, PolicyError
+from wassette.runtime.runtime import Runtime
 
 log = logging.getLogger("wassette.provision")
 
@@ -225,18 +227,15 @@ def _install(runtime: Runtime, entry: Entry, fetch: FetchOptions, sleep: Callabl
         if var not in runtime.settings.environment:
             raise WassetteError(f"environment variable {var} (value_from for {key}) is not set")
         values[key] = runtime.settings.environment[var]
-    options = LoadOptions(
-        fetch=FetchOptions(
-            credentials=fetch.credentials,
-            allow_insecure_loopback=fetch.allow_insecure_loopback,
-            digest=entry.digest,
-        ),
-        component_id=entry.name,
-        policy=entry.policy,
+    pinned = FetchOptions(
+        credentials=fetch.credentials,
+        allow_insecure_loopback=fetch.allow_insecure_loopback,
+        digest=entry.digest,
     )
+    options = InstallOptions(component_id=entry.name, policy=entry.policy)
     for attempt in range(1, entry.attempts + 1):
         try:
-            report = runtime.load_component(entry.uri, options=options)
+            report = load_component(runtime, entry.uri, fetch=pinned, install=options)
             break
         except SignatureError:
             raise  # a refusal does not change by asking again

@@ -11,10 +11,11 @@ from typing import Any
 
 from wassette.distribution import artifact, reference
 from wassette.distribution.registry import OCI_MANIFEST, RegistryClient, sha256_digest
-from wassette.distribution.sources import FetchOptions, Progress, http_client
+from wassette.distribution.sources import FetchOptions, http_client
 from wassette.runtime import policy as policy_mod
 from wassette.runtime.config import Settings
 from wassette.runtime.errors import SourceError, WassetteError
+from wassette.runtime.install import Progress
 
 COMPONENT_PREAMBLE = b"\0asm\x0d\x00\x01\x00"
 CORE_PREAMBLE = b"\0asm\x01\x00\x00\x00"

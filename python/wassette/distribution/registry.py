@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urljoin
 
 from wassette.distribution import auth
 from wassette.distribution.auth import Credentials
-from wassette.distribution.http import HttpClient, Response, is_loopback
+from wassette.distribution.httpclient import HttpClient, Response, is_loopback
 from wassette.distribution.reference import DIGEST_RE, Reference
 from wassette.runtime.errors import SourceError
 

@@ -9,31 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from wassette.distribution import artifact, reference, signatures
 from wassette.distribution.auth import Credentials
-from wassette.distribution.http import HttpClient
+from wassette.distribution.httpclient import HttpClient
 from wassette.distribution.reference import DIGEST_RE, Reference
 from wassette.distribution.registry import RegistryClient
 from wassette.distribution.trust import TrustPolicy, TrustRule
 from wassette.runtime.config import Settings
 from wassette.runtime.errors import SourceError
+from wassette.runtime.install import Package, Progress
+from wassette.runtime.install import quiet as _quiet
 
 SUPPORTED_SCHEMES = ("file://", "https://", "oci://")
-
-
-class Progress(Protocol):
-    """A step (`message` alone) or bytes done of a step (`done`, `total`)."""
-
-    def __call__(self, message: str, done: int | None = None, total: int | None = None) -> None: ...
-
-
-def _quiet(message: str, done: int | None = None, total: int | None = None) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -41,16 +33,6 @@ class FetchOptions:
     credentials: Credentials | None = None
     allow_insecure_loopback: bool | None = None  # None: as configured
     digest: str | None = None  # an expected sha256 (manifest or wasm)
-
-
-@dataclass(frozen=True)
-class Fetched:
-    component_id: str
-    wasm: bytes
-    source: str
-    provenance: dict[str, Any] = field(default_factory=dict)
-    policy: bytes | None = None  # a policy shipped with the component (not yet accepted)
-    warnings: tuple[str, ...] = ()
 
 
 def component_id_for(path: Path) -> str:
@@ -98,7 +80,7 @@ def http_client(settings: Settings, options: FetchOptions) -> HttpClient:
 
 def trust_policy(settings: Settings) -> TrustPolicy:
     return TrustPolicy.from_config(
-        settings.raw,
+        settings.signatures,
         config_dir=settings.config_dir,
         override=settings.signatures_override,
         source=str(settings.config_file or "config.toml"),
@@ -110,7 +92,7 @@ def fetch(
     settings: Settings,
     options: FetchOptions | None = None,
     progress: Progress | None = None,
-) -> Fetched:
+) -> Package:
     """Reads the component named by `uri`, verified as far as its source allows."""
     options = options or FetchOptions()
     say = progress or _quiet
@@ -131,7 +113,7 @@ def fetch(
     return fetched
 
 
-def _fetch_file(uri: str, max_bytes: int) -> Fetched:
+def _fetch_file(uri: str, max_bytes: int) -> Package:
     path = local_path(uri)
     if path is None:
         scheme = uri.split("://", 1)[0] + "://" if "://" in uri else uri
@@ -154,7 +136,7 @@ def _fetch_file(uri: str, max_bytes: int) -> Fetched:
         raise SourceError(f"no such file: {path}") from None
     except PermissionError:
         raise SourceError(f"permission denied reading {path}") from None
-    return Fetched(
+    return Package(
         component_id=component_id_for(path),
         wasm=wasm,
         source=path.as_uri(),
@@ -162,7 +144,7 @@ def _fetch_file(uri: str, max_bytes: int) -> Fetched:
     )
 
 
-def _fetch_https(uri: str, settings: Settings, options: FetchOptions, say: Progress) -> Fetched:
+def _fetch_https(uri: str, settings: Settings, options: FetchOptions, say: Progress) -> Package:
     http = http_client(settings, options)
     http.check_url(uri)
     name = unquote(urlsplit(uri).path.rsplit("/", 1)[-1])
@@ -189,7 +171,7 @@ def _fetch_https(uri: str, settings: Settings, options: FetchOptions, say: Progr
     if total is not None and len(out) != total:
         raise SourceError(f"truncated download of {uri}: got {len(out)} of {total} bytes")
     wasm = bytes(out)
-    return Fetched(
+    return Package(
         component_id=cid,
         wasm=wasm,
         source=uri,
@@ -223,7 +205,7 @@ def resolve(ref: Reference, client: RegistryClient, options: FetchOptions) -> ar
     return wm
 
 
-def _fetch_oci(uri: str, settings: Settings, options: FetchOptions, say: Progress) -> Fetched:
+def _fetch_oci(uri: str, settings: Settings, options: FetchOptions, say: Progress) -> Package:
     ref = reference.parse(uri)
     client = RegistryClient(ref, http_client(settings, options), credentials=options.credentials)
     say(f"resolving {ref}")
@@ -266,7 +248,7 @@ def _fetch_oci(uri: str, settings: Settings, options: FetchOptions, say: Progres
         "signature": {"status": decision.status, "signer": decision.signer, "mode": rule.mode},
     }
     repo_name = ref.repository.rsplit("/", 1)[-1]
-    return Fetched(
+    return Package(
         component_id=safe_id(repo_name),
         wasm=wasm,
         source=pinned.uri(),

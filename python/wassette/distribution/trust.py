@@ -100,30 +100,19 @@ class TrustPolicy:
     @classmethod
     def from_config(
         cls,
-        raw: Mapping[str, Any],
+        section: Mapping[str, Any],
         *,
         config_dir: Path,
         override: str | None = None,
         source: str = "config.toml",
     ) -> TrustPolicy:
+        """From the [signatures] table, its shape already checked against the
+        config schema (runtime/config_schema.py)."""
         if override is not None and override not in MODES:
             raise ConfigError(f"WASSETTE_SIGNATURES={override!r}: expected one of {', '.join(MODES)}")
-        section = raw.get("signatures", {})
-        if not isinstance(section, Mapping):
-            raise ConfigError(f"{source}: [signatures] must be a table")
-        allowed = {"mode", "trusted_root", "trust"}
-        for key in section:
-            if key not in allowed:
-                raise ConfigError(
-                    f"{source}: signatures.{key}: unknown key (expected one of: {', '.join(sorted(allowed))})"
-                )
         default_mode = _mode(section.get("mode", DEFAULT_MODE), f"{source}: signatures.mode")
         root = section.get("trusted_root")
-        if root is not None and not isinstance(root, str):
-            raise ConfigError(f"{source}: signatures.trusted_root must be a path")
         entries = section.get("trust", [])
-        if not isinstance(entries, list):
-            raise ConfigError(f"{source}: signatures.trust must be an array of tables ([[signatures.trust]])")
         rules = tuple(
             _rule(e, f"{source}: signatures.trust[{i}]", default_mode, config_dir)
             for i, e in enumerate(entries)
@@ -148,36 +137,15 @@ def _path(text: str, base: Path) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def _rule(entry: Any, where: str, default_mode: str, config_dir: Path) -> TrustRule:
-    if not isinstance(entry, Mapping):
-        raise ConfigError(f"{where} must be a table")
-    allowed = {"pattern", "mode", "identities", "keys"}
-    for key in entry:
-        if key not in allowed:
-            raise ConfigError(f"{where}.{key}: unknown key (expected one of: {', '.join(sorted(allowed))})")
-    pattern = entry.get("pattern")
-    if not isinstance(pattern, str) or not pattern:
-        raise ConfigError(f'{where}.pattern is required (e.g. "ghcr.io/acme/*")')
+def _rule(entry: Mapping[str, Any], where: str, default_mode: str, config_dir: Path) -> TrustRule:
+    pattern = entry["pattern"]
     mode = _mode(entry.get("mode", default_mode), f"{where}.mode")
     identities = []
-    raw_ids = entry.get("identities", [])
-    if not isinstance(raw_ids, list):
-        raise ConfigError(f"{where}.identities must be an array of {{ identity, issuer }} tables")
-    for i, item in enumerate(raw_ids):
+    for i, item in enumerate(entry.get("identities", [])):
         at = f"{where}.identities[{i}]"
-        if not isinstance(item, Mapping):
-            raise ConfigError(f'{at} must be a table like {{ identity = "...", issuer = "..." }}')
-        extra = set(item) - {"identity", "identity_regexp", "issuer"}
-        if extra:
-            raise ConfigError(f"{at}: unknown key {sorted(extra)[0]!r}")
-        ident, regexp, issuer = item.get("identity"), item.get("identity_regexp"), item.get("issuer")
+        ident, regexp, issuer = item.get("identity"), item.get("identity_regexp"), item["issuer"]
         if (ident is None) == (regexp is None):
             raise ConfigError(f"{at}: give exactly one of identity or identity_regexp")
-        for name, value in (("identity", ident), ("identity_regexp", regexp), ("issuer", issuer)):
-            if value is not None and (not isinstance(value, str) or not value):
-                raise ConfigError(f"{at}.{name} must be a non-empty string")
-        if issuer is None:
-            raise ConfigError(f"{at}.issuer is required (the OIDC issuer that vouches for the identity)")
         if regexp is not None:
             try:
                 re.compile(regexp)
@@ -185,13 +153,8 @@ def _rule(entry: Any, where: str, default_mode: str, config_dir: Path) -> TrustR
                 raise ConfigError(f"{at}.identity_regexp: {e}") from None
         identities.append(Identity(identity=ident, identity_regexp=regexp, issuer=issuer))
     keys = []
-    raw_keys = entry.get("keys", [])
-    if not isinstance(raw_keys, list):
-        raise ConfigError(f"{where}.keys must be an array of PEM files")
-    for i, item in enumerate(raw_keys):
+    for i, item in enumerate(entry.get("keys", [])):
         at = f"{where}.keys[{i}]"
-        if not isinstance(item, str) or not item:
-            raise ConfigError(f"{at} must be the path of a PEM public key (or the PEM text)")
         if item.lstrip().startswith("-----BEGIN"):
             keys.append(Key(label=f"inline key {i}", pem=item.encode()))
             continue

@@ -1,8 +1,9 @@
 """Where state lives and how it is configured.
 
-Precedence, highest first: command-line flag, ``WASSETTE_*`` environment
-variable, ``config.toml`` (``$XDG_CONFIG_HOME/wassette/config.toml``, or the
-file named by ``WASSETTE_CONFIG_FILE``), built-in default.
+Precedence, highest first: command-line flag, `WASSETTE_*` environment
+variable, config.toml (`$XDG_CONFIG_HOME/wassette/config.toml`, or the file
+named by `WASSETTE_CONFIG_FILE`; its schema is config_schema.py), built-in
+default. The defaults of the per-call limits are the engine's own.
 """
 
 from __future__ import annotations
@@ -14,12 +15,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wassette import _engine
+from wassette.runtime.config_schema import SCHEMA, Document, parse_bool, split_host, validate
 from wassette.runtime.errors import ConfigError
 
-DEFAULT_MEMORY_LIMIT = 512 * 1024 * 1024
-DEFAULT_TIMEOUT_MS = 30_000
+__all__ = ["ConfigError", "ServeSettings", "Settings", "parse_bind_address", "parse_bool", "split_host"]
+
+DEFAULT_MEMORY_LIMIT = _engine.DEFAULT_MEMORY_LIMIT_BYTES
+DEFAULT_TIMEOUT_MS = _engine.DEFAULT_TIMEOUT_MS
 DEFAULT_MAX_COMPONENT_BYTES = 256 * 1024 * 1024
-ALLOCATORS = ("auto", "pooling", "on-demand")
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+DEFAULT_BIND_ADDRESS = "127.0.0.1:9001"
+
+
+def parse_bind_address(text: str) -> tuple[str, int]:
+    """`host:port`, `[v6]:port`, `:port` or `host` (default port 9001)."""
+    try:
+        host, port = ("", int(text[1:])) if text.startswith(":") else split_host(text)
+    except ValueError:
+        raise ConfigError(f"bind address {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9001") from None
+    if port is None:
+        port = int(DEFAULT_BIND_ADDRESS.rsplit(":", 1)[1])
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"bind address {text!r}: port out of range")
+    return host or "127.0.0.1", port
 
 
 def _xdg(env: Mapping[str, str], var: str, fallback: str) -> Path:
@@ -30,8 +49,22 @@ def _xdg(env: Mapping[str, str], var: str, fallback: str) -> Path:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    """How `wassette serve` listens and answers."""
+
+    host: str = "127.0.0.1"
+    port: int = 9001
+    allowed_hosts: tuple[str, ...] = ()
+    auth_token: str | None = field(default=None, repr=False)
+    legacy_sessions: bool = True
+    json_response: bool = False
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Everything the runtime needs to know about its environment."""
+    """Everything the runtime (and the layers above it) needs to know about
+    its environment."""
 
     component_dir: Path
     cache_dir: Path
@@ -49,13 +82,21 @@ class Settings:
     # Instance allocator: auto (pooling where it can be reserved), pooling, on-demand.
     allocator: str = "auto"
     config_file: Path | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict)
+    config: Document = field(default_factory=Document)
     # Distribution: an extra CA bundle for https:// sources and registries,
     # whether plain http:// to loopback is allowed (development only), and the
     # WASSETTE_SIGNATURES override of the signature trust policy's modes.
     ca_bundle: Path | None = None
     allow_insecure_loopback: bool = False
     signatures_override: str | None = None
+    catalogs: tuple[str, ...] = ()
+    serve: ServeSettings = field(default_factory=ServeSettings)
+
+    @property
+    def signatures(self) -> dict[str, Any]:
+        """The validated [signatures] table (distribution/trust.py reads it)."""
+        value: dict[str, Any] = self.config.get("signatures", {})
+        return value
 
     @classmethod
     def load(
@@ -66,43 +107,36 @@ class Settings:
         env_vars: Sequence[str] = (),
         env_file: str | None = None,
         allow_insecure_loopback: bool | None = None,
+        serve: Mapping[str, Any] | None = None,
     ) -> Settings:
         """`env_vars` are `KEY=VALUE` strings (--env), `env_file` a dotenv
-        file (--env-file); both feed granted environment variables."""
+        file (--env-file); both feed granted environment variables. `serve`:
+        the flags of `wassette serve` that were given (bind_address,
+        allowed_hosts, auth_token, legacy_sessions, json_response,
+        max_request_bytes)."""
         env = os.environ if env is None else env
         config_dir = _xdg(env, "XDG_CONFIG_HOME", ".config") / "wassette"
         config_file = Path(env["WASSETTE_CONFIG_FILE"]) if env.get("WASSETTE_CONFIG_FILE") else None
-        raw = _read_config(config_file or config_dir / "config.toml", explicit=config_file is not None)
+        path = config_file or config_dir / "config.toml"
+        doc = validate(_read_config(path, explicit=config_file is not None), str(path))
 
-        def pick(flag: object, env_names: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+        def pick(key: str, flag: object = None) -> Any:
             if flag is not None:
                 return flag
-            for name in env_names:
+            for name in SCHEMA[key].env:
                 if env.get(name):
                     return env[name]
-            for key in keys:
-                if key in raw:
-                    return raw[key]
-            return None
+            return doc.get(key)
 
         data_home = _xdg(env, "XDG_DATA_HOME", ".local/share") / "wassette"
-        chosen = pick(
-            component_dir,
-            ("WASSETTE_COMPONENT_DIR", "WASSETTE_PLUGIN_DIR"),
-            ("component_dir", "plugin_dir"),
-        )
-        cache = pick(None, ("WASSETTE_CACHE_DIR",), ("cache_dir",))
-        secrets = pick(None, ("WASSETTE_SECRETS_DIR",), ("secrets_dir",))
-        base = pick(None, ("WASSETTE_STORAGE_BASE",), ("storage_base",))
-        ca_bundle = pick(None, ("WASSETTE_CA_BUNDLE",), ("ca_bundle",))
-        insecure = pick(
-            True if allow_insecure_loopback else None,
-            ("WASSETTE_ALLOW_INSECURE_LOOPBACK",),
-            ("allow_insecure_loopback",),
-        )
-        allocator = str(pick(None, ("WASSETTE_ALLOCATOR",), ("allocator",)) or "auto")
-        if allocator not in ALLOCATORS:
-            raise ConfigError(f"allocator {allocator!r} is not one of: {', '.join(ALLOCATORS)}")
+        chosen = pick("component_dir", component_dir) or doc.get("plugin_dir")
+        cache, secrets, base = pick("cache_dir"), pick("secrets_dir"), pick("storage_base")
+        ca_bundle = pick("ca_bundle")
+        insecure = pick("allow_insecure_loopback", True if allow_insecure_loopback else None)
+        allocator = str(pick("allocator") or "auto")
+        if allocator not in ("auto", "pooling", "on-demand"):
+            raise ConfigError(f"allocator {allocator!r} is not one of: auto, pooling, on-demand")
+        catalogs = doc.get("catalogs", [])
         return cls(
             component_dir=Path(chosen).expanduser() if chosen else data_home / "components",
             cache_dir=Path(cache).expanduser()
@@ -112,26 +146,61 @@ class Settings:
             data_dir=data_home,
             secrets_dir=Path(secrets).expanduser() if secrets else config_dir / "secrets",
             storage_base=Path(base).expanduser().resolve() if base else Path.cwd(),
-            environment=_environment(env, raw, env_file, env_vars),
-            memory_limit_bytes=_int(raw, "memory_limit_bytes", DEFAULT_MEMORY_LIMIT),
-            timeout_ms=_int(raw, "timeout_ms", DEFAULT_TIMEOUT_MS),
-            max_component_bytes=_int(raw, "max_component_bytes", DEFAULT_MAX_COMPONENT_BYTES),
+            environment=_environment(env, doc, env_file, env_vars),
+            memory_limit_bytes=doc.get("memory_limit_bytes", DEFAULT_MEMORY_LIMIT),
+            timeout_ms=doc.get("timeout_ms", DEFAULT_TIMEOUT_MS),
+            max_component_bytes=doc.get("max_component_bytes", DEFAULT_MAX_COMPONENT_BYTES),
             allocator=allocator,
-            config_file=config_file or (config_dir / "config.toml"),
-            raw=raw,
+            config_file=path,
+            config=doc,
             ca_bundle=Path(str(ca_bundle)).expanduser() if ca_bundle else None,
-            allow_insecure_loopback=_flag(insecure, "allow_insecure_loopback"),
+            allow_insecure_loopback=_flag(insecure, "WASSETTE_ALLOW_INSECURE_LOOPBACK"),
             signatures_override=env.get("WASSETTE_SIGNATURES") or None,
+            catalogs=(catalogs,) if isinstance(catalogs, str) else tuple(catalogs),
+            serve=serve_settings(env, doc, serve or {}),
         )
 
 
+def serve_settings(env: Mapping[str, str], doc: Document, flags: Mapping[str, Any]) -> ServeSettings:
+    """Flag > environment (`WASSETTE_BIND_ADDRESS`, or `BIND_HOST` and
+    `PORT`; `WASSETTE_ALLOWED_HOSTS`, `WASSETTE_AUTH_TOKEN`) > config.toml >
+    defaults."""
+    if flags.get("bind_address"):
+        host, port = parse_bind_address(flags["bind_address"])
+    elif env.get("WASSETTE_BIND_ADDRESS"):
+        host, port = parse_bind_address(env["WASSETTE_BIND_ADDRESS"])
+    else:
+        host, port = parse_bind_address(doc.get("bind_address", DEFAULT_BIND_ADDRESS))
+        host = env.get("BIND_HOST") or host
+        if env.get("PORT"):
+            try:
+                port = int(env["PORT"])
+            except ValueError:
+                raise ConfigError(f"PORT={env['PORT']!r} is not a port number") from None
+    hosts: Sequence[str] = flags.get("allowed_hosts") or ()
+    if not hosts and env.get("WASSETTE_ALLOWED_HOSTS"):
+        hosts = env["WASSETTE_ALLOWED_HOSTS"].split(",")
+    if not hosts:
+        hosts = doc.get("allowed_hosts", [])
+    limit = flags.get("max_request_bytes")
+    if limit is not None and (not isinstance(limit, int) or limit <= 0):
+        raise ConfigError(f"max request size must be a positive number of bytes, got {limit!r}")
+    return ServeSettings(
+        host=host,
+        port=port,
+        allowed_hosts=tuple(h.strip() for h in hosts if h.strip()),
+        auth_token=flags.get("auth_token") or env.get("WASSETTE_AUTH_TOKEN") or None,
+        legacy_sessions=flags.get("legacy_sessions", True),
+        json_response=flags.get("json_response", False),
+        max_request_bytes=limit or doc.get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES),
+    )
+
+
 def _environment(
-    env: Mapping[str, str], raw: Mapping[str, Any], env_file: str | None, env_vars: Sequence[str]
+    env: Mapping[str, str], doc: Document, env_file: str | None, env_vars: Sequence[str]
 ) -> dict[str, str]:
     values = dict(env)
-    configured = raw.get("environment_vars", {})
-    if not isinstance(configured, Mapping):
-        raise ConfigError('config [environment_vars] must be a table of KEY = "value"')
+    configured: Mapping[str, Any] = doc.get("environment_vars", {})
     values.update({str(k): str(v) for k, v in configured.items()})
     if env_file:
         values.update(read_env_file(Path(env_file)))
@@ -168,25 +237,10 @@ def read_env_file(path: Path) -> dict[str, str]:
 def _flag(value: Any, key: str) -> bool:
     if value is None or isinstance(value, bool):
         return bool(value)
-    if isinstance(value, str) and value.strip().lower() in (
-        "1",
-        "true",
-        "yes",
-        "on",
-        "0",
-        "false",
-        "no",
-        "off",
-    ):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    raise ConfigError(f"{key} must be true or false, got {value!r}")
-
-
-def _int(raw: Mapping[str, Any], key: str, default: int) -> int:
-    value = raw.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"config key {key!r} must be a positive integer, got {value!r}")
-    return value
+    try:
+        return parse_bool(str(value))
+    except ValueError:
+        raise ConfigError(f"{key} must be true or false, got {value!r}") from None
 
 
 def _read_config(path: Path, *, explicit: bool) -> dict[str, Any]:

@@ -8,12 +8,18 @@ server defaults). The result is the plain structure `src/policy.rs` reads.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from wassette.runtime import policy as policy_mod
+from wassette.runtime.config import Settings
+from wassette.runtime.permissions import Permissions
 from wassette.runtime.policy import NetworkRule, Policy, StorageRule
+from wassette.runtime.secrets import SecretStore
+from wassette.runtime.store import FileStamp, file_stamp
 
 
 def storage_paths(rule: StorageRule, base: Path) -> tuple[str, str]:
@@ -131,3 +137,80 @@ def _net(rule: NetworkRule) -> dict[str, Any]:
         "transports": list(transports),
         "origin": rule.origin,
     }
+
+
+class EffectivePolicies:
+    """Each component's policy and effective policy, kept until an input
+    changes: the policy or secrets file (by stamp), environment overrides,
+    or where a granted path leads (checked at every call, as symlinks may
+    change). A grant made by another process applies from the next call."""
+
+    def __init__(self, settings: Settings, permissions: Permissions, secrets: SecretStore) -> None:
+        self.settings = settings
+        self.permissions = permissions
+        self.secrets = secrets
+        self._policies: dict[str, tuple[FileStamp | None, Policy]] = {}
+        self._effective: dict[str, tuple[tuple[object, ...], str]] = {}
+        # Each component's policy and secrets file, as the str paths checked
+        # at every call (building them with pathlib cost more than the stats).
+        self._files: dict[str, tuple[str, str]] = {}
+        self._env_overrides: dict[str, dict[str, str]] = {}
+        self._env_version = 0
+
+    def forget(self, component_id: str) -> None:
+        self._policies.pop(component_id, None)
+        self._effective.pop(component_id, None)
+
+    def _stamped_files(self, component_id: str) -> tuple[str, str]:
+        files = self._files.get(component_id)
+        if files is None:
+            files = (str(self.permissions.path(component_id)), str(self.secrets.path(component_id)))
+            self._files[component_id] = files
+        return files
+
+    def entry(self, component_id: str) -> tuple[FileStamp | None, Policy]:
+        """The component's policy and the stamp of the file it was read from."""
+        key = file_stamp(self._stamped_files(component_id)[0])
+        cached = self._policies.get(component_id)
+        if cached is not None and cached[0] == key:
+            return cached
+        policy = self.permissions.get(component_id) if key is not None else policy_mod.empty()
+        entry = (key, policy)
+        self._policies[component_id] = entry
+        return entry
+
+    def policy(self, component_id: str) -> Policy:
+        return self.entry(component_id)[1]
+
+    def set_environment(self, component_id: str, values: Mapping[str, str]) -> None:
+        self._env_overrides[component_id] = dict(values)
+        self._env_version += 1
+
+    def json(self, component_id: str) -> str:
+        """The effective policy as the JSON text the engine reads."""
+        policy_key, policy = self.entry(component_id)
+        key = (
+            policy_key,
+            file_stamp(self._stamped_files(component_id)[1]),
+            self._env_version,
+            resolution(policy, self.settings.storage_base),
+        )
+        cached = self._effective.get(component_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        text = json.dumps(self.build(component_id, policy))
+        self._effective[component_id] = (key, text)
+        return text
+
+    def build(self, component_id: str, policy: Policy | None = None) -> dict[str, Any]:
+        """What the engine enforces for the next call of this component."""
+        overrides = self._env_overrides.get(component_id)
+        settings = self.settings
+        return build(
+            policy or self.policy(component_id),
+            env_sources={**settings.environment, **overrides} if overrides else settings.environment,
+            secrets=self.secrets.get(component_id),
+            storage_base=settings.storage_base,
+            memory_limit_bytes=settings.memory_limit_bytes,
+            timeout_ms=settings.timeout_ms,
+        )

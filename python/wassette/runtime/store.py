@@ -14,6 +14,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,10 +84,20 @@ def file_stamp(path: str | Path) -> FileStamp | None:
     return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
 
 
+TEMP_SUFFIX = ".tmp"
+# A temp file this much older than now, that no process holds locked, was
+# left by a writer that died; younger ones may be a writer's that has not
+# taken its lock yet (it does so right after creating the file).
+STALE_TEMP_S = 60.0
+
+
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Readers see the old file or the new one, never a partial write."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Readers see the old file or the new one, never a partial write. The
+    temp file is locked while it is written, so a writer killed midway
+    leaves a file `sweep_temp_files` can tell from one still being written."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -145,6 +156,45 @@ class ComponentStore:
                 return frozenset((e.name, e.stat().st_mtime_ns) for e in entries if e.name.endswith(".wasm"))
         except OSError:
             return frozenset()
+
+    def sweep_temp_files(self) -> list[str]:
+        """Removes temp files of writes that never finished (their writer
+        died): older than STALE_TEMP_S and locked by nobody. Returns their names."""
+        removed: list[str] = []
+        try:
+            entries = list(os.scandir(self.dir))
+        except OSError:
+            return removed
+        now = time.time()
+        for entry in entries:
+            if not (entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX)):
+                continue
+            try:
+                if now - entry.stat(follow_symlinks=False).st_mtime < STALE_TEMP_S or not entry.is_file(
+                    follow_symlinks=False
+                ):
+                    continue
+                fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while a live writer holds it
+                os.unlink(entry.path)
+                removed.append(entry.name)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        return removed
+
+    def recorded_source(self, component_id: str) -> str | None:
+        """Where the component came from, as its metadata file last said
+        (also when that metadata no longer describes the wasm)."""
+        try:
+            data = json.loads(self.path(component_id, ".metadata.json").read_bytes())
+            return str(data["source"]) if isinstance(data, dict) and "source" in data else None
+        except (OSError, ValueError):
+            return None
 
     def exists(self, component_id: str) -> bool:
         return valid_id(component_id) and self.path(component_id).is_file()

@@ -1,0 +1,73 @@
+"""`wassette policy get|attach|accept|schema`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from wassette.cli.common import runtime
+from wassette.cli.options import Parents
+from wassette.cli.output import emit
+from wassette.runtime.errors import WassetteError
+
+
+def add(sub: Any, p: Parents) -> None:
+    policy = sub.add_parser("policy", help="show or attach a component's policy")
+    psub = policy.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    pget = psub.add_parser("get", parents=[p.dirs, p.out], help="show the policy of a component")
+    pget.add_argument("id", help="component id")
+    pget.set_defaults(handler=cmd_get)
+    pattach = psub.add_parser("attach", parents=[p.dirs, p.out], help="install a policy file for a component")
+    pattach.add_argument("id", help="component id")
+    pattach.add_argument("file", help="path (or file:// URI) of a policy.yaml")
+    pattach.set_defaults(handler=cmd_attach)
+    paccept = psub.add_parser(
+        "accept",
+        parents=[p.dirs, p.out],
+        help="apply the policy a component shipped with (see `component load`)",
+    )
+    paccept.add_argument("id", help="component id")
+    paccept.set_defaults(handler=cmd_accept)
+    pschema = psub.add_parser("schema", help="print the JSON Schema of policy.yaml")
+    pschema.set_defaults(handler=cmd_schema)
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    policy = runtime(args, refresh=False).permissions.get(args.id)
+    if args.output_format == "table":
+        rows = [
+            *({"kind": "storage", "rule": r.uri, "access": ",".join(r.access)} for r in policy.storage_allow),
+            *({"kind": "storage", "rule": r.uri, "access": "deny"} for r in policy.storage_deny),
+            *({"kind": "network", "rule": r.text, "access": "allow"} for r in policy.network_allow),
+            *({"kind": "network", "rule": r.text, "access": "deny"} for r in policy.network_deny),
+            *({"kind": "environment", "rule": r.key, "access": "allow"} for r in policy.env_allow),
+            *({"kind": "environment", "rule": r.key, "access": "deny"} for r in policy.env_deny),
+        ]
+        emit(rows, "table", columns=["kind", "rule", "access"])
+    else:
+        emit(policy.document, args.output_format)
+    return 0
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wassette.distribution.sources import local_path
+
+    source = local_path(args.file) if args.file.startswith("file://") else Path(args.file)
+    if source is None:
+        raise WassetteError(f"{args.file!r}: give a local path or file:// URI")
+    emit(runtime(args, refresh=False).permissions.attach(args.id, source), args.output_format)
+    return 0
+
+
+def cmd_accept(args: argparse.Namespace) -> int:
+    emit(runtime(args, refresh=False).permissions.accept_pending(args.id), args.output_format)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from wassette.runtime.policy import schema_text
+
+    print(schema_text(), end="")
+    return 0

@@ -1,0 +1,151 @@
+"""`wassette run` (MCP over stdio) and `wassette serve` (over HTTP)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from wassette.cli.options import Parents
+
+
+def _bool(text: str) -> bool:
+    from wassette.runtime.config_schema import parse_bool
+
+    try:
+        return parse_bool(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _server_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--disable-builtin-tools", action="store_true", help="offer only component tools")
+    p.add_argument(
+        "--agent-grants",
+        choices=("allow", "ask", "deny"),
+        default="ask",
+        help="permission grants asked for by the agent: ask the user (default), allow, or deny",
+    )
+
+
+def add_run(sub: Any, p: Parents) -> None:
+    run = sub.add_parser("run", parents=[p.dirs, p.envs, p.prov], help="serve MCP over stdio")
+    _server_options(run)
+    run.set_defaults(handler=cmd_run)
+
+
+def add_serve(sub: Any, p: Parents) -> None:
+    serve = sub.add_parser(
+        "serve",
+        parents=[p.dirs, p.envs, p.prov],
+        help="serve MCP over Streamable HTTP (default 127.0.0.1:9001/mcp)",
+    )
+    _server_options(serve)
+    mode = serve.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--streamable-http",
+        dest="transport",
+        action="store_const",
+        const="streamable-http",
+        help="Streamable HTTP at /mcp (the default)",
+    )
+    mode.add_argument(
+        "--sse",
+        "--http",
+        dest="transport",
+        action="store_const",
+        const="sse",
+        help="the legacy HTTP+SSE transport at /sse",
+    )
+    mode.add_argument(
+        "--stdio", dest="transport", action="store_const", const="stdio", help="stdio, as `wassette run`"
+    )
+    serve.add_argument(
+        "--bind-address",
+        metavar="HOST:PORT",
+        help="where to listen (default 127.0.0.1:9001; env WASSETTE_BIND_ADDRESS or BIND_HOST/PORT)",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="accept requests for this Host header (repeatable; replaces the loopback-only default; '*' for any)",
+    )
+    serve.add_argument(
+        "--auth-token",
+        metavar="TOKEN",
+        help="require 'Authorization: Bearer TOKEN' (env WASSETTE_AUTH_TOKEN, preferred: not shown by ps)",
+    )
+    serve.add_argument(
+        "--legacy-sessions",
+        type=_bool,
+        default=True,
+        metavar="BOOL",
+        help="keep the 2025 session lifecycle (Mcp-Session-Id) next to stateless 2026-07-28 (default true)",
+    )
+    serve.add_argument(
+        "--json-response",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="BOOL",
+        help="answer POSTs with plain JSON instead of an SSE stream (default false)",
+    )
+    serve.add_argument(
+        "--max-request-bytes",
+        type=int,
+        metavar="N",
+        help="largest request body accepted (default 4 MiB)",
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+
+def _serve_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "bind_address": getattr(args, "bind_address", None),
+        "allowed_hosts": getattr(args, "allowed_host", None) or (),
+        "auth_token": getattr(args, "auth_token", None),
+        "legacy_sessions": getattr(args, "legacy_sessions", True),
+        "json_response": getattr(args, "json_response", False),
+        "max_request_bytes": getattr(args, "max_request_bytes", None),
+    }
+
+
+def _start(args: argparse.Namespace) -> Any:
+    """The runtime to serve, provisioned from `--manifest` first."""
+    from wassette.cli.common import runtime
+
+    rt = runtime(args, serve=_serve_flags(args))
+    if getattr(args, "manifest", None):
+        from pathlib import Path
+
+        from wassette.distribution.provision import provision
+
+        provision(rt, Path(args.manifest), continue_on_failure=args.continue_on_provisioning_failure)
+    return rt
+
+
+def _server_options_of(args: argparse.Namespace) -> Any:
+    from wassette.server.core.server import ServerOptions
+
+    return ServerOptions(builtin_tools=not args.disable_builtin_tools, agent_grants=args.agent_grants)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from wassette.server.stdio import serve_stdio
+
+    rt = _start(args)
+    serve_stdio(rt, _server_options_of(args), max_request_bytes=rt.settings.serve.max_request_bytes)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if args.transport == "stdio":
+        return cmd_run(args)
+    from wassette.server.http.app import HttpOptions, serve_http
+
+    rt = _start(args)
+    options = HttpOptions.from_settings(rt.settings, transport=args.transport or "streamable-http")
+    serve_http(rt, options, _server_options_of(args))
+    return 0

@@ -1,0 +1,68 @@
+"""`wassette tool list|read|invoke`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from wassette.cli.common import runtime, tool_json
+from wassette.cli.options import Parents
+from wassette.cli.output import emit
+from wassette.runtime.errors import WassetteError
+
+
+def add(sub: Any, p: Parents) -> None:
+    tool = sub.add_parser("tool", help="list, describe and invoke tools")
+    tsub = tool.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    tlist = tsub.add_parser("list", parents=[p.dirs, p.out], help="list every tool of every component")
+    tlist.set_defaults(handler=cmd_list)
+    tread = tsub.add_parser("read", parents=[p.dirs, p.out], help="show one tool with its schemas")
+    tread.add_argument("name", help="tool name")
+    tread.set_defaults(handler=cmd_read)
+    invoke = tsub.add_parser("invoke", parents=[p.dirs, p.out, p.envs], help="call a tool in the sandbox")
+    invoke.add_argument("name", help="tool name")
+    invoke.add_argument(
+        "--args", default="{}", metavar="JSON", help="arguments as a JSON object, e.g. '{\"a\": 1}'"
+    )
+    invoke.set_defaults(handler=cmd_invoke)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = [
+        {"name": t.name, "component_id": t.component_id, "description": t.summary}
+        for t in runtime(args).tools()
+    ]
+    emit(rows, args.output_format, columns=["name", "component_id", "description"])
+    return 0
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    emit(tool_json(runtime(args).tool(args.name)), args.output_format)
+    return 0
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    try:
+        arguments = json.loads(args.args)
+    except json.JSONDecodeError as e:
+        raise WassetteError(f"--args is not valid JSON: {e}") from None
+    if not isinstance(arguments, dict):
+        raise WassetteError("--args must be a JSON object, e.g. '{\"a\": 1}'")
+    result = runtime(args).call_tool(args.name, arguments)
+    for label, data, dropped in (
+        ("stdout", result.stdout, result.stdout_dropped),
+        ("stderr", result.stderr, result.stderr_dropped),
+    ):
+        text = data.decode("utf-8", "replace").rstrip("\n")
+        if text:
+            print("\n".join(f"[guest {label}] {line}" for line in text.split("\n")), file=sys.stderr)
+        if dropped:
+            print(f"[guest {label}] ... {dropped} more bytes dropped", file=sys.stderr)
+    if result.value is not None or not result.is_error:
+        emit({"result": result.value}, args.output_format)
+    if result.is_error:
+        print(f"error: {result.message()}", file=sys.stderr)
+        return 1
+    return 0

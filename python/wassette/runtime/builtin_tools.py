@@ -1,0 +1,107 @@
+"""The 12 built-in tools, declared once: names (Wassette's), descriptions,
+argument schemas and hints. Their names are reserved here (a component
+export never takes one, in the CLI and every server alike); what they do is
+in server/core/builtins.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+_ID = {"component_id": {"type": "string", "description": "Id of a loaded component"}}
+
+
+def _object(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
+
+
+def _details(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return _object({**_ID, "details": _object(props, required)}, ["component_id", "details"])
+
+
+@dataclass(frozen=True)
+class BuiltinTool:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    read_only: bool = False
+    destructive: bool = False
+
+
+_URI = {"type": "string", "description": "fs:// URI of a file, directory or glob, e.g. fs:///home/me/data/**"}
+_HOST = {"type": "string", "description": "Host, *.wildcard, host:port, https://host, IP or CIDR"}
+_KEY = {"type": "string", "description": "Environment variable name, or PREFIX_* glob"}
+
+BUILTIN_TOOLS: tuple[BuiltinTool, ...] = (
+    BuiltinTool(
+        "load-component",
+        "Load a WebAssembly component from a file:// (or oci://, https://) URI; its exports become tools.",
+        _object({"path": {"type": "string", "description": "URI of the component"}}, ["path"]),
+    ),
+    BuiltinTool(
+        "unload-component",
+        "Unload a component and remove its files.",
+        _object({"id": {"type": "string"}}, ["id"]),
+        destructive=True,
+    ),
+    BuiltinTool(
+        "list-components", "List loaded components and their tools.", _object({}, []), read_only=True
+    ),
+    BuiltinTool(
+        "search-components",
+        "Search the component catalog by name or description.",
+        _object({"query": {"type": "string", "description": "Words to look for (optional)"}}, []),
+        read_only=True,
+    ),
+    BuiltinTool(
+        "get-policy",
+        "Show the permissions policy of a component.",
+        _object(_ID, ["component_id"]),
+        read_only=True,
+    ),
+    BuiltinTool(
+        "grant-storage-permission",
+        "Ask to let a component read (and write) a path. The user confirms grants.",
+        _details(
+            {"uri": _URI, "access": {"type": "array", "items": {"enum": ["read", "write"]}, "minItems": 1}},
+            ["uri", "access"],
+        ),
+    ),
+    BuiltinTool(
+        "grant-network-permission",
+        "Ask to let a component reach a host. The user confirms grants.",
+        _details({"host": _HOST}, ["host"]),
+    ),
+    BuiltinTool(
+        "grant-environment-variable-permission",
+        "Ask to let a component read an environment variable. The user confirms grants.",
+        _details({"key": _KEY}, ["key"]),
+    ),
+    BuiltinTool(
+        "revoke-storage-permission",
+        "Remove a component's access to an fs:// URI.",
+        _details({"uri": _URI}, ["uri"]),
+        destructive=True,
+    ),
+    BuiltinTool(
+        "revoke-network-permission",
+        "Remove a component's access to a host.",
+        _details({"host": _HOST}, ["host"]),
+        destructive=True,
+    ),
+    BuiltinTool(
+        "revoke-environment-variable-permission",
+        "Remove a component's access to an environment variable.",
+        _details({"key": _KEY}, ["key"]),
+        destructive=True,
+    ),
+    BuiltinTool(
+        "reset-permission",
+        "Remove every permission of a component (back to deny-all). The user confirms resets.",
+        _object(_ID, ["component_id"]),
+        destructive=True,
+    ),
+)
+
+BUILTIN_NAMES = frozenset(b.name for b in BUILTIN_TOOLS)

@@ -1,0 +1,207 @@
+"""The schema of config.toml: every key, its type, and where it may also
+come from (an environment variable). One table, checked when the file is
+read: an unknown key or a value of the wrong type is an error that names
+the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from wassette.runtime.errors import ConfigError
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def parse_bool(text: str) -> bool:
+    """The one reading of a boolean written as text (flags, environment)."""
+    value = text.strip().lower()
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def split_host(value: str) -> tuple[str, int | None]:
+    """The one reading of `host[:port]` (IPv6 in brackets): (lower-case
+    host without brackets, port or None)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        host, bracket, rest = value[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"bad IPv6 address in {value!r}")
+        port = rest[1:]
+    elif value.count(":") == 1:
+        host, _, port = value.partition(":")
+    else:
+        host, port = value, ""
+    if port and not port.isdigit():
+        raise ValueError(f"bad port in {value!r}")
+    if port and not 0 <= int(port) <= 65535:
+        raise ValueError(f"port out of range in {value!r}")
+    return host, int(port) if port else None
+
+
+def _kind(value: object) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array"}
+    if isinstance(value, dict):
+        return "a table"
+    return names.get(type(value), type(value).__name__)
+
+
+@dataclass(frozen=True)
+class Type:
+    """A value's expected type: what to say when it is wrong, and a check."""
+
+    expected: str
+    check: Callable[[Any], bool]
+
+    def validate(self, value: Any, where: str) -> Any:
+        if not self.check(value):
+            raise ConfigError(f"{where}: expected {self.expected}, got {_kind(value)} {value!r}")
+        return value
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+STRING = Type("a string", lambda v: isinstance(v, str))
+NONEMPTY = Type("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip()))
+PATH = Type("a path (a string)", lambda v: isinstance(v, str) and bool(v.strip()))
+POSITIVE = Type("a positive integer", lambda v: _is_int(v) and v > 0)
+BYTES = Type("a positive number of bytes", lambda v: _is_int(v) and v > 0)
+MILLISECONDS = Type("a positive number of milliseconds", lambda v: _is_int(v) and v > 0)
+BOOL = Type("true or false", lambda v: isinstance(v, bool))
+STRINGS = Type("an array of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
+STRING_OR_STRINGS = Type("a string or an array of strings", lambda v: isinstance(v, str) or STRINGS.check(v))
+SCALARS = Type(
+    'a table of KEY = "value"',
+    lambda v: isinstance(v, dict) and all(isinstance(x, str | int | float | bool) for x in v.values()),
+)
+
+
+def choice(*options: str) -> Type:
+    return Type("one of " + ", ".join(repr(o) for o in options), lambda v: v in options)
+
+
+def host_port() -> Type:
+    def ok(v: Any) -> bool:
+        if not isinstance(v, str):
+            return False
+        try:
+            split_host(v[1:] if v.startswith(":") else v)
+        except ValueError:
+            return False
+        return True
+
+    return Type('HOST:PORT, e.g. "127.0.0.1:9001"', ok)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table with these keys (and no others)."""
+
+    fields: Mapping[str, Type | Table | Tables]
+    required: tuple[str, ...] = ()
+    expected: str = "a table"
+
+    def validate(self, value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected {self.expected}, got {_kind(value)}")
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            spec = self.fields.get(key)
+            at = f"{where}.{key}" if where and not where.endswith(":") else f"{where} {key}".strip()
+            if spec is None:
+                known = ", ".join(sorted(self.fields))
+                raise ConfigError(f"{at}: unknown key (expected one of: {known})")
+            out[key] = spec.validate(item, at)
+        for key in self.required:
+            if key not in out:
+                raise ConfigError(f"{where}.{key}: is required")
+        return out
+
+
+@dataclass(frozen=True)
+class Tables:
+    """An array of tables (`[[name]]`)."""
+
+    item: Table
+
+    def validate(self, value: Any, where: str) -> list[dict[str, Any]]:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected an array of tables ([[...]]), got {_kind(value)}")
+        return [self.item.validate(v, f"{where}[{i}]") for i, v in enumerate(value)]
+
+
+IDENTITY = Table(
+    {"identity": NONEMPTY, "identity_regexp": NONEMPTY, "issuer": NONEMPTY},
+    required=("issuer",),
+    expected='a table like { identity = "...", issuer = "..." }',
+)
+TRUST_ENTRY = Table(
+    {
+        "pattern": NONEMPTY,
+        "mode": choice("require", "warn", "off"),
+        "identities": Tables(IDENTITY),
+        "keys": Type(
+            "an array of PEM public keys (paths or PEM text)",
+            lambda v: isinstance(v, list) and all(isinstance(x, str) and x for x in v),
+        ),
+    },
+    required=("pattern",),
+)
+SIGNATURES = Table(
+    {"mode": choice("require", "warn", "off"), "trusted_root": PATH, "trust": Tables(TRUST_ENTRY)}
+)
+
+
+@dataclass(frozen=True)
+class Key:
+    """A top-level key of config.toml; `env`: variables that set it too
+    (they win over the file)."""
+
+    type: Type | Table
+    env: tuple[str, ...] = ()
+    doc: str = ""
+
+
+SCHEMA: dict[str, Key] = {
+    "component_dir": Key(PATH, ("WASSETTE_COMPONENT_DIR", "WASSETTE_PLUGIN_DIR"), "component directory"),
+    "plugin_dir": Key(PATH, (), "the older name of component_dir"),
+    "cache_dir": Key(PATH, ("WASSETTE_CACHE_DIR",), "compiled-artifact cache"),
+    "secrets_dir": Key(PATH, ("WASSETTE_SECRETS_DIR",), "per-component secrets"),
+    "storage_base": Key(PATH, ("WASSETTE_STORAGE_BASE",), "base of relative fs:// paths"),
+    "environment_vars": Key(SCALARS, (), "values of granted environment variables"),
+    "memory_limit_bytes": Key(BYTES, (), "default memory limit per call"),
+    "timeout_ms": Key(MILLISECONDS, (), "default time limit per call"),
+    "max_component_bytes": Key(BYTES, (), "largest component accepted"),
+    "allocator": Key(choice("auto", "pooling", "on-demand"), ("WASSETTE_ALLOCATOR",), "instance allocator"),
+    "ca_bundle": Key(PATH, ("WASSETTE_CA_BUNDLE",), "extra CA for https:// sources and registries"),
+    "allow_insecure_loopback": Key(BOOL, ("WASSETTE_ALLOW_INSECURE_LOOPBACK",), "plain http:// to loopback"),
+    "catalogs": Key(STRING_OR_STRINGS, (), "extra catalogs for registry search"),
+    "signatures": Key(SIGNATURES, (), "signature checks for OCI components"),
+    "bind_address": Key(host_port(), ("WASSETTE_BIND_ADDRESS",), "where `serve` listens"),
+    "allowed_hosts": Key(STRINGS, ("WASSETTE_ALLOWED_HOSTS",), "Host headers `serve` accepts"),
+    "max_request_bytes": Key(BYTES, (), "largest request accepted"),
+}
+
+
+@dataclass
+class Document:
+    """A validated config.toml, and where it came from."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    source: str = "config.toml"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+
+def validate(raw: Mapping[str, Any], source: str) -> Document:
+    return Document(Table({k: v.type for k, v in SCHEMA.items()}).validate(dict(raw), f"{source}:"), source)

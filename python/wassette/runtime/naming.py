@@ -1,0 +1,117 @@
+"""Tool names: the Wassette convention, unique per server.
+
+A world-level export ``fetch`` is the tool ``fetch``; a function ``f`` of an
+exported interface ``pkg:name/iface@1.0.0`` is ``pkg_name_iface_f``. Anything
+outside ``[A-Za-z0-9_-]`` becomes ``_``; names are cut to 128 characters.
+
+When two components (or a component and a built-in tool) would export the
+same name, every one of them is qualified with its component id
+(``<id>__<name>``). The rule does not depend on load order, so a restart
+gives the same names, and each collision is reported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_NAME = 128
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A component export offered as a tool."""
+
+    name: str
+    component_id: str
+    interface: str | None
+    function: str
+    description: str | None
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+
+    @property
+    def export(self) -> str:
+        return f"{self.interface}#{self.function}" if self.interface else self.function
+
+    @property
+    def summary(self) -> str:
+        """What the tool does, for people and agents: its WIT doc comment, else
+        the export and its component."""
+        return self.description or f"{self.export} (component {self.component_id})"
+
+
+@dataclass
+class Catalog:
+    tools: dict[str, Tool] = field(default_factory=dict)
+    collisions: list[str] = field(default_factory=list)
+    # Exports that cannot be tools, as (component id, export, reason).
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def for_component(self, component_id: str) -> list[Tool]:
+        return [t for t in self.tools.values() if t.component_id == component_id]
+
+
+def sanitize(name: str) -> str:
+    return _UNSAFE.sub("_", name)[:MAX_NAME]
+
+
+def base_name(interface: str | None, function: str) -> str:
+    if interface is None:
+        return sanitize(function)
+    package_path = interface.split("@", 1)[0]  # the version is not part of the name
+    return sanitize(f"{package_path}_{function}")
+
+
+def build(exports: Mapping[str, Iterable[Mapping[str, Any]]], reserved: Iterable[str] = ()) -> Catalog:
+    """Names every usable export of every component.
+
+    `exports` maps a component id to the export descriptions produced by the
+    engine; `reserved` are names taken by built-in tools.
+    """
+    catalog = Catalog()
+    claims: dict[str, list[tuple[str, Mapping[str, Any]]]] = defaultdict(list)
+    for component_id in sorted(exports):
+        for info in exports[component_id]:
+            function = str(info["function"])
+            interface = info.get("interface")
+            if info.get("unsupported"):
+                label = f"{interface}#{function}" if interface else function
+                catalog.skipped.append((component_id, label, str(info["unsupported"])))
+                continue
+            claims[base_name(interface, function)].append((component_id, info))
+
+    reserved_names = set(reserved)
+    for name in sorted(claims):
+        owners = claims[name]
+        components = sorted({cid for cid, _ in owners})
+        qualify = len(components) > 1 or name in reserved_names
+        if qualify:
+            who = ", ".join(components) + (" and a built-in tool" if name in reserved_names else "")
+            catalog.collisions.append(
+                f"tool name {name!r} is exported by {who}; each is offered as '<component id>__{name}'"
+            )
+        for component_id, info in owners:
+            final = sanitize(f"{component_id}__{name}") if qualify else name
+            # Two exports of one component can still meet (e.g. after
+            # sanitising); later ones get a numeric suffix, in sorted order.
+            candidate, n = final, 2
+            while candidate in catalog.tools or candidate in reserved_names:
+                suffix = f"-{n}"
+                candidate = final[: MAX_NAME - len(suffix)] + suffix
+                n += 1
+            catalog.tools[candidate] = Tool(
+                name=candidate,
+                component_id=component_id,
+                interface=info.get("interface"),
+                function=str(info["function"]),
+                description=info.get("description"),
+                input_schema=dict(info["input_schema"]),
+                output_schema=dict(info["output_schema"]) if info.get("output_schema") else None,
+            )
+    return catalog

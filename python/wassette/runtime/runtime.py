@@ -1,0 +1,301 @@
+"""The runtime: installed components, their tools, and calls into them.
+
+The CLI and the MCP server both drive this one object; neither touches the
+component directory or the engine directly. Where components come from is
+the distribution layer's business: it hands finished packages to `install`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from wassette import _engine
+from wassette.runtime import naming
+from wassette.runtime.audit import AuditLog
+from wassette.runtime.builtin_tools import BUILTIN_NAMES
+from wassette.runtime.calls import STOPPED, CallResult, ToolCall, arguments_json, unencodable
+from wassette.runtime.compiled import Compiler
+from wassette.runtime.config import Settings
+from wassette.runtime.effective import EffectivePolicies
+from wassette.runtime.errors import UnknownComponentError, UnknownToolError, WassetteError
+from wassette.runtime.install import InstallOptions, LoadReport, Package, Progress, install, now, quiet
+from wassette.runtime.naming import Catalog, Tool
+from wassette.runtime.permissions import Permissions
+from wassette.runtime.policy import PolicyError
+from wassette.runtime.secrets import SecretStore
+from wassette.runtime.store import ComponentStore, Metadata, valid_id
+
+log = logging.getLogger("wassette.runtime")
+
+
+@dataclass(frozen=True)
+class ComponentInfo:
+    id: str
+    source: str
+    sha256: str
+    size: int
+    installed_at: str
+    tools: list[str]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "sha256": self.sha256,
+            "size": self.size,
+            "installed_at": self.installed_at,
+            "tools": self.tools,
+            "provenance": self.provenance,
+        }
+
+
+class Runtime:
+    """Components, their tools, and calls into them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = ComponentStore(settings.component_dir)
+        self.audit = AuditLog(settings.data_dir / "audit.jsonl")
+        self.permissions = Permissions(self.store, self.audit)
+        self.secrets = SecretStore(settings.secrets_dir)
+        self.policies = EffectivePolicies(settings, self.permissions, self.secrets)
+        self.compiler = Compiler(settings)
+        self._metadata: dict[str, Metadata] = {}
+        self._broken: dict[str, str] = {}
+        self._catalog = Catalog()
+        self._lock = threading.RLock()
+
+    # -- the component directory ------------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-reads the component directory (components added or removed by
+        another process, or dropped in by hand)."""
+        with self._lock:
+            self.store.sweep_temp_files()
+            ids = self.store.ids()
+            for cid in list(self._metadata):
+                if cid not in ids:
+                    self._forget(cid)
+            for cid in ids:
+                meta = self.store.metadata(cid)
+                known = self._metadata.get(cid)
+                if meta is not None and known is not None and meta.sha256 == known.sha256:
+                    continue
+                if meta is None:
+                    try:
+                        meta = self._describe_existing(cid)
+                    except WassetteError as e:
+                        self._broken[cid] = str(e)
+                        log.warning("component %s cannot be loaded: %s", cid, e)
+                        continue
+                if known is not None and known.sha256 != meta.sha256:
+                    self.compiler.drop(cid)
+                self._metadata[cid] = meta
+                self._broken.pop(cid, None)
+            for cid in list(self._metadata):
+                try:
+                    self.policies.policy(cid)
+                except PolicyError as e:
+                    # A broken policy takes its component out, not the server.
+                    self._broken[cid] = str(e)
+                    log.warning("component %s is unavailable: %s", cid, e)
+                    del self._metadata[cid]
+            self._rebuild_catalog()
+        for line in self._catalog.collisions:
+            log.warning("%s", line)
+
+    def rescan(self) -> bool:
+        """`refresh`, and whether the tools offered changed (names, schemas)."""
+        before = {t.name: t for t in self.tools()}
+        self.refresh()
+        return {t.name: t for t in self.tools()} != before
+
+    def _describe_existing(self, cid: str) -> Metadata:
+        """Metadata for a wasm that has none (copied in by hand, or stale)."""
+        wasm = self.store.read_wasm(cid)
+        compiled = self.compiler.compile(wasm, cid)
+        exports = json.loads(compiled.describe(wasm))
+        previous = self.store.recorded_source(cid)
+        with self.store.locked():
+            st = self.store.path(cid).stat()
+            meta = Metadata(
+                id=cid,
+                sha256=compiled.sha256,
+                size=st.st_size,
+                mtime_ns=st.st_mtime_ns,
+                source=previous or self.store.path(cid).as_uri(),
+                installed_at=now(),
+                exports=exports,
+            )
+            try:
+                self.store.write_metadata(meta)
+            except OSError as e:
+                log.warning("cannot cache metadata of %s: %s", cid, e.strerror)
+        self.compiler.keep(cid, compiled)
+        return meta
+
+    # -- installing and removing -------------------------------------------------
+
+    def install(
+        self, package: Package, options: InstallOptions | None = None, progress: Progress | None = None
+    ) -> LoadReport:
+        """Compiles and installs a fetched component (see install.py)."""
+        return install(self, package, options or InstallOptions(), progress or quiet)
+
+    @contextlib.contextmanager
+    def changing(self) -> Iterator[None]:
+        """Held while the set of components changes."""
+        with self._lock:
+            yield
+
+    def installed(self, meta: Metadata, compiled: _engine.Component) -> None:
+        """Takes note of a component just installed (under `changing`)."""
+        self.policies.forget(meta.id)
+        self._metadata[meta.id] = meta
+        self.compiler.keep(meta.id, compiled)
+        self._broken.pop(meta.id, None)
+        self._rebuild_catalog()
+
+    def known(self, cid: str) -> Metadata | None:
+        return self._metadata.get(cid)
+
+    def unload_component(self, component_id: str) -> None:
+        if not valid_id(component_id):
+            raise UnknownComponentError(component_id)
+        with self._lock:
+            with self.store.locked():
+                self.store.remove(component_id)
+            self._forget(component_id)
+            self._rebuild_catalog()
+
+    def _forget(self, cid: str) -> None:
+        self._metadata.pop(cid, None)
+        self.policies.forget(cid)
+        self.compiler.drop(cid)
+        self._broken.pop(cid, None)
+
+    # -- queries ----------------------------------------------------------------
+
+    def components(self) -> list[ComponentInfo]:
+        with self._lock:
+            return [
+                ComponentInfo(
+                    id=m.id,
+                    source=m.source,
+                    sha256=m.sha256,
+                    size=m.size,
+                    installed_at=m.installed_at,
+                    tools=sorted(t.name for t in self._catalog.for_component(m.id)),
+                    provenance=m.provenance,
+                )
+                for m in sorted(self._metadata.values(), key=lambda m: m.id)
+            ]
+
+    def broken_components(self) -> Mapping[str, str]:
+        """Components in the directory that cannot be loaded, with why."""
+        return dict(self._broken)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The current tool catalog (a new object whenever it changes)."""
+        return self._catalog
+
+    def tools(self) -> list[Tool]:
+        return sorted(self._catalog.tools.values(), key=lambda t: t.name)
+
+    def tool(self, name: str) -> Tool:
+        try:
+            return self._catalog.tools[name]
+        except KeyError:
+            raise UnknownToolError(name) from None
+
+    def describe(self, package: Package) -> Catalog:
+        """The tools a package would offer on its own, with their schemas,
+        without installing it."""
+        compiled = self.compiler.compile(package.wasm, package.component_id)
+        exports = json.loads(compiled.describe(package.wasm))
+        return naming.build({package.component_id: exports}, BUILTIN_NAMES)
+
+    def component_tools(self, component_id: str) -> list[Tool]:
+        if component_id not in self._metadata:
+            raise UnknownComponentError(component_id)
+        return sorted(self._catalog.for_component(component_id), key=lambda t: t.name)
+
+    @property
+    def collisions(self) -> list[str]:
+        return list(self._catalog.collisions)
+
+    # -- calls ------------------------------------------------------------------
+
+    def call_tool(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | str | None,
+        *,
+        cancel: _engine.CancelToken | None = None,
+    ) -> CallResult:
+        """Runs a tool in a fresh sandbox. Blocks; the GIL is released inside."""
+        return self.start_tool(name, arguments, cancel=cancel).finish()
+
+    def start_tool(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | str | None,
+        *,
+        cancel: _engine.CancelToken | None = None,
+    ) -> ToolCall:
+        """A call in a fresh sandbox, to be run a slice at a time
+        (`ToolCall.run_for`) and finished on any thread (`ToolCall.finish`).
+        Raises UnknownToolError; every other failure is the call's result."""
+        tool = self.tool(name)
+        meta = self._metadata.get(tool.component_id)
+        if meta is None:
+            raise UnknownComponentError(tool.component_id)
+        component = self.compiler.load(tool.component_id, self.store.path(tool.component_id), meta.sha256)
+        try:
+            policy_json = self.policies.json(tool.component_id)
+        except WassetteError as e:
+            return ToolCall(tool, None, CallResult(tool=tool, status="policy_error", error=str(e)))
+        args_json = arguments_json(arguments)
+        try:
+            pending = component.start(tool.interface, tool.function, args_json, policy_json, cancel)
+        except ValueError as e:  # arguments that are not JSON at all, or not valid Unicode
+            why = (unencodable(arguments) if not isinstance(arguments, str) else None) or str(e)
+            return ToolCall(tool, None, CallResult(tool=tool, status="invalid_arguments", error=why))
+        return ToolCall(tool, pending, None, self._audit_call)
+
+    def _audit_call(self, result: CallResult) -> None:
+        """Refusals and stops are audited."""
+        tool = result.tool
+        for d in result.denials:
+            self.audit.record("denied", component=tool.component_id, tool=tool.name, **d)
+        if result.status in STOPPED:
+            self.audit.record(
+                "stopped",
+                component=tool.component_id,
+                tool=tool.name,
+                status=result.status,
+                error=result.error,
+            )
+
+    def set_environment(self, component_id: str, values: Mapping[str, str]) -> None:
+        """Values for this component's granted environment variables, taken
+        over the server's (a provisioning manifest's `value_from`); kept in
+        memory only, never written to disk."""
+        with self._lock:
+            self.policies.set_environment(component_id, values)
+
+    def effective_policy(self, component_id: str) -> dict[str, Any]:
+        """What the engine enforces for the next call of this component."""
+        return self.policies.build(component_id)
+
+    def _rebuild_catalog(self) -> None:
+        with self._lock:
+            self._catalog = naming.build({cid: m.exports for cid, m in self._metadata.items()}, BUILTIN_NAMES)

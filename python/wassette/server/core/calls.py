@@ -1,0 +1,102 @@
+"""The one call runner: every `tools/call`, of a component or a built-in
+tool, on every transport and revision, runs here.
+
+- Arguments are checked, then a component call's first slice runs on the
+  caller's own thread (stdio's reading thread, HTTP's event loop): most
+  calls end within it and are answered from there, nothing hopping between
+  threads on the way. A call still running then is finished by a worker
+  thread (workers.py) while the caller serves others.
+- Built-in tools run in a worker thread from the start: they fetch, compile
+  and may wait for the user.
+- The request's cancel token stops the guest (the client cancelled, went
+  away, or the server stops); guest stderr goes to the client as a log
+  message at the level it asked for; the outcome becomes the MCP result.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from wassette.runtime.builtin_tools import BUILTIN_NAMES
+from wassette.runtime.calls import CallResult, ToolCall
+from wassette.runtime.errors import WassetteError
+from wassette.runtime.runtime import Runtime
+from wassette.server.core import jsonrpc
+from wassette.server.core.builtins import Builtins
+from wassette.server.core.jsonrpc import INVALID_PARAMS, RpcError
+from wassette.server.core.results import call_result, error_result, stderr_log
+from wassette.server.core.session import Exchange
+from wassette.server.core.workers import FIRST_SLICES, FirstSlices
+
+log = logging.getLogger("wassette.server")
+
+BUSY = RpcError(jsonrpc.SERVER_BUSY, "Server busy: too many calls are waiting for a worker; retry later")
+
+
+def call_params(params: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """(tool name, arguments) of a tools/call, or RpcError."""
+    if params is None:
+        raise RpcError(INVALID_PARAMS, "Invalid params: tools/call needs params with a tool `name`")
+    name, arguments = params.get("name"), params.get("arguments")
+    if not isinstance(name, str):
+        raise RpcError(INVALID_PARAMS, "Invalid params: the tool `name` must be a string")
+    if arguments is not None and not isinstance(arguments, dict):
+        raise RpcError(INVALID_PARAMS, "Invalid params: `arguments` must be an object")
+    return name, arguments or {}
+
+
+class CallRunner:
+    def __init__(
+        self, runtime: Runtime, builtins: Builtins | None, slices: FirstSlices = FIRST_SLICES
+    ) -> None:
+        self.runtime = runtime
+        self.builtins = builtins
+        self.slices = slices
+
+    def start(self, exchange: Exchange, name: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+        """The call's result if it ended on this thread; else None, and the
+        exchange is answered when it ends."""
+        if self.builtins is not None and name in BUILTIN_NAMES:
+            if not self.slices.workers.start(lambda: self._builtin(exchange, name, arguments)):
+                raise BUSY
+            return None
+        try:
+            call = self.runtime.start_tool(name, arguments, cancel=exchange.token)
+        except WassetteError as e:
+            return error_result(str(e))
+        result = self.slices.run(name, call)
+        if result is not None:
+            return self._shape(exchange, name, result)
+        if not self.slices.workers.start(lambda: self._finish(exchange, name, call)):
+            exchange.token.cancel()
+            raise BUSY
+        return None
+
+    def _finish(self, exchange: Exchange, name: str, call: ToolCall) -> None:
+        """In a worker thread: the rest of a component call, and its answer."""
+        try:
+            body = self._shape(exchange, name, self.slices.complete(name, call))
+        except Exception:  # a bug here must not cost the client its answer
+            log.exception("tool call %s failed", name)
+            exchange.fail(RpcError(jsonrpc.INTERNAL_ERROR, "Internal error"))
+            return
+        exchange.reply(body)
+
+    def _builtin(self, exchange: Exchange, name: str, arguments: dict[str, Any]) -> None:
+        assert self.builtins is not None
+        try:
+            body = self.builtins.call(name, arguments, exchange)
+        except Exception:
+            log.exception("built-in tool %s failed", name)
+            exchange.fail(RpcError(jsonrpc.INTERNAL_ERROR, "Internal error"))
+            return
+        exchange.reply(body)
+
+    @staticmethod
+    def _shape(exchange: Exchange, name: str, result: CallResult) -> dict[str, Any]:
+        if result.status == "cancelled" and exchange.stop_reason is not None:
+            return error_result(exchange.stop_reason)
+        if result.stderr:
+            exchange.log("info", stderr_log(name, result.stderr))
+        return call_result(result)

@@ -1,0 +1,117 @@
+"""Telling clients that the tool list changed.
+
+A load or unload through any client, and a change to the component directory
+made by another process (`wassette component load`, files copied in by hand,
+seen by the watcher thread), is announced once to every client: handshake-era
+sessions get `notifications/tools/list_changed` on their standing channel,
+2026-07-28 clients on their `subscriptions/listen` streams.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from wassette.runtime.errors import WassetteError
+from wassette.runtime.runtime import Runtime
+from wassette.server.core.jsonrpc import INTERNAL_ERROR, RpcError
+from wassette.server.core.protocol import SUBSCRIPTION_ID_KEY
+from wassette.server.core.session import Exchange, Session
+
+log = logging.getLogger("wassette.server")
+
+LIST_CHANGED = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+# Open `subscriptions/listen` streams, at most.
+MAX_LISTENERS = 1024
+# How often the component directory is checked for changes by other processes.
+WATCH_INTERVAL_S = 1.0
+
+
+class Changes:
+    """Sessions and listen streams to tell of changes, and the watcher."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._lock = threading.Lock()
+        self._sessions: set[Session] = set()
+        self._listeners: dict[int, Exchange] = {}
+        self._stop = threading.Event()
+
+    # -- who is told -----------------------------------------------------------
+
+    def track(self, session: Session) -> None:
+        with self._lock:
+            self._sessions.add(session)
+
+    def forget(self, session: Session) -> None:
+        with self._lock:
+            self._sessions.discard(session)
+
+    def listen(self, exchange: Exchange, params: dict[str, Any] | None) -> None:
+        """Serves `subscriptions/listen`: acknowledges what will be sent (of
+        what was asked: only tool-list changes exist here), then keeps the
+        request open; each change is a notification on it."""
+        wanted = (params or {}).get("notifications")
+        tools = isinstance(wanted, dict) and wanted.get("toolsListChanged") is True
+        meta = {SUBSCRIPTION_ID_KEY: exchange.id}
+        with self._lock:
+            if len(self._listeners) >= MAX_LISTENERS:
+                raise RpcError(INTERNAL_ERROR, f"Subscription limit reached ({MAX_LISTENERS} open streams)")
+            if tools:
+                self._listeners[id(exchange)] = exchange
+        honored = {"toolsListChanged": True} if tools else {}
+        exchange.notify("notifications/subscriptions/acknowledged", {"notifications": honored, "_meta": meta})
+        exchange.on_end = lambda: self._unlisten(exchange)
+        # Cancelled (notifications/cancelled, or the client went away): the stream ends.
+        exchange.on_cancel = lambda: exchange.reply({"_meta": meta})
+
+    def _unlisten(self, exchange: Exchange) -> None:
+        with self._lock:
+            self._listeners.pop(id(exchange), None)
+
+    def close_listeners(self) -> None:
+        """Ends every listen stream gracefully (the server stops)."""
+        with self._lock:
+            listeners = list(self._listeners.values())
+            self._listeners.clear()
+        for exchange in listeners:
+            exchange.reply({"_meta": {SUBSCRIPTION_ID_KEY: exchange.id}})
+
+    # -- telling --------------------------------------------------------------
+
+    def tools_changed(self) -> None:
+        """Tells every client the tool list changed (from any thread)."""
+        with self._lock:
+            sessions = [s for s in self._sessions if s.client_initialized and not s.modern]
+            listeners = list(self._listeners.values())
+        for session in sessions:
+            session.send(LIST_CHANGED)
+        for exchange in listeners:
+            exchange.notify("notifications/tools/list_changed", {"_meta": {SUBSCRIPTION_ID_KEY: exchange.id}})
+
+    # -- the watcher ------------------------------------------------------------
+
+    def watch(self, since: frozenset[tuple[str, int]] | None = None) -> None:
+        """Starts a thread that rescans when components change under the
+        running server and tells every client. `since`: the directory's stamp
+        when the runtime read it."""
+        last = self.runtime.store.stamp() if since is None else since
+        threading.Thread(target=self._watch, args=(last,), name="wassette-watch", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self, last: frozenset[tuple[str, int]]) -> None:
+        while not self._stop.wait(WATCH_INTERVAL_S):
+            now = self.runtime.store.stamp()
+            if now == last:
+                continue
+            last = now
+            try:
+                changed = self.runtime.rescan()
+            except WassetteError as e:
+                log.warning("rescanning components failed: %s", e)
+                continue
+            if changed:
+                self.tools_changed()

@@ -1,0 +1,142 @@
+"""The checks every HTTP request passes before it reaches MCP: Host/Origin
+allowlist (against DNS rebinding), optional bearer token, body size limit.
+
+One ASGI middleware in front of every route (MCP, SSE, /health, /info), so
+no route can be reached around it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from wassette.runtime.config import split_host
+from wassette.server.core.jsonrpc import INVALID_REQUEST, UNAUTHORIZED
+from wassette.server.http.wire import Message, Receive, Scope, Send, header_map, respond_error
+
+log = logging.getLogger("wassette.http")
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Probes (liveness/readiness) answer without a token: they reveal nothing.
+OPEN_PATHS = frozenset({"/health", "/ready"})
+_ALLOWED_MEMO = 256
+
+
+@dataclass(frozen=True)
+class HostRule:
+    """An allowed Host: a name or address, on any port unless one is given."""
+
+    host: str
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> HostRule:
+        host, port = split_host(text)
+        if not host:
+            raise ValueError(f"--allowed-host {text!r}: empty host")
+        return cls(host, port)
+
+    def matches(self, host: str, port: int | None) -> bool:
+        return host == self.host and (self.port is None or port == self.port)
+
+
+class HostAllowlist:
+    """The hosts the operator allowed, or loopback names when none were given
+    (as in Wassette, a list replaces the default); `*` allows any."""
+
+    def __init__(self, entries: Iterable[str] = ()) -> None:
+        given = [e.strip() for e in entries if e.strip()]
+        self.any = "*" in given
+        if given:
+            self.rules = [HostRule.parse(e) for e in given if e != "*"]
+        else:
+            self.rules = [HostRule(h) for h in LOOPBACK_HOSTS]
+
+    def allows(self, authority: str) -> bool:
+        if self.any:
+            return True
+        try:
+            host, port = split_host(authority)
+        except ValueError:
+            return False
+        return any(rule.matches(host, port) for rule in self.rules)
+
+    def allows_origin(self, origin: str) -> bool:
+        """Browsers name the page's origin; only pages served from an allowed
+        host may talk to us (a rebinding page has the attacker's name)."""
+        if self.any:
+            return True
+        parts = urlsplit(origin)
+        return parts.scheme in ("http", "https") and bool(parts.netloc) and self.allows(parts.netloc)
+
+
+class Guard:
+    """The checks every request passes first: its Host (and Origin, when a
+    browser sends one) is allowed, it carries the bearer token (when one is
+    configured), and its body fits the limit."""
+
+    def __init__(self, *, hosts: HostAllowlist, token: str | None, max_body_bytes: int) -> None:
+        self.hosts = hosts
+        self.token = token.encode() if token else None
+        self.max_body_bytes = max_body_bytes
+        # (Host, Origin) pairs found allowed.
+        self._allowed: set[tuple[bytes, bytes | None]] = set()
+
+    async def refuse(self, scope: Scope, send: Send) -> bool:
+        """Answers and returns True when the request may not go on."""
+        raw = header_map(scope)
+        seen = (raw.get(b"host", b""), raw.get(b"origin"))
+        if seen not in self._allowed:  # a client sends the same ones every time
+            if await self._host_refused(seen[0].decode("latin-1"), seen[1], send):
+                return True
+            if len(self._allowed) < _ALLOWED_MEMO:
+                self._allowed.add(seen)
+        if self.token is not None and scope["path"] not in OPEN_PATHS:
+            scheme, _, given = raw.get(b"authorization", b"").partition(b" ")
+            # compare_digest: the time taken does not tell how much of a guess was right.
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.token):
+                challenge = [(b"www-authenticate", b'Bearer realm="wassette"')]
+                await respond_error(send, 401, UNAUTHORIZED, "missing or wrong bearer token", challenge)
+                return True
+        return False
+
+    async def _host_refused(self, host: str, raw_origin: bytes | None, send: Send) -> bool:
+        if not self.hosts.allows(host):
+            log.warning("refused a request for Host %r (not in the allowed hosts)", host[:100])
+            await respond_error(
+                send, 421, INVALID_REQUEST, f"Host {host!r} is not allowed (see --allowed-host)", []
+            )
+            return True
+        origin = raw_origin.decode("latin-1") if raw_origin is not None else None
+        if origin is not None and not self.hosts.allows_origin(origin):
+            log.warning("refused a request from Origin %r", origin[:100])
+            await respond_error(send, 403, INVALID_REQUEST, f"Origin {origin!r} is not allowed", [])
+            return True
+        return False
+
+    async def read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
+        """The request's body; None (answered 413) once it exceeds the limit,
+        or when the client left while sending it."""
+        limit = self.max_body_bytes
+        length = header_map(scope).get(b"content-length")
+        too_big = f"request body larger than the {limit}-byte limit"
+        if length is not None and length.isdigit() and int(length) > limit:
+            await respond_error(send, 413, INVALID_REQUEST, too_big, [])
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message: Message = await receive()
+            if message["type"] != "http.request":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await respond_error(send, 413, INVALID_REQUEST, too_big, [])
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)

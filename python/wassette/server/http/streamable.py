@@ -1,0 +1,469 @@
+"""Streamable HTTP at /mcp: the handshake era's sessions (`Mcp-Session-Id`,
+POST, GET for a standing event stream, DELETE) and 2026-07-28's
+self-contained POSTs, both answered by the one core server.
+
+Framing only: a POST's JSON-RPC message goes to `McpServer.handle` with a
+`PostChannel`. An answer given at once (most are: a component call's first
+slice runs right there, on the event loop's thread) is one JSON body, or,
+when a log message goes first, a short event stream. An answer that comes
+later (a long call finished by a worker, a built-in tool) is awaited while
+the connection is watched: a client that leaves stops its call; related
+notifications (progress, logs, questions to the user) are streamed as they
+come, and a silent wait turns into a stream with keep-alive pings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from wassette.server.core import jsonrpc, protocol
+from wassette.server.core.jsonrpc import (
+    HEADER_MISMATCH,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    REQUEST_CANCELLED,
+    Id,
+    Message,
+    Rejected,
+)
+from wassette.server.core.server import McpServer
+from wassette.server.core.session import Session
+from wassette.server.http.wire import (
+    PING_INTERVAL_S,
+    SSE_HEADERS,
+    Receive,
+    Scope,
+    Send,
+    Stream,
+    accepts,
+    is_json,
+    respond,
+    respond_error,
+    respond_json,
+    sse_event,
+    until_disconnect,
+)
+
+log = logging.getLogger("wassette.http")
+
+SESSION_HEADER = b"mcp-session-id"
+VERSION_HEADER = b"mcp-protocol-version"
+ROUTING_HEADERS = (b"mcp-protocol-version", b"mcp-method", b"mcp-name")
+# A session with nothing in flight for this long is closed (its id then
+# answers 404 and the client opens a new one).
+SESSION_IDLE_S = 30 * 60
+MAX_SESSIONS = 10_000
+# HTTP status of a JSON-RPC error answered before any event was streamed
+# (2026-07-28; handshake-era errors travel in a 200 body).
+ERROR_STATUS = {
+    jsonrpc.PARSE_ERROR: 400,
+    jsonrpc.INVALID_REQUEST: 400,
+    jsonrpc.INVALID_PARAMS: 400,
+    jsonrpc.HEADER_MISMATCH: 400,
+    jsonrpc.MISSING_CLIENT_CAPABILITY: 400,
+    jsonrpc.UNSUPPORTED_PROTOCOL_VERSION: 400,
+    jsonrpc.METHOD_NOT_FOUND: 404,
+}
+
+
+class PostChannel:
+    """One POSTed request's messages, gathered on the event loop whichever
+    thread sends them."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, *, stream_ok: bool, answer_cancel: bool, can_ask: bool
+    ) -> None:
+        self.loop = loop
+        self._thread = threading.get_ident()
+        self.stream_ok = stream_ok
+        self.answer_cancel = answer_cancel
+        self._can_ask = can_ask
+        self.events: list[dict[str, Any]] = []
+        self.final: dict[str, Any] | None = None
+        self.stream: Stream | None = None
+        self._wake: asyncio.Event | None = None
+
+    @property
+    def can_ask(self) -> bool:
+        return self._can_ask
+
+    def send(self, message: dict[str, Any], final: bool) -> None:
+        if threading.get_ident() == self._thread:
+            self._deliver(message, final)
+        else:
+            with contextlib.suppress(RuntimeError):  # the server is stopping: nobody to answer
+                self.loop.call_soon_threadsafe(self._deliver, message, final)
+
+    def cancelled(self, request_id: Id) -> None:
+        """A handshake-era request the client cancelled ends with -32800
+        (this wire ends a request's stream only with an answer)."""
+        if self.answer_cancel:
+            self.send(jsonrpc.error(request_id, REQUEST_CANCELLED, "Request cancelled"), True)
+        else:
+            self.send({}, True)
+
+    def _deliver(self, message: dict[str, Any], final: bool) -> None:
+        if final:
+            self.final = message
+        elif not self.stream_ok:
+            return  # a plain-JSON answer carries nothing but the answer
+        if self.stream is not None:
+            if message:
+                self.stream.push(sse_event(message))
+            if final:
+                self.stream.close()
+        elif not final:
+            self.events.append(message)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def next_change(self, timeout: float) -> bool:
+        """Waits for an event or the answer; False on timeout."""
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        if self.final is not None or self.events:
+            return True
+        self._wake.clear()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+@dataclass
+class HttpSession:
+    """A handshake-era session: the core's, its standing GET stream, and
+    how busy it is (for the idle timeout)."""
+
+    session: Session
+    stream: Stream | None = None
+    in_flight: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+
+    # Outbound: messages that belong to no request go to the GET stream.
+    def send(self, message: dict[str, Any]) -> bool:
+        stream = self.stream
+        return stream is not None and not stream.closed and stream.push(sse_event(message))
+
+
+class StreamableHttp:
+    """The /mcp endpoint."""
+
+    def __init__(self, server: McpServer, *, json_response: bool, legacy_sessions: bool) -> None:
+        self.server = server
+        self.json_response = json_response
+        self.legacy_sessions = legacy_sessions
+        self.sessions: dict[str, HttpSession] = {}
+
+    # -- routing ----------------------------------------------------------------
+
+    async def __call__(
+        self, scope: Scope, body: bytes, headers: dict[bytes, bytes], receive: Receive, send: Send
+    ) -> None:
+        version = headers.get(VERSION_HEADER)
+        if version is not None:
+            text = version.decode("latin-1")
+            if protocol.is_modern(text):
+                await self._modern(scope, body, headers, receive, send)
+                return
+            if text not in protocol.SUPPORTED_VERSIONS:
+                error = protocol.unsupported(text, protocol.SUPPORTED_VERSIONS)
+                await respond_error(send, 400, error.code, error.message, [], error.data)
+                return
+        method = scope["method"]
+        if method == "POST":
+            await self._post(body, headers, receive, send)
+        elif method == "GET" and self.legacy_sessions:
+            await self._get(headers, receive, send)
+        elif method == "DELETE" and self.legacy_sessions:
+            await self._delete(headers, send)
+        elif method in ("GET", "DELETE"):
+            await respond_error(
+                send,
+                405,
+                INVALID_REQUEST,
+                "Method Not Allowed: this server runs without sessions",
+                [(b"allow", b"POST")],
+            )
+        else:
+            await respond_error(
+                send, 405, INVALID_REQUEST, "Method Not Allowed", [(b"allow", b"GET, POST, DELETE")]
+            )
+
+    def _session(self, headers: dict[bytes, bytes]) -> tuple[HttpSession | None, str | None]:
+        raw = headers.get(SESSION_HEADER)
+        if raw is None:
+            return None, None
+        sid = raw.decode("latin-1")
+        return self.sessions.get(sid), sid
+
+    # -- the handshake era ------------------------------------------------------
+
+    async def _post(self, body: bytes, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
+        has_json, has_sse = accepts(headers)
+        if self.json_response and not has_json:
+            text = "Not Acceptable: Client must accept application/json"
+            await respond_error(send, 406, INVALID_REQUEST, text, [])
+            return
+        if not self.json_response and not (has_json and has_sse):
+            text = "Not Acceptable: Client must accept both application/json and text/event-stream"
+            await respond_error(send, 406, INVALID_REQUEST, text, [])
+            return
+        if not is_json(headers):
+            text = "Unsupported Media Type: Content-Type must be application/json"
+            await respond_error(send, 415, INVALID_REQUEST, text, [])
+            return
+        parsed = jsonrpc.parse(body)
+        if isinstance(parsed, Rejected):
+            answer = parsed.answer or jsonrpc.error(None, INVALID_REQUEST, jsonrpc.NOT_A_REQUEST)
+            await respond_json(send, 400, answer, [])
+            return
+        if not self.legacy_sessions:
+            version = headers.get(VERSION_HEADER)
+            session = Session(
+                version=version.decode("latin-1") if version else protocol.DEFAULT_HANDSHAKE_VERSION,
+                era="handshake",
+                ready=True,
+            )
+            await self._serve(session, parsed, headers, receive, send, [])
+            return
+        held, sid = self._session(headers)
+        opening = parsed.kind == "request" and parsed.method == "initialize" and sid is None
+        if opening:
+            if len(self.sessions) >= MAX_SESSIONS:
+                await respond_error(send, 503, INTERNAL_ERROR, "Too many open sessions", [])
+                return
+            sid = uuid.uuid4().hex
+            held = HttpSession(Session(session_id=sid, era="handshake"))
+            held.session.outbound = held
+        elif sid is None:
+            await respond_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID", [])
+            return
+        if held is None or held.session.closed:
+            await respond_error(send, 404, INVALID_REQUEST, "Session not found", [])
+            return
+        assert sid is not None
+        id_header = [(SESSION_HEADER, sid.encode("latin-1"))]
+        if opening:
+            self.sessions[sid] = held
+            self.server.open(held.session)
+        held.in_flight += 1
+        try:
+            await self._serve(held.session, parsed, headers, receive, send, id_header)
+        finally:
+            held.in_flight -= 1
+            held.last_used = time.monotonic()
+        if opening and not held.session.initialized:  # the opening request failed: nothing was established
+            self._end(sid)
+
+    async def _serve(
+        self,
+        session: Session,
+        message: Message,
+        headers: dict[bytes, bytes],
+        receive: Receive,
+        send: Send,
+        extra: list[tuple[bytes, bytes]],
+        *,
+        modern: bool = False,
+    ) -> None:
+        """Hands one message to the server and writes what it answers."""
+        if message.kind != "request":
+            await respond(send, 202, b"", extra)
+            self.server.handle(session, message, _NOWHERE)
+            return
+        loop = asyncio.get_running_loop()
+        stream_ok = not self.json_response or (modern and message.method == "subscriptions/listen")
+        channel = PostChannel(
+            loop, stream_ok=stream_ok, answer_cancel=not modern, can_ask=stream_ok and not modern
+        )
+        self.server.handle(session, message, channel, headers if modern else None)
+        if channel.final is None and not await self._await(channel, receive):
+            self._abandon(session, message, modern)
+            return
+        final = channel.final
+        if final is not None and not channel.events:
+            status = 200
+            error = final.get("error")
+            if modern and isinstance(error, dict):
+                status = ERROR_STATUS.get(error.get("code", 0), 200)
+            await respond_json(send, status, final, extra)
+        elif final is not None:  # everything is here: one body
+            data = b"".join(sse_event(m) for m in (*channel.events, final))
+            await respond(send, 200, data, [*SSE_HEADERS[:2], *SSE_HEADERS[3:], *extra], SSE_HEADERS[2][1])
+        else:  # still running: stream what comes, then the answer
+            stream = Stream(channel.loop)
+            first = b"".join(sse_event(m) for m in channel.events)
+            channel.events.clear()
+            channel.stream = stream
+            await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *extra]})
+            await stream.pump(send, receive, first)
+            if channel.final is None:
+                self._abandon(session, message, modern)
+
+    def _abandon(self, session: Session, message: Message, modern: bool) -> None:
+        """The client went away before its answer: its call is stopped."""
+        if modern:
+            self.server.close(session)
+        else:
+            session.abandon(message.id)
+
+    async def _await(self, channel: PostChannel, receive: Receive) -> bool:
+        """Waits until the answer or a first event is there; False if the
+        client went away first."""
+        gone = asyncio.ensure_future(until_disconnect(receive))
+        try:
+            while channel.final is None and not channel.events:
+                change = asyncio.ensure_future(channel.next_change(PING_INTERVAL_S))
+                await asyncio.wait((change, gone), return_when=asyncio.FIRST_COMPLETED)
+                if gone.done():
+                    change.cancel()
+                    return False
+                if not change.result() and channel.stream_ok:
+                    break  # silent for long: answer as a stream, with pings
+            return True
+        finally:
+            gone.cancel()
+
+    async def _get(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
+        """The standing event stream of a session: change notifications and
+        questions to the user that belong to no request."""
+        if not accepts(headers)[1]:
+            text = "Not Acceptable: Client must accept text/event-stream"
+            await respond_error(send, 406, INVALID_REQUEST, text, [])
+            return
+        held, sid = self._session(headers)
+        if sid is None:
+            await respond_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID", [])
+            return
+        if held is None or held.session.closed:
+            await respond_error(send, 404, INVALID_REQUEST, "Session not found", [])
+            return
+        id_header = [(SESSION_HEADER, sid.encode("latin-1"))]
+        if held.stream is not None and not held.stream.closed:
+            text = "Conflict: Only one SSE stream is allowed per session"
+            await respond_error(send, 409, INVALID_REQUEST, text, id_header)
+            return
+        stream = held.stream = Stream(asyncio.get_running_loop())
+        held.in_flight += 1
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *id_header]})
+            await stream.pump(send, receive)
+        finally:
+            held.in_flight -= 1
+            held.last_used = time.monotonic()
+            if held.stream is stream:
+                held.stream = None
+
+    async def _delete(self, headers: dict[bytes, bytes], send: Send) -> None:
+        held, sid = self._session(headers)
+        if sid is None:
+            await respond_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID", [])
+            return
+        if held is None:
+            await respond_error(send, 404, INVALID_REQUEST, "Session not found", [])
+            return
+        self._end(sid)
+        await respond(send, 200, b"", [(SESSION_HEADER, sid.encode("latin-1"))])
+
+    def _end(self, sid: str) -> None:
+        held = self.sessions.pop(sid, None)
+        if held is not None:
+            self.server.close(held.session)
+            if held.stream is not None:
+                held.stream.close()
+
+    async def expire_idle(self) -> None:
+        """Closes sessions with nothing in flight for SESSION_IDLE_S (runs
+        for as long as the server)."""
+        while True:
+            await asyncio.sleep(60)
+            limit = time.monotonic() - SESSION_IDLE_S
+            for sid, held in list(self.sessions.items()):
+                if held.in_flight == 0 and held.last_used < limit:
+                    log.info("session %s closed after %d s idle", sid, SESSION_IDLE_S)
+                    self._end(sid)
+
+    def close_all(self) -> None:
+        for sid in list(self.sessions):
+            self._end(sid)
+
+    # -- 2026-07-28 ---------------------------------------------------------------
+
+    async def _modern(
+        self, scope: Scope, body: bytes, headers: dict[bytes, bytes], receive: Receive, send: Send
+    ) -> None:
+        """A self-contained request: no session, its envelope says who asks."""
+        if scope["method"] != "POST":
+            await respond_error(send, 405, INVALID_REQUEST, "Method Not Allowed", [(b"allow", b"POST")])
+            return
+        has_json, has_sse = accepts(headers)
+        if not has_json or (not self.json_response and not has_sse):
+            text = "Not Acceptable: Client must accept application/json" + (
+                "" if self.json_response else " and text/event-stream"
+            )
+            await respond_error(send, 406, INVALID_REQUEST, text, [])
+            return
+        parsed = jsonrpc.parse(body)
+        if isinstance(parsed, Rejected) or parsed.kind == "response":
+            error = parsed.answer if isinstance(parsed, Rejected) else None
+            if error is None or error["error"]["code"] != jsonrpc.PARSE_ERROR:
+                text = "Invalid Request: the body must be a single JSON-RPC request or notification object"
+                error = jsonrpc.error(getattr(parsed, "id", None), INVALID_REQUEST, text)
+            await respond_json(send, 400, error, [])
+            return
+        session = Session(era="modern", ready=True)
+        if parsed.kind == "notification":
+            # Nothing to act on: a 2026-07-28 client cancels by closing its stream.
+            await respond(send, 202, b"", [])
+            return
+        if parsed.method == "subscriptions/listen" and not has_sse:
+            await respond_error(
+                send, 406, INVALID_REQUEST, "Not Acceptable: a listen stream needs text/event-stream", []
+            )
+            return
+        duplicated = _duplicated_routing_header(scope)
+        if duplicated is not None:
+            await respond_json(
+                send,
+                400,
+                jsonrpc.error(parsed.id, HEADER_MISMATCH, f"{duplicated} header appears more than once"),
+                [],
+            )
+            return
+        await self._serve(session, parsed, headers, receive, send, [], modern=True)
+
+
+def _duplicated_routing_header(scope: Scope) -> str | None:
+    seen: set[bytes] = set()
+    for name, _ in scope["headers"]:
+        key = name.lower()
+        if key in ROUTING_HEADERS:
+            if key in seen:
+                return str(key.decode("latin-1"))
+            seen.add(key)
+    return None
+
+
+class _Nowhere:
+    """The channel of a notification or response: never used."""
+
+    can_ask = False
+
+    def send(self, message: dict[str, Any], final: bool) -> None:
+        pass
+
+    def cancelled(self, request_id: Id) -> None:
+        pass
+
+
+_NOWHERE = _Nowhere()
