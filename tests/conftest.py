@@ -129,11 +129,15 @@ class Cli:
         self.env = env
 
     def __call__(
-        self, *args: str, input: str | None = None, timeout: float = 120
+        self,
+        *args: str,
+        input: str | None = None,
+        timeout: float = 120,
+        env_extra: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "wassette", *args],
-            env=self.env,
+            env={**self.env, **(env_extra or {})},
             input=input,
             capture_output=True,
             text=True,

@@ -12,6 +12,7 @@ class Outcome:
         self.value: Any = None if raw.value_json is None else json.loads(raw.value_json)
         self.error: str | None = raw.error
         self.denials: list[dict[str, Any]] = json.loads(raw.denials_json)
+        self.failures: list[dict[str, Any]] = json.loads(raw.failures_json)
 
     @property
     def ok(self) -> bool:

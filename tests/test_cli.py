@@ -268,3 +268,24 @@ def test_a_command_alone_parses_as_the_whole_cli(argv: list[str]) -> None:
     from wassette.cli.main import build_parser
 
     assert vars(build_parser(argv[0]).parse_args(argv)) == vars(build_parser().parse_args(argv))
+
+
+def test_tool_descriptions_are_those_mcp_clients_see(cli, components: dict[str, Path]) -> None:
+    """`tool list`, `tool read` and `inspect` describe a tool with the same
+    text `tools/list` gives MCP clients (for a tool without a WIT doc
+    comment too: never `null`)."""
+    import json
+
+    from wassette.runtime.config import Settings
+    from wassette.runtime.runtime import Runtime
+    from wassette.server.core.server import McpServer
+
+    assert cli("component", "load", components["arith"].as_uri()).returncode == 0
+    listed = {t["name"]: t["description"] for t in json.loads(cli("tool", "list").stdout)}
+    runtime = Runtime(Settings.load(env=cli.env))
+    runtime.refresh()
+    served = {t["name"]: t["description"] for t in McpServer(runtime).tools() if t["name"] in listed}
+    assert listed == served and listed["add"] == "add (component arith)"
+    assert json.loads(cli("tool", "read", "add").stdout)["description"] == served["add"]
+    inspected = {t["name"]: t["description"] for t in json.loads(cli("inspect", "arith").stdout)}
+    assert inspected == served

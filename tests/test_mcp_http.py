@@ -394,6 +394,23 @@ def test_bad_requests_get_json_rpc_errors(server: HttpServer) -> None:
     assert "tools" in response_messages(r)[0]["result"]
 
 
+def test_batches_and_odd_ids_get_invalid_request(server: HttpServer) -> None:
+    """A batch (an array body) is -32600 with a one-line message, as is a
+    request whose id is an object or an array (id null in the answer); on a
+    session and on 2026-07-28 alike."""
+    headers = _raw_session(server.url)
+    modern = {**ACCEPT, "mcp-protocol-version": MODERN, "mcp-method": "ping"}
+    for h in (headers, modern):
+        r = httpx.post(server.url, headers=h, json=[{"jsonrpc": "2.0", "id": 1, "method": "ping"}])
+        assert r.status_code == 400
+        error = r.json()["error"]
+        assert r.json()["id"] is None and error["code"] == -32600
+        assert "\n" not in error["message"] and ("batch" in error["message"] or "single" in error["message"])
+        for bad in ({"a": 1}, [1]):
+            r = httpx.post(server.url, headers=h, json={"jsonrpc": "2.0", "id": bad, "method": "ping"})
+            assert r.status_code == 400 and r.json()["id"] is None and r.json()["error"]["code"] == -32600
+
+
 async def assert_abandoned_call_stops(server: HttpServer, headers: dict[str, str]) -> None:
     """Starts `spin` and goes away mid-call: the server serves others, and the
     guest stops burning CPU."""

@@ -251,6 +251,28 @@ def test_bad_lines_get_json_rpc_errors(env) -> None:
 ANY_INVALID = "Invalid Request: not a JSON-RPC 2.0 request object"
 
 
+def test_ids_that_are_objects_or_arrays_get_invalid_request(env, cli, components: dict[str, Path]) -> None:
+    """A request whose id is an object or an array (or null) is answered
+    -32600 with id null, like every other invalid request; a string with a
+    lone surrogate (valid JSON) is refused saying what and where."""
+    cli("component", "load", components["strings"].as_uri())
+    raw = RawStdio(env)
+    try:
+        for bad in ({"a": 1}, [1], None, 1.5):
+            raw.send({"jsonrpc": "2.0", "id": bad, "method": "ping"})
+            answer = raw.receive()
+            assert answer["id"] is None and answer["error"]["code"] == -32600, (bad, answer)
+        call = b'{"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": '
+        raw.send(call + b'{"name": "echo", "arguments": {"s": "x\\ud800"}}}\n')
+        result = raw.receive()["result"]
+        assert result["isError"] is True
+        assert "args.s: lone surrogate U+D800" in result["content"][0]["text"]
+        raw.send({"jsonrpc": "2.0", "id": 10, "method": "ping"})
+        assert raw.receive() == {"jsonrpc": "2.0", "id": 10, "result": {}}
+    finally:
+        raw.close()
+
+
 def test_requests_during_a_slow_call_are_read_and_answered(env, cli, components: dict[str, Path]) -> None:
     """A call's first slice runs on the reading thread; a call still running
     then is finished by a worker while reading goes on: a quick call sent

@@ -238,6 +238,39 @@ def test_http_denial_leaves_out_query_and_credentials(http_probe: Runner, web: W
     assert "SECRET" not in json.dumps(out.denials) and "pw" not in json.dumps(out.denials)
 
 
+# --- failures are not denials --------------------------------------------------------------------
+
+UNRESOLVABLE = "no-such-host.invalid"  # .invalid never resolves (RFC 6761)
+
+
+def test_a_granted_name_that_does_not_resolve_is_a_failure_not_a_denial(http_probe: Runner) -> None:
+    """The guest gets a DNS error (not "denied"), the outcome a failure that
+    says the name did not resolve, and nothing is recorded as a denial."""
+    out = http_probe(f"http://{UNRESOLVABLE}/", [rule(UNRESOLVABLE)])
+    assert out.status == "err" and out.denials == []
+    assert [(f["kind"], f["access"], f["resource"]) for f in out.failures] == [
+        ("network", "http", f"http://{UNRESOLVABLE}:80/")
+    ]
+    assert out.failures[0]["reason"].startswith("the name does not resolve")
+
+
+def test_a_refused_connection_is_a_failure_not_a_denial(http_probe: Runner) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    out = http_probe(f"http://127.0.0.1:{port}/", [rule("127.0.0.1", ports=(port,))])
+    assert out.status == "err" and out.denials == []
+    assert out.failures and f"cannot connect to 127.0.0.1:{port}" in out.failures[0]["reason"]
+
+
+def test_a_lookup_of_a_granted_name_that_does_not_resolve_is_a_failure(netprobe: Runner) -> None:
+    out = netprobe("resolve", [rule(UNRESOLVABLE)], host=UNRESOLVABLE)
+    assert out.status == "err" and out.denials == []
+    assert out.failures[0]["access"] == "name lookup"
+    assert "PermissionError" not in out.value["err"]  # the guest was not told "denied"
+
+
 # --- raw sockets (wasi:sockets) --------------------------------------------------------------------
 
 

@@ -170,3 +170,57 @@ def test_copies_share_compiled_code_not_permissions(
     assert fresh.call_tool("io-a__get-env", {"key": "SHARED_TEST_KEY"}).value == "for a"
     assert fresh.call_tool("io-b__get-env", {"key": "SHARED_TEST_KEY"}).value is None
     assert fresh.compiler.get("io-a") is fresh.compiler.get("io-b") is not None
+
+
+def test_a_name_that_does_not_resolve_is_said_so_not_called_a_denial(
+    runtime: Runtime, components: dict[str, Path]
+) -> None:
+    """A DNS failure for a granted host: the user reads that the name did not
+    resolve, with no grant hint for a grant that exists, and the audit log
+    records no denial."""
+    load_component(runtime, components["http-probe"].as_uri())
+    runtime.permissions.grant_network("http-probe", "no-such-host.invalid")
+    result = runtime.call_tool("fetch-url", {"url": "http://no-such-host.invalid/", "method": "GET"})
+    assert result.status == "err" and result.denials == []
+    text = result.message()
+    assert "network failure: http of http://no-such-host.invalid:80/: the name does not resolve" in text
+    assert "denied" not in text and "wassette permission grant" not in text
+    audit = runtime.audit.path.read_text() if runtime.audit.path.exists() else ""
+    assert '"denied"' not in audit
+
+
+def test_a_lone_surrogate_is_refused_naming_where(runtime: Runtime, components: dict[str, Path]) -> None:
+    """Valid JSON, not valid Unicode: the error says what is wrong and where."""
+    load_component(runtime, components["strings"].as_uri())
+    result = runtime.call_tool("echo", json.loads('{"s": "ok \\ud800"}'))
+    assert result.status == "invalid_arguments"
+    assert result.error == "args.s: lone surrogate U+D800 at offset 3 (a string must be valid Unicode)"
+
+
+def test_stale_temp_files_are_swept_but_not_a_live_writers(
+    runtime: Runtime, components: dict[str, Path]
+) -> None:
+    """A write killed midway leaves `.<name>.<random>.tmp`: the next scan of
+    the directory removes it once it is old and nobody holds it; a temp file
+    a live writer holds is left alone, however old."""
+    import fcntl
+    import os
+    import time
+
+    load_component(runtime, components["arith"].as_uri())
+    directory = runtime.store.dir
+    dead = directory / ".arith.policy.yaml.dead1234.tmp"
+    dead.write_text("half a polic")
+    live = directory / ".arith.policy.yaml.live5678.tmp"
+    live.write_text("being written")
+    fresh = directory / ".arith.policy.yaml.new0000.tmp"
+    fresh.write_text("just created")
+    old = time.time() - 3600
+    for path in (dead, live):
+        os.utime(path, (old, old))
+    with open(live, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another process's writer, as write_atomic locks
+        runtime.refresh()
+        assert not dead.exists() and live.exists() and fresh.exists()
+    runtime.refresh()
+    assert not live.exists() and fresh.exists()
