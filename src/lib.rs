@@ -12,6 +12,7 @@ mod gates;
 mod policy;
 mod sandbox;
 mod schema;
+mod ticker;
 mod values;
 
 use std::path::PathBuf;

@@ -35,5 +35,9 @@ class UnknownToolError(WassetteError):
         self.name = name
 
 
+class PolicyError(WassetteError):
+    """A policy document is invalid; the message names file, field and problem."""
+
+
 class StoreError(WassetteError):
     """The component directory could not be read or written."""

@@ -28,24 +28,49 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from wassette.runtime.errors import WassetteError
+from wassette.runtime.errors import PolicyError
+from wassette.runtime.quantities import parse_cpu, parse_duration_ms, parse_quantity
+
+__all__ = ["Policy", "PolicyError", "parse", "parse_cpu", "parse_duration_ms", "parse_quantity", "validate"]
 
 
-class PolicyError(WassetteError):
-    """A policy document is invalid; the message names file, field and problem."""
+def schema_text() -> str:
+    """The JSON Schema of the policy format (shipped with the package)."""
+    from importlib.resources import files
+
+    return files("wassette.runtime").joinpath("policy.schema.json").read_text(encoding="utf-8")
 
 
-ACCESS = ("read", "write")
-PROTOCOLS = ("http", "https", "tcp", "udp")
-_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\*?$|^\*$")
+def schema() -> dict[str, Any]:
+    """The JSON Schema of the format (shipped with the package): the one
+    definition of its structure. The validator below takes every field name,
+    enumeration and pattern from it, and adds what a schema cannot say (host
+    and CIDR syntax, glob rules, quantities' ranges)."""
+    value: dict[str, Any] = json.loads(schema_text())
+    return value
+
+
+_SCHEMA = schema()
+_DEFS: dict[str, Any] = _SCHEMA["$defs"]
+_PERMISSIONS: dict[str, Any] = _SCHEMA["properties"]["permissions"]["properties"]
+_RESOURCES: dict[str, Any] = _PERMISSIONS["resources"]["properties"]
+
+
+def _fields(node: dict[str, Any]) -> set[str]:
+    return set(node["properties"])
+
+
+ACCESS = tuple(_DEFS["storageAllow"]["properties"]["access"]["anyOf"][1]["enum"])
+PROTOCOLS = tuple(_DEFS["network"]["properties"]["protocols"]["items"]["enum"])
+_KEY_RE = re.compile(_DEFS["key"]["properties"]["key"]["pattern"])
 _HOST_RE = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
 
 
 # -- the validated view ----------------------------------------------------
@@ -147,7 +172,7 @@ def parse(text: str, *, source: str = "policy") -> Policy:
 def validate(doc: Any, *, source: str = "policy") -> Policy:
     """Checks a policy document; raises PolicyError naming the first problem."""
     v = _Validator(source)
-    top = v.mapping(doc, "", {"version", "description", "permissions", "$schema"})
+    top = v.mapping(doc, "", _fields(_SCHEMA))
     if "version" not in top:
         v.fail("version", 'is required (use "1.0")')
     version = top["version"]
@@ -157,13 +182,13 @@ def validate(doc: Any, *, source: str = "policy") -> Policy:
         v.fail("version", f"{version!r} is not supported (this server reads version 1.x)")
     if "description" in top and not isinstance(top["description"], str):
         v.fail("description", "must be a string")
-    perms = v.mapping(
-        top.get("permissions") or {}, "permissions", {"storage", "network", "environment", "resources"}
-    )
+    perms = v.mapping(top.get("permissions") or {}, "permissions", set(_PERMISSIONS))
 
-    storage = v.mapping(perms.get("storage") or {}, "permissions.storage", {"allow", "deny"})
-    network = v.mapping(perms.get("network") or {}, "permissions.network", {"allow", "deny"})
-    env = v.mapping(perms.get("environment") or {}, "permissions.environment", {"allow", "deny"})
+    storage = v.mapping(perms.get("storage") or {}, "permissions.storage", _fields(_PERMISSIONS["storage"]))
+    network = v.mapping(perms.get("network") or {}, "permissions.network", _fields(_PERMISSIONS["network"]))
+    env = v.mapping(
+        perms.get("environment") or {}, "permissions.environment", _fields(_PERMISSIONS["environment"])
+    )
     return Policy(
         document=copy.deepcopy(top),
         storage_allow=tuple(
@@ -226,7 +251,8 @@ class _Validator:
         return str(value).strip()
 
     def storage(self, entry: Any, path: str, *, deny: bool) -> StorageRule:
-        allowed = {"uri"} if deny else {"uri", "access"}
+        allowed = _fields(_DEFS["storageDeny" if deny else "storageAllow"])
+        # `access` on a deny rule gets its own message, below.
         e = self.mapping(entry, path, allowed | ({"access"} if deny else set()))
         if "uri" not in e:
             self.fail(f"{path}.uri", "is required")
@@ -264,7 +290,7 @@ class _Validator:
                 self.fail(where, f"{path!r} must not contain '..'")
 
     def network(self, entry: Any, path: str) -> NetworkRule:
-        e = self.mapping(entry, path, {"host", "cidr", "protocols", "ports"})
+        e = self.mapping(entry, path, _fields(_DEFS["network"]))
         if ("host" in e) == ("cidr" in e):
             self.fail(path, "needs exactly one of `host` or `cidr`")
         protocols = tuple(self.sequence(e.get("protocols"), f"{path}.protocols"))
@@ -339,7 +365,7 @@ class _Validator:
         return int(text)
 
     def key(self, entry: Any, path: str) -> KeyRule:
-        e = self.mapping(entry, path, {"key"})
+        e = self.mapping(entry, path, _fields(_DEFS["key"]))
         if "key" not in e:
             self.fail(f"{path}.key", "is required")
         key = self.string(e["key"], f"{path}.key")
@@ -348,8 +374,8 @@ class _Validator:
         return KeyRule(key, path)
 
     def resources(self, value: Any, path: str) -> Limits:
-        r = self.mapping(value, path, {"limits", "memory_bytes", "cpu_time_ms", "timeout_ms"})
-        limits = self.mapping(r.get("limits") or {}, f"{path}.limits", {"memory", "cpu", "timeout"})
+        r = self.mapping(value, path, set(_RESOURCES))
+        limits = self.mapping(r.get("limits") or {}, f"{path}.limits", _fields(_RESOURCES["limits"]))
         memory = None
         if "memory" in limits:
             memory = parse_quantity(limits["memory"], f"{self.source}: {path}.limits.memory")
@@ -376,51 +402,6 @@ def _kind(value: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
         type(value), type(value).__name__
     )
-
-
-def parse_quantity(value: Any, where: str) -> int:
-    """`512Mi`, `1Gi`, `2048Ki`, `1G`, or a number of bytes."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KkMmGg]i?)?\s*", str(value))
-    if not m:
-        raise PolicyError(f"{where}: {value!r} is not a memory size (e.g. 512Mi, 1Gi, 268435456)")
-    number = float(m.group(1)) * _UNITS[(m.group(2) or "").lower()]
-    if number < 65536 or number > 4 * 1024**3:
-        raise PolicyError(f"{where}: {value!r} must be between 64Ki and 4Gi")
-    return int(number)
-
-
-def parse_cpu(value: Any, where: str) -> float:
-    """Kubernetes-style CPU: `500m` (half a core), `1`, `1.5`."""
-    text = str(value).strip()
-    try:
-        cores = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
-    except ValueError:
-        raise PolicyError(f"{where}: {value!r} is not a CPU quantity (e.g. 500m, 1, 1.5)") from None
-    if not 0 < cores <= 64:
-        raise PolicyError(f"{where}: {value!r} must be more than 0 and at most 64 cores")
-    return cores
-
-
-def parse_duration_ms(value: Any, where: str) -> int:
-    """`30s`, `500ms`, `2m`, or milliseconds as a number."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*", str(value))
-    if not m:
-        raise PolicyError(f"{where}: {value!r} is not a duration (e.g. 500ms, 30s, 2m)")
-    ms = float(m.group(1)) * {"ms": 1, "s": 1000, "m": 60_000}[m.group(2)]
-    if not 0 < ms <= 3_600_000:
-        raise PolicyError(f"{where}: {value!r} must be more than 0 and at most 1 hour")
-    return int(ms)
-
-
-def schema_text() -> str:
-    """The JSON Schema of the policy format (shipped with the package)."""
-    from importlib.resources import files
-
-    return files("wassette.runtime").joinpath("policy.schema.json").read_text(encoding="utf-8")
 
 
 def dump(policy: Policy) -> str:

@@ -16,10 +16,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, Resource};
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemCtxView, WasiFilesystemView};
@@ -29,17 +27,16 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+mod check;
+mod host;
 pub mod rules;
 
-use rules::{Need, Refusal, StorageRules, normalize};
+use host::{Base, decoy_dir, preopen_roots, proc_fd_works};
+use rules::{Need, StorageRules, normalize};
 
-use crate::gates::{Denial, Record};
+use crate::gates::Record;
 use crate::policy::StoragePolicy;
 use crate::sandbox::Host;
-
-/// Files walked to find the hard-link identities of denied files; beyond
-/// this, files with several links are refused outright.
-const DENY_WALK_LIMIT: usize = 50_000;
 
 /// Per-call state of the gate, kept in the store.
 pub struct FsGate {
@@ -95,143 +92,6 @@ pub fn configure(b: &mut WasiCtxBuilder, storage: &StoragePolicy, record: &Recor
     Ok(FsGate { rules: Arc::new(rules), record: record.clone(), decoy, streams: HashMap::new(), denied_inodes: None })
 }
 
-/// One preopened directory: where it is, where the guest sees it, and
-/// whether anything below it may be written.
-#[derive(Debug, PartialEq)]
-struct Root {
-    host: PathBuf,
-    guest: PathBuf,
-    write: bool,
-}
-
-/// The directories to preopen: for each allow rule, the nearest existing
-/// directory at or above its fixed part, at the same path in the guest (and
-/// again where the user named it, if a symlink lies on the way); nested ones
-/// fold into the outer.
-fn preopen_roots(rules: &StorageRules) -> Vec<Root> {
-    let mut roots: Vec<Root> = Vec::new();
-    for (prefix, alias, write) in rules.allow_roots() {
-        let mut dir = prefix.as_path();
-        let mut up = 0;
-        while !dir.is_dir() {
-            match dir.parent() {
-                Some(p) => {
-                    dir = p;
-                    up += 1;
-                }
-                None => break,
-            }
-        }
-        roots.push(Root { host: dir.to_path_buf(), guest: dir.to_path_buf(), write });
-        if let Some(alias) = alias {
-            let guest: PathBuf = alias.ancestors().nth(up).unwrap_or(Path::new("/")).to_path_buf();
-            if guest != dir {
-                roots.push(Root { host: dir.to_path_buf(), guest, write });
-            }
-        }
-    }
-    roots.sort_by(|a, b| a.guest.cmp(&b.guest));
-    let mut merged: Vec<Root> = Vec::new();
-    for root in roots {
-        match merged.iter_mut().find(|outer| root.guest.starts_with(&outer.guest) && root.host.starts_with(&outer.host))
-        {
-            Some(outer) => outer.write |= root.write,
-            None => merged.push(root),
-        }
-    }
-    merged
-}
-
-/// The gate learns where a descriptor points from `/proc/self/fd`; without
-/// it no grant could be checked, so none is given.
-fn proc_fd_works() -> wasmtime::Result<()> {
-    static WORKS: OnceLock<bool> = OnceLock::new();
-    let works = *WORKS
-        .get_or_init(|| fs::File::open("/").is_ok_and(|f| fd_path(f.as_raw_fd()).is_ok_and(|p| p == Path::new("/"))));
-    if works { Ok(()) } else { wasmtime::bail!("storage grants need /proc/self/fd (Linux with /proc mounted)") }
-}
-
-/// An empty directory no one can write to, shown to the guest as `/`.
-fn decoy_dir() -> wasmtime::Result<&'static PathBuf> {
-    static DECOY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let made = DECOY.get_or_init(|| {
-        // SAFETY: getuid has no preconditions.
-        let uid = unsafe { libc::getuid() };
-        let tmp = std::env::temp_dir();
-        let stable = tmp.join(format!("wassette-{uid}-empty-root"));
-        let _ = fs::DirBuilder::new().mode(0o500).create(&stable);
-        if decoy_usable(&stable, uid) {
-            return Ok(stable);
-        }
-        // Someone else's (or a non-empty) directory under that name: use our own.
-        let nanos =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let unique = tmp.join(format!("wassette-{uid}-empty-root-{}-{nanos}", std::process::id()));
-        fs::DirBuilder::new()
-            .mode(0o500)
-            .create(&unique)
-            .map_err(|e| format!("cannot create {}: {e}", unique.display()))?;
-        Ok(unique)
-    });
-    made.as_ref().map_err(|e| wasmtime::format_err!("{e}"))
-}
-
-fn decoy_usable(path: &Path, uid: u32) -> bool {
-    let Ok(meta) = fs::symlink_metadata(path) else { return false };
-    meta.is_dir()
-        && meta.uid() == uid
-        && meta.permissions().mode() & 0o222 == 0
-        && fs::read_dir(path).map(|mut d| d.next().is_none()).unwrap_or(false)
-}
-
-/// Where a descriptor points: the decoy root, or a real host path.
-enum Base {
-    Decoy,
-    Real(PathBuf),
-}
-
-impl Base {
-    fn path(&self) -> &Path {
-        match self {
-            Base::Decoy => Path::new("/"),
-            Base::Real(p) => p,
-        }
-    }
-}
-
-fn raw_fd(d: &Descriptor) -> i32 {
-    match d {
-        Descriptor::File(f) => f.file.as_raw_fd(),
-        Descriptor::Dir(d) => d.dir.as_raw_fd(),
-    }
-}
-
-/// The current host path of an open file descriptor.
-fn fd_path(fd: i32) -> Result<PathBuf, ErrorCode> {
-    let link = fs::read_link(format!("/proc/self/fd/{fd}")).map_err(|_| ErrorCode::Io)?;
-    let text = link.to_string_lossy();
-    Ok(match text.strip_suffix(" (deleted)") {
-        Some(t) => PathBuf::from(t),
-        None => link,
-    })
-}
-
-/// How the host resolves `path`: symlinks followed (the final one only when
-/// `follow`), `..` taken physically. A missing final component is kept as
-/// written under its resolved parent.
-fn resolve(path: &Path, follow: bool) -> PathBuf {
-    if follow && let Ok(p) = fs::canonicalize(path) {
-        return p;
-    }
-    match (path.parent(), path.file_name()) {
-        (Some(parent), Some(name)) => match fs::canonicalize(parent) {
-            Ok(p) => p.join(name),
-            Err(_) => normalize(Path::new("/"), &path.to_string_lossy()),
-        },
-        _ => normalize(Path::new("/"), &path.to_string_lossy()),
-    }
-}
-
 fn denied() -> FsError {
     ErrorCode::Access.into()
 }
@@ -239,169 +99,6 @@ fn denied() -> FsError {
 /// A borrowed handle to the same descriptor (resources are not `Clone`).
 fn same<T: 'static>(r: &Resource<T>) -> Resource<T> {
     if r.owned() { Resource::new_own(r.rep()) } else { Resource::new_borrow(r.rep()) }
-}
-
-impl GatedFs<'_> {
-    fn base(&mut self, fd: &Resource<types::Descriptor>) -> FsResult<Base> {
-        let raw = raw_fd(self.inner.table.get(fd)?);
-        let path = fd_path(raw)?;
-        Ok(if path == self.gate.decoy { Base::Decoy } else { Base::Real(path) })
-    }
-
-    /// Records a refusal of `need` on `shown` (really `real`) and returns
-    /// the error the guest sees. Looking for something that is not there
-    /// (runtimes probe for modules and config files) is refused alike but
-    /// not recorded: nothing was at stake.
-    fn refuse(&self, shown: &Path, real: &Path, need: Need, refusal: Refusal) -> FsError {
-        if need != Need::Write && fs::symlink_metadata(real).is_err() {
-            return denied();
-        }
-        self.gate.record.deny(Denial {
-            kind: "storage",
-            resource: shown.display().to_string(),
-            resolved: (real != shown).then(|| real.display().to_string()),
-            access: need.word().into(),
-            reason: refusal.reason,
-            rule: refusal.rule,
-        });
-        denied()
-    }
-
-    /// Checks `rel` under `fd` for `need`, as written and as resolved;
-    /// returns the resolved host path.
-    fn guard(&mut self, fd: &Resource<types::Descriptor>, rel: &str, follow: bool, need: Need) -> FsResult<PathBuf> {
-        let base = self.base(fd)?;
-        let lexical = normalize(base.path(), rel);
-        let rules = self.gate.rules.clone();
-        if let Base::Decoy = base {
-            // Nothing is reachable through the decoy but its own empty self.
-            // A path the rules would allow is merely outside the preopens.
-            if lexical == Path::new("/") && need == Need::See {
-                return Ok(lexical);
-            }
-            return match rules.check(&lexical, need) {
-                Ok(()) => Err(ErrorCode::NoEntry.into()),
-                Err(r) => Err(self.refuse(&lexical, &lexical, need, r)),
-            };
-        }
-        let resolved = resolve(&base.path().join(rel), follow);
-        // Seeing a file (its size, its times) needs a grant that names it;
-        // directories on the way to a grant may be seen.
-        let need = match need {
-            Need::See if fs::symlink_metadata(&resolved).is_ok_and(|m| !m.is_dir()) => Need::SeeFile,
-            other => other,
-        };
-        if let Err(r) = rules.check(&lexical, need) {
-            return Err(self.refuse(&lexical, &lexical, need, r));
-        }
-        if resolved != lexical
-            && let Err(r) = rules.check(&resolved, need)
-        {
-            return Err(self.refuse(&lexical, &resolved, need, r));
-        }
-        Ok(resolved)
-    }
-
-    /// Re-checks a freshly opened descriptor by what it really is; on refusal
-    /// the descriptor is closed.
-    fn verify_opened(
-        &mut self,
-        new_fd: Resource<types::Descriptor>,
-        shown: &Path,
-        read: bool,
-        write: bool,
-    ) -> FsResult<Resource<types::Descriptor>> {
-        let outcome = self.check_opened(&new_fd, shown, read, write);
-        match outcome {
-            Ok(()) => Ok(new_fd),
-            Err(e) => {
-                let _ = self.inner.table.delete(new_fd);
-                Err(e)
-            }
-        }
-    }
-
-    fn check_opened(
-        &mut self,
-        fd: &Resource<types::Descriptor>,
-        shown: &Path,
-        read: bool,
-        write: bool,
-    ) -> FsResult<()> {
-        let raw = raw_fd(self.inner.table.get(fd)?);
-        let real = fd_path(raw)?;
-        if real == self.gate.decoy && !write {
-            return Ok(()); // the decoy root itself: empty, read-only
-        }
-        let meta = match self.inner.table.get(fd)? {
-            Descriptor::File(f) => f.file.metadata(),
-            Descriptor::Dir(d) => d.dir.metadata(),
-        }
-        .map_err(|_| ErrorCode::Io)?;
-        let is_dir = meta.is_dir();
-        let mut needs = Vec::new();
-        if write {
-            needs.push(Need::Write);
-        }
-        if read && !is_dir {
-            needs.push(Need::Read);
-        }
-        if needs.is_empty() {
-            needs.push(if is_dir { Need::See } else { Need::SeeFile });
-        }
-        let rules = self.gate.rules.clone();
-        for need in needs {
-            if let Err(r) = rules.check(&real, need) {
-                return Err(self.refuse(shown, &real, need, r));
-            }
-        }
-        if !is_dir && meta.nlink() > 1 && rules.has_deny_rules() {
-            let id = (meta.dev(), meta.ino());
-            let linked = match self.denied_inodes() {
-                Some(set) => set.contains(&id),
-                None => true,
-            };
-            if linked {
-                let refusal = Refusal {
-                    reason: "the file has another name (a hard link) under a denied path".into(),
-                    rule: Some("permissions.storage.deny".into()),
-                };
-                let need = if write { Need::Write } else { Need::Read };
-                return Err(self.refuse(shown, &real, need, refusal));
-            }
-        }
-        Ok(())
-    }
-
-    fn denied_inodes(&mut self) -> Option<&HashSet<(u64, u64)>> {
-        if self.gate.denied_inodes.is_none() {
-            let found = walk_denied(&self.gate.rules);
-            self.gate.denied_inodes = Some(found);
-        }
-        self.gate.denied_inodes.as_ref().and_then(|s| s.as_ref())
-    }
-}
-
-/// Every file under the deny rules' roots that a deny rule names.
-fn walk_denied(rules: &StorageRules) -> Option<HashSet<(u64, u64)>> {
-    let mut found = HashSet::new();
-    let mut seen = 0usize;
-    let mut stack = rules.deny_roots();
-    while let Some(path) = stack.pop() {
-        seen += 1;
-        if seen > DENY_WALK_LIMIT {
-            return None;
-        }
-        let Ok(meta) = fs::symlink_metadata(&path) else { continue };
-        if meta.is_dir() {
-            if let Ok(entries) = fs::read_dir(&path) {
-                stack.extend(entries.flatten().map(|e| e.path()));
-            }
-        } else if meta.is_file() && rules.denied(&path) {
-            found.insert((meta.dev(), meta.ino()));
-        }
-    }
-    Some(found)
 }
 
 impl types::Host for GatedFs<'_> {

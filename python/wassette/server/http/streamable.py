@@ -15,9 +15,7 @@ come, and a silent wait turns into a stream with keep-alive pings.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -28,13 +26,13 @@ from wassette.server.core.jsonrpc import (
     HEADER_MISMATCH,
     INTERNAL_ERROR,
     INVALID_REQUEST,
-    REQUEST_CANCELLED,
     Id,
     Message,
     Rejected,
 )
 from wassette.server.core.server import McpServer
 from wassette.server.core.session import Session
+from wassette.server.http.channel import PostChannel
 from wassette.server.http.wire import (
     PING_INTERVAL_S,
     SSE_HEADERS,
@@ -71,72 +69,6 @@ ERROR_STATUS = {
     jsonrpc.UNSUPPORTED_PROTOCOL_VERSION: 400,
     jsonrpc.METHOD_NOT_FOUND: 404,
 }
-
-
-class PostChannel:
-    """One POSTed request's messages, gathered on the event loop whichever
-    thread sends them."""
-
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, *, stream_ok: bool, answer_cancel: bool, can_ask: bool
-    ) -> None:
-        self.loop = loop
-        self._thread = threading.get_ident()
-        self.stream_ok = stream_ok
-        self.answer_cancel = answer_cancel
-        self._can_ask = can_ask
-        self.events: list[dict[str, Any]] = []
-        self.final: dict[str, Any] | None = None
-        self.stream: Stream | None = None
-        self._wake: asyncio.Event | None = None
-
-    @property
-    def can_ask(self) -> bool:
-        return self._can_ask
-
-    def send(self, message: dict[str, Any], final: bool) -> None:
-        if threading.get_ident() == self._thread:
-            self._deliver(message, final)
-        else:
-            with contextlib.suppress(RuntimeError):  # the server is stopping: nobody to answer
-                self.loop.call_soon_threadsafe(self._deliver, message, final)
-
-    def cancelled(self, request_id: Id) -> None:
-        """A handshake-era request the client cancelled ends with -32800
-        (this wire ends a request's stream only with an answer)."""
-        if self.answer_cancel:
-            self.send(jsonrpc.error(request_id, REQUEST_CANCELLED, "Request cancelled"), True)
-        else:
-            self.send({}, True)
-
-    def _deliver(self, message: dict[str, Any], final: bool) -> None:
-        if final:
-            self.final = message
-        elif not self.stream_ok:
-            return  # a plain-JSON answer carries nothing but the answer
-        if self.stream is not None:
-            if message:
-                self.stream.push(sse_event(message))
-            if final:
-                self.stream.close()
-        elif not final:
-            self.events.append(message)
-        if self._wake is not None:
-            self._wake.set()
-
-    async def next_change(self, timeout: float) -> bool:
-        """Waits for an event or the answer; False on timeout."""
-        if self._wake is None:
-            self._wake = asyncio.Event()
-        if self.final is not None or self.events:
-            return True
-        self._wake.clear()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._wake.wait()
-        except TimeoutError:
-            return False
-        return True
 
 
 @dataclass
