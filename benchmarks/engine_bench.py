@@ -64,12 +64,12 @@ def bench(name: str, path: Path, calls: int, allocator: str) -> dict[str, Any]:
         assert component.from_cache
     interface, function, args = TRIVIAL[name]
     args_json = json.dumps(args)
-    first = component.call(interface, function, args_json)
+    first = component.start(interface, function, args_json).finish()
     assert first.status == "ok", first.error
     samples = []
     for _ in range(calls):
         t = time.perf_counter()
-        out = component.call(interface, function, args_json)
+        out = component.start(interface, function, args_json).finish()
         samples.append((time.perf_counter() - t) * 1000)
         assert out.status == "ok"
     return {

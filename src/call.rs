@@ -168,11 +168,6 @@ pub struct CallSpec {
     pub cancel: Option<Arc<Cancel>>,
 }
 
-/// Runs a call to its end on this thread.
-pub fn call(spec: CallSpec) -> Outcome {
-    Pending::new(spec).finish().expect("a new call has not ended")
-}
-
 /// CPU time a call has used since it started, summed over the threads that
 /// ran it: a call started on one thread may be finished on another, and each
 /// thread has its own CPU clock.

@@ -149,24 +149,9 @@ impl Component {
         Ok(serde_json::to_string(&infos).map_err(|e| Error::Host(e.to_string()))?)
     }
 
-    /// Calls an export with JSON arguments under an effective policy (JSON).
-    #[pyo3(signature = (interface, function, args_json, policy_json="{}", cancel=None))]
-    fn call(
-        &self,
-        py: Python<'_>,
-        interface: Option<&str>,
-        function: &str,
-        args_json: &str,
-        policy_json: &str,
-        cancel: Option<&CancelToken>,
-    ) -> PyResult<CallOutcome> {
-        let spec = self.spec(py, interface, function, args_json, policy_json, cancel)?;
-        let outcome = py.detach(move || call::call(spec));
-        Ok(CallOutcome::from_outcome(py, outcome))
-    }
-
-    /// The same call as `call`, not run yet: `PendingCall.run_for` runs a
-    /// slice of it on one thread and `finish` the rest, on any other.
+    /// A call of an export with JSON arguments under an effective policy
+    /// (JSON), not run yet: `PendingCall.run_for` runs a slice of it on one
+    /// thread and `finish` the rest (or all of it), on any other.
     #[pyo3(signature = (interface, function, args_json, policy_json="{}", cancel=None))]
     fn start(
         &self,
@@ -177,21 +162,6 @@ impl Component {
         policy_json: &str,
         cancel: Option<&CancelToken>,
     ) -> PyResult<PendingCall> {
-        let spec = self.spec(py, interface, function, args_json, policy_json, cancel)?;
-        Ok(PendingCall { inner: Mutex::new(call::Pending::new(spec)) })
-    }
-}
-
-impl Component {
-    fn spec(
-        &self,
-        py: Python<'_>,
-        interface: Option<&str>,
-        function: &str,
-        args_json: &str,
-        policy_json: &str,
-        cancel: Option<&CancelToken>,
-    ) -> PyResult<call::CallSpec> {
         let func = self
             .inner
             .funcs
@@ -207,14 +177,15 @@ impl Component {
         let args: serde_json::Value = py
             .detach(|| serde_json::from_str(args_json))
             .map_err(|e| Error::InvalidArguments(format!("arguments are not valid JSON: {e}")))?;
-        Ok(call::CallSpec {
+        let spec = call::CallSpec {
             core: self.core.clone(),
             compiled: self.inner.clone(),
             func,
             args,
             policy,
             cancel: cancel.map(|c| c.inner.clone()),
-        })
+        };
+        Ok(PendingCall { inner: Mutex::new(call::Pending::new(spec)) })
     }
 }
 

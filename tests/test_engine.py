@@ -32,7 +32,7 @@ FLOOD = 5_000_000
 
 def call(component: Any, function: str, args: dict[str, Any] | None = None, **policy: Any) -> Any:
     """Calls a world-level export with JSON args and an effective policy given as keywords."""
-    return component.call(None, function, json.dumps(args or {}), json.dumps(policy))
+    return component.start(None, function, json.dumps(args or {}), json.dumps(policy)).finish()
 
 
 def value(outcome: Any) -> Any:
@@ -321,7 +321,7 @@ def test_default_allocator_and_bad_names() -> None:
 def test_bad_policy_raises_value_error(compiled: Callable[[str], Any], policy: str, message: str) -> None:
     """An effective policy that does not parse is refused before the call runs."""
     with pytest.raises(ValueError, match=message):
-        compiled("arith").call(None, "add", '{"a": 1, "b": 2}', policy)
+        compiled("arith").start(None, "add", '{"a": 1, "b": 2}', policy).finish()
 
 
 def test_bad_network_rule_is_a_sandbox_error(compiled: Callable[[str], Any]) -> None:
@@ -378,7 +378,7 @@ def test_cancel_from_another_thread(
 
     timer = threading.Timer(0.3, cancel)
     timer.start()
-    out = compiled("spin").call(None, "spin", "{}", json.dumps({"timeout_ms": 20_000}), token)
+    out = compiled("spin").start(None, "spin", "{}", json.dumps({"timeout_ms": 20_000}), token).finish()
     returned_at = time.monotonic()
     timer.join()
     assert (out.status, out.error) == ("cancelled", "the call was cancelled")
@@ -461,7 +461,7 @@ def test_already_cancelled_token_stops_the_call_at_once(compiled: Callable[[str]
     token = _engine.CancelToken()
     assert not token.cancelled
     token.cancel()
-    out, elapsed = timed(lambda: compiled("spin").call(None, "spin", "{}", "{}", token))
+    out, elapsed = timed(lambda: compiled("spin").start(None, "spin", "{}", "{}", token).finish())
     assert out.status == "cancelled"
     assert elapsed < 2.0
 

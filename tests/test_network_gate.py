@@ -50,7 +50,7 @@ def http_probe(compiled: Callable[[str], Any]) -> Callable[..., Outcome]:
     def fetch(url: str, allow: list[Any] = (), deny: list[Any] = (), method: str = "GET") -> Outcome:  # type: ignore[assignment]
         policy = json.dumps({"network": {"allow": list(allow), "deny": list(deny)}})
         args = json.dumps({"url": url, "method": method})
-        return Outcome(compiled("http-probe").call(None, "fetch-url", args, policy))
+        return Outcome(compiled("http-probe").start(None, "fetch-url", args, policy).finish())
 
     return fetch
 
@@ -59,7 +59,7 @@ def http_probe(compiled: Callable[[str], Any]) -> Callable[..., Outcome]:
 def netprobe(compiled: Callable[[str], Any]) -> Callable[..., Outcome]:
     def run(export: str, allow: list[Any] = (), deny: list[Any] = (), **args: Any) -> Outcome:  # type: ignore[assignment]
         policy = json.dumps({"network": {"allow": list(allow), "deny": list(deny)}})
-        return Outcome(compiled("netprobe").call(None, export, json.dumps(args), policy))
+        return Outcome(compiled("netprobe").start(None, export, json.dumps(args), policy).finish())
 
     return run
 
@@ -368,11 +368,11 @@ def test_https_to_a_granted_host_with_a_private_ca(
     args = json.dumps({"url": f"{https_server.url}/hello", "method": "GET"})
     wasm = components["http-probe"].read_bytes()
 
-    out = Outcome(compiled("http-probe").call(None, "fetch-url", args, policy))
+    out = Outcome(compiled("http-probe").start(None, "fetch-url", args, policy).finish())
     assert out.status == "err" and out.denials == []  # allowed, but the certificate is not trusted
 
     private_ca = _engine.Engine(str(compiled_cache), "auto", https_server.ca.read_bytes()).compile(wasm)
-    out = Outcome(private_ca.call(None, "fetch-url", args, policy))
+    out = Outcome(private_ca.start(None, "fetch-url", args, policy).finish())
     assert out.value == {"ok": "200 over tls"}
 
 

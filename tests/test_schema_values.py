@@ -45,7 +45,7 @@ class Loaded:
 
     def call(self, function: str, args: Any, interface: str | None = None) -> Any:
         """Calls with `args` serialised to JSON (raw text goes through `component.call`)."""
-        return self.component.call(interface, function, json.dumps(args))
+        return self.component.start(interface, function, json.dumps(args)).finish()
 
 
 @pytest.fixture(scope="module")
@@ -952,24 +952,24 @@ def test_every_error_message_is_one_line(types: Loaded) -> None:
 def test_non_json_arguments_raise(types: Loaded, text: str) -> None:
     """Arguments that are not JSON text raise ValueError before anything runs."""
     with pytest.raises(ValueError, match=r"^arguments are not valid JSON: "):
-        types.component.call(None, "echo-f64", text)
+        types.component.start(None, "echo-f64", text).finish()
 
 
 def test_unknown_export_raises(types: Loaded) -> None:
     """Calling a function the component does not export raises ValueError naming it."""
     with pytest.raises(ValueError, match="the component has no export nope"):
-        types.component.call(None, "nope", "{}")
+        types.component.start(None, "nope", "{}").finish()
     with pytest.raises(ValueError, match=f"the component has no export {SHAPES}#nope"):
-        types.component.call(SHAPES, "nope", "{}")
+        types.component.start(SHAPES, "nope", "{}").finish()
     with pytest.raises(ValueError, match="the component has no export area"):
-        types.component.call(None, "area", "{}")
+        types.component.start(None, "area", "{}").finish()
 
 
 def test_schema_cannot_express_lone_surrogates(types: Loaded) -> None:
     """A lone surrogate is a valid one-character Python string for the schema, but not JSON the engine accepts."""
     assert valid(types.info("echo-char")["input_schema"], {"x": "\ud800"})
     with pytest.raises(ValueError, match="not valid JSON"):
-        types.component.call(None, "echo-char", json.dumps({"x": "\ud800"}))
+        types.component.start(None, "echo-char", json.dumps({"x": "\ud800"})).finish()
 
 
 def test_rejection_table_covers_every_int_type() -> None:
@@ -980,5 +980,5 @@ def test_rejection_table_covers_every_int_type() -> None:
 
 def test_float_literal_beyond_f64_is_rejected(types: Loaded) -> None:
     """`1e400` is not silently turned into an infinity (those are spelled "Infinity")."""
-    out = types.component.call(None, "echo-f64", '{"x": 1e400}')
+    out = types.component.start(None, "echo-f64", '{"x": 1e400}').finish()
     assert (out.status, out.error) == ("invalid_arguments", "args.x: 1e+400 is out of range for f64")

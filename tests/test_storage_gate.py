@@ -50,7 +50,7 @@ def probe(fsprobe: Any) -> Callable[..., Probe]:
         policy = json.dumps({"storage": {"allow": list(allow), "deny": list(deny)}})
 
         def run(export: str, **args: Any) -> Outcome:
-            return Outcome(fsprobe.call(None, export, json.dumps(args), policy))
+            return Outcome(fsprobe.start(None, export, json.dumps(args), policy).finish())
 
         return run
 
@@ -413,7 +413,7 @@ def test_grant_through_a_symlink_is_found_where_the_user_named_it(fsprobe: Any, 
     )
 
     def run(export: str, **args: Any) -> Outcome:
-        return Outcome(fsprobe.call(None, export, json.dumps(args), policy))
+        return Outcome(fsprobe.start(None, export, json.dumps(args), policy).finish())
 
     assert run("read-file", path=str(tree / "link/a.txt")).value == {"ok": "A"}
     assert run("read-file", path=str(tree / "allowed/a.txt")).value == {"ok": "A"}

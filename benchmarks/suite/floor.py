@@ -24,7 +24,7 @@ def measure(records: Records, built: dict[str, Path], cache_dir: Path, calls: in
             samples = []
             for i in range(calls + max(10, calls // 10)):
                 t = time.perf_counter()
-                out = component.call(call.interface, call.function, args)
+                out = component.start(call.interface, call.function, args).finish()
                 elapsed = time.perf_counter() - t
                 if out.status != "ok":
                     raise RuntimeError(f"floor {name}: {out.status} {out.error}")

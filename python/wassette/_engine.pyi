@@ -54,14 +54,6 @@ class Component:
     def from_cache(self) -> bool: ...
     def functions(self) -> list[tuple[str | None, str]]: ...
     def describe(self, wasm: bytes) -> str: ...
-    def call(
-        self,
-        interface: str | None,
-        function: str,
-        args_json: str,
-        policy_json: str = "{}",
-        cancel: CancelToken | None = None,
-    ) -> CallOutcome: ...
     def start(
         self,
         interface: str | None,
@@ -102,25 +94,14 @@ class CallStatus:
 
 @final
 class CallOutcome:
-    @property
-    def status(self) -> CallStatus: ...
-    @property
-    def value_json(self) -> str | None: ...
-    @property
-    def error(self) -> str | None: ...
-    @property
-    def detail(self) -> str | None: ...
-    @property
-    def stdout(self) -> bytes: ...
-    @property
-    def stderr(self) -> bytes: ...
-    @property
-    def stdout_dropped(self) -> int: ...
-    @property
-    def stderr_dropped(self) -> int: ...
-    @property
-    def denials_json(self) -> str: ...
-    @property
-    def failures_json(self) -> str: ...
-    @property
-    def duration_ms(self) -> float: ...
+    status: CallStatus
+    value_json: str | None
+    error: str | None
+    detail: str | None
+    stdout: bytes
+    stderr: bytes
+    stdout_dropped: int
+    stderr_dropped: int
+    denials_json: str
+    failures_json: str
+    duration_ms: float

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from wassette.cli.output import FORMATS
 
@@ -90,6 +90,16 @@ def _provisioning() -> argparse.ArgumentParser:
     )
     _insecure_loopback(p)
     return p
+
+
+def group(sub: Any, name: str, help: str, dest: str = "subcommand", metavar: str = "SUBCOMMAND") -> Any:
+    """A command with subcommands (`wassette policy get`): its subparsers."""
+    return sub.add_parser(name, help=help).add_subparsers(dest=dest, metavar=metavar, required=True)
+
+
+def with_id(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("id", help="component id")
+    return parser
 
 
 class Parents(NamedTuple):

@@ -78,23 +78,18 @@ BUILTIN_TOOLS: tuple[BuiltinTool, ...] = (
         "Ask to let a component read an environment variable. The user confirms grants.",
         _details({"key": _KEY}, ["key"]),
     ),
-    BuiltinTool(
-        "revoke-storage-permission",
-        "Remove a component's access to an fs:// URI.",
-        _details({"uri": _URI}, ["uri"]),
-        destructive=True,
-    ),
-    BuiltinTool(
-        "revoke-network-permission",
-        "Remove a component's access to a host.",
-        _details({"host": _HOST}, ["host"]),
-        destructive=True,
-    ),
-    BuiltinTool(
-        "revoke-environment-variable-permission",
-        "Remove a component's access to an environment variable.",
-        _details({"key": _KEY}, ["key"]),
-        destructive=True,
+    *(
+        BuiltinTool(
+            f"revoke-{kind}-permission",
+            f"Remove a component's access to {what}.",
+            _details({field: schema}, [field]),
+            destructive=True,
+        )
+        for kind, what, field, schema in (
+            ("storage", "an fs:// URI", "uri", _URI),
+            ("network", "a host", "host", _HOST),
+            ("environment-variable", "an environment variable", "key", _KEY),
+        )
     ),
     BuiltinTool(
         "reset-permission",

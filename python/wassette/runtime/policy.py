@@ -30,15 +30,18 @@ import copy
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from wassette.runtime.errors import PolicyError
 from wassette.runtime.quantities import parse_cpu, parse_duration_ms, parse_quantity
 
 __all__ = ["Policy", "PolicyError", "parse", "parse_cpu", "parse_duration_ms", "parse_quantity", "validate"]
+
+
+R = TypeVar("R")
 
 
 def schema_text() -> str:
@@ -191,30 +194,16 @@ def validate(doc: Any, *, source: str = "policy") -> Policy:
     )
     return Policy(
         document=copy.deepcopy(top),
-        storage_allow=tuple(
-            v.storage(e, f"permissions.storage.allow[{i}]", deny=False)
-            for i, e in enumerate(v.sequence(storage.get("allow"), "permissions.storage.allow"))
+        storage_allow=v.rules(
+            storage, "permissions.storage", "allow", lambda e, at: v.storage(e, at, deny=False)
         ),
-        storage_deny=tuple(
-            v.storage(e, f"permissions.storage.deny[{i}]", deny=True)
-            for i, e in enumerate(v.sequence(storage.get("deny"), "permissions.storage.deny"))
+        storage_deny=v.rules(
+            storage, "permissions.storage", "deny", lambda e, at: v.storage(e, at, deny=True)
         ),
-        network_allow=tuple(
-            v.network(e, f"permissions.network.allow[{i}]")
-            for i, e in enumerate(v.sequence(network.get("allow"), "permissions.network.allow"))
-        ),
-        network_deny=tuple(
-            v.network(e, f"permissions.network.deny[{i}]")
-            for i, e in enumerate(v.sequence(network.get("deny"), "permissions.network.deny"))
-        ),
-        env_allow=tuple(
-            v.key(e, f"permissions.environment.allow[{i}]")
-            for i, e in enumerate(v.sequence(env.get("allow"), "permissions.environment.allow"))
-        ),
-        env_deny=tuple(
-            v.key(e, f"permissions.environment.deny[{i}]")
-            for i, e in enumerate(v.sequence(env.get("deny"), "permissions.environment.deny"))
-        ),
+        network_allow=v.rules(network, "permissions.network", "allow", v.network),
+        network_deny=v.rules(network, "permissions.network", "deny", v.network),
+        env_allow=v.rules(env, "permissions.environment", "allow", v.key),
+        env_deny=v.rules(env, "permissions.environment", "deny", v.key),
         limits=v.resources(perms.get("resources") or {}, "permissions.resources"),
     )
 
@@ -244,6 +233,13 @@ class _Validator:
         if not isinstance(value, list):
             self.fail(path, f"must be a list, got {_kind(value)}")
         return value
+
+    def rules(
+        self, section: dict[str, Any], path: str, kind: str, read: Callable[[Any, str], R]
+    ) -> tuple[R, ...]:
+        """The rules of a section's `allow` or `deny` list, each read by `read`."""
+        where = f"{path}.{kind}"
+        return tuple(read(e, f"{where}[{i}]") for i, e in enumerate(self.sequence(section.get(kind), where)))
 
     def string(self, value: Any, path: str) -> str:
         if not isinstance(value, str) or not value.strip():

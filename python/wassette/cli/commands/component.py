@@ -7,13 +7,12 @@ import sys
 from typing import Any
 
 from wassette.cli.common import fetch_options, runtime
-from wassette.cli.options import Parents
+from wassette.cli.options import Parents, group, with_id
 from wassette.cli.output import emit
 
 
 def add(sub: Any, p: Parents) -> None:
-    component = sub.add_parser("component", help="load, unload and list components")
-    csub = component.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    csub = group(sub, "component", "load, unload and list components")
     load = csub.add_parser(
         "load",
         parents=[p.dirs, p.out, p.reg, p.loadopts],
@@ -39,10 +38,9 @@ def add(sub: Any, p: Parents) -> None:
     publish.add_argument("--policy", metavar="FILE", help="a policy.yaml to ship as an extra layer")
     publish.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     publish.set_defaults(handler=cmd_publish)
-    unload = csub.add_parser(
-        "unload", parents=[p.dirs, p.out], help="unload a component and remove its files"
+    unload = with_id(
+        csub.add_parser("unload", parents=[p.dirs, p.out], help="unload a component and remove its files")
     )
-    unload.add_argument("id", help="component id")
     unload.set_defaults(handler=cmd_unload)
     lst = csub.add_parser("list", parents=[p.dirs, p.out], help="list loaded components")
     lst.set_defaults(handler=cmd_list)

@@ -6,27 +6,27 @@ import argparse
 from typing import Any
 
 from wassette.cli.common import runtime
-from wassette.cli.options import Parents
+from wassette.cli.options import Parents, group, with_id
 from wassette.cli.output import emit
 from wassette.runtime.errors import WassetteError
 
 
 def add(sub: Any, p: Parents) -> None:
-    policy = sub.add_parser("policy", help="show or attach a component's policy")
-    psub = policy.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-    pget = psub.add_parser("get", parents=[p.dirs, p.out], help="show the policy of a component")
-    pget.add_argument("id", help="component id")
+    psub = group(sub, "policy", "show or attach a component's policy")
+    pget = with_id(psub.add_parser("get", parents=[p.dirs, p.out], help="show the policy of a component"))
     pget.set_defaults(handler=cmd_get)
-    pattach = psub.add_parser("attach", parents=[p.dirs, p.out], help="install a policy file for a component")
-    pattach.add_argument("id", help="component id")
+    pattach = with_id(
+        psub.add_parser("attach", parents=[p.dirs, p.out], help="install a policy file for a component")
+    )
     pattach.add_argument("file", help="path (or file:// URI) of a policy.yaml")
     pattach.set_defaults(handler=cmd_attach)
-    paccept = psub.add_parser(
-        "accept",
-        parents=[p.dirs, p.out],
-        help="apply the policy a component shipped with (see `component load`)",
+    paccept = with_id(
+        psub.add_parser(
+            "accept",
+            parents=[p.dirs, p.out],
+            help="apply the policy a component shipped with (see `component load`)",
+        )
     )
-    paccept.add_argument("id", help="component id")
     paccept.set_defaults(handler=cmd_accept)
     pschema = psub.add_parser("schema", help="print the JSON Schema of policy.yaml")
     pschema.set_defaults(handler=cmd_schema)

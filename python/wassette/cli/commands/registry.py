@@ -7,13 +7,12 @@ import sys
 from typing import Any
 
 from wassette.cli.common import runtime
-from wassette.cli.options import Parents
+from wassette.cli.options import Parents, group
 from wassette.cli.output import emit
 
 
 def add(sub: Any, p: Parents) -> None:
-    registry = sub.add_parser("registry", help="search the component catalog, load by name")
-    rgsub = registry.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    rgsub = group(sub, "registry", "search the component catalog, load by name")
     rsearch = rgsub.add_parser(
         "search", parents=[p.dirs, p.out], help="search the catalog by name or description"
     )

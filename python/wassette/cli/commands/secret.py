@@ -6,24 +6,20 @@ import argparse
 from typing import Any
 
 from wassette.cli.common import require_component, runtime
-from wassette.cli.options import Parents
+from wassette.cli.options import Parents, group, with_id
 from wassette.cli.output import emit
 from wassette.runtime.errors import WassetteError
 
 
 def add(sub: Any, p: Parents) -> None:
-    secret = sub.add_parser("secret", help="per-component secrets (seen as environment variables)")
-    ssub = secret.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-    sl = ssub.add_parser("list", parents=[p.dirs, p.out], help="list secret keys")
-    sl.add_argument("id", help="component id")
+    ssub = group(sub, "secret", "per-component secrets (seen as environment variables)")
+    sl = with_id(ssub.add_parser("list", parents=[p.dirs, p.out], help="list secret keys"))
     sl.add_argument("--show-values", action="store_true", help="also print the values")
     sl.set_defaults(handler=cmd_list)
-    ss = ssub.add_parser("set", parents=[p.dirs, p.out], help="set secrets: KEY=VALUE ...")
-    ss.add_argument("id", help="component id")
+    ss = with_id(ssub.add_parser("set", parents=[p.dirs, p.out], help="set secrets: KEY=VALUE ..."))
     ss.add_argument("pairs", nargs="+", metavar="KEY=VALUE", help="secret names and values")
     ss.set_defaults(handler=cmd_set)
-    sd = ssub.add_parser("delete", parents=[p.dirs, p.out], help="delete secrets: KEY ...")
-    sd.add_argument("id", help="component id")
+    sd = with_id(ssub.add_parser("delete", parents=[p.dirs, p.out], help="delete secrets: KEY ..."))
     sd.add_argument("keys", nargs="+", metavar="KEY", help="secret names")
     sd.set_defaults(handler=cmd_delete)
 

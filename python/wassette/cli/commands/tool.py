@@ -8,14 +8,13 @@ import sys
 from typing import Any
 
 from wassette.cli.common import runtime, tool_json
-from wassette.cli.options import Parents
+from wassette.cli.options import Parents, group
 from wassette.cli.output import emit
 from wassette.runtime.errors import WassetteError
 
 
 def add(sub: Any, p: Parents) -> None:
-    tool = sub.add_parser("tool", help="list, describe and invoke tools")
-    tsub = tool.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    tsub = group(sub, "tool", "list, describe and invoke tools")
     tlist = tsub.add_parser("list", parents=[p.dirs, p.out], help="list every tool of every component")
     tlist.set_defaults(handler=cmd_list)
     tread = tsub.add_parser("read", parents=[p.dirs, p.out], help="show one tool with its schemas")

@@ -11,7 +11,7 @@ from typing import Any
 
 from wassette.server.core import jsonrpc
 from wassette.server.core.jsonrpc import REQUEST_CANCELLED, Id
-from wassette.server.http.wire import Stream, sse_event
+from wassette.server.http.wire import Stream, sse_event, wait_for
 
 
 class PostChannel:
@@ -71,10 +71,4 @@ class PostChannel:
             self._wake = asyncio.Event()
         if self.final is not None or self.events:
             return True
-        self._wake.clear()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._wake.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await wait_for(self._wake, timeout)

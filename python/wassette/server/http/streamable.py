@@ -138,6 +138,18 @@ class StreamableHttp:
         sid = raw.decode("latin-1")
         return self.sessions.get(sid), sid
 
+    async def _open_session(self, headers: dict[bytes, bytes], send: Send) -> tuple[HttpSession, str] | None:
+        """The session a request names; None (answered 400 or 404) when it
+        names none, or one that is not open."""
+        held, sid = self._session(headers)
+        if sid is None:
+            await respond_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID", [])
+            return None
+        if held is None or held.session.closed:
+            await respond_error(send, 404, INVALID_REQUEST, "Session not found", [])
+            return None
+        return held, sid
+
     # -- the handshake era ------------------------------------------------------
 
     async def _post(self, body: bytes, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
@@ -168,8 +180,7 @@ class StreamableHttp:
             )
             await self._serve(session, parsed, headers, receive, send, [])
             return
-        held, sid = self._session(headers)
-        opening = parsed.kind == "request" and parsed.method == "initialize" and sid is None
+        opening = parsed.kind == "request" and parsed.method == "initialize" and SESSION_HEADER not in headers
         if opening:
             if len(self.sessions) >= MAX_SESSIONS:
                 await respond_error(send, 503, INTERNAL_ERROR, "Too many open sessions", [])
@@ -177,13 +188,11 @@ class StreamableHttp:
             sid = uuid.uuid4().hex
             held = HttpSession(Session(session_id=sid, era="handshake"))
             held.session.outbound = held
-        elif sid is None:
-            await respond_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID", [])
-            return
-        if held is None or held.session.closed:
-            await respond_error(send, 404, INVALID_REQUEST, "Session not found", [])
-            return
-        assert sid is not None
+        else:
+            found = await self._open_session(headers, send)
+            if found is None:
+                return
+            held, sid = found
         id_header = [(SESSION_HEADER, sid.encode("latin-1"))]
         if opening:
             self.sessions[sid] = held
@@ -273,13 +282,10 @@ class StreamableHttp:
             text = "Not Acceptable: Client must accept text/event-stream"
             await respond_error(send, 406, INVALID_REQUEST, text, [])
             return
-        held, sid = self._session(headers)
-        if sid is None:
-            await respond_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID", [])
+        found = await self._open_session(headers, send)
+        if found is None:
             return
-        if held is None or held.session.closed:
-            await respond_error(send, 404, INVALID_REQUEST, "Session not found", [])
-            return
+        held, sid = found
         id_header = [(SESSION_HEADER, sid.encode("latin-1"))]
         if held.stream is not None and not held.stream.closed:
             text = "Conflict: Only one SSE stream is allowed per session"
@@ -297,13 +303,10 @@ class StreamableHttp:
                 held.stream = None
 
     async def _delete(self, headers: dict[bytes, bytes], send: Send) -> None:
-        held, sid = self._session(headers)
-        if sid is None:
-            await respond_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID", [])
+        found = await self._open_session(headers, send)
+        if found is None:
             return
-        if held is None:
-            await respond_error(send, 404, INVALID_REQUEST, "Session not found", [])
-            return
+        sid = found[1]
         self._end(sid)
         await respond(send, 200, b"", [(SESSION_HEADER, sid.encode("latin-1"))])
 

@@ -80,6 +80,17 @@ async def until_disconnect(receive: Receive) -> None:
         pass
 
 
+async def wait_for(event: asyncio.Event, timeout: float | None) -> bool:
+    """Clears `event` and waits for it to be set again; False on timeout."""
+    event.clear()
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 def accepts(headers: dict[bytes, bytes]) -> tuple[bool, bool]:
     """Whether the client accepts JSON, and event streams."""
     types = [p.split(";")[0].strip() for p in headers.get(b"accept", b"").decode("latin-1").split(",")]
@@ -132,11 +143,7 @@ class Stream:
     async def next(self, timeout: float | None) -> bytes | Literal[False] | None:
         """The next event; None at the end of the stream; False on timeout."""
         while not self._queue:
-            self._wake.clear()
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
-            except TimeoutError:
+            if not await wait_for(self._wake, timeout):
                 return False
         return self._queue.popleft()
 
