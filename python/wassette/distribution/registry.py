@@ -266,13 +266,6 @@ class RegistryClient:
                 continue
         return out
 
-    def tags(self) -> list[str]:
-        resp = self.send("GET", self._url(f"{self.ref.repository}/tags/list"))
-        if resp.status != 200:
-            raise self._fail(resp, f"repository {self.ref.repository}")
-        data = json.loads(resp.read(MAX_MANIFEST_BYTES))
-        return [str(t) for t in data.get("tags") or []]
-
     # -- pushing ---------------------------------------------------------
 
     def has_blob(self, digest: str) -> bool:

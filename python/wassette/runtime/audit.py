@@ -38,10 +38,3 @@ class AuditLog:
         except OSError as e:
             # Losing an audit line must not break a tool call; say so loudly.
             log.error("cannot write audit log %s: %s", self.path, e.strerror)
-
-    def read(self) -> list[dict[str, Any]]:
-        try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return []
-        return [json.loads(line) for line in lines if line.strip()]

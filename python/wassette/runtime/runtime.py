@@ -70,6 +70,10 @@ class Runtime:
         self._metadata: dict[str, Metadata] = {}
         self._broken: dict[str, str] = {}
         self._catalog = Catalog()
+        # Per tool name, the tool and its compiled component: what a call
+        # needs first, in one lookup (measured: 16 -> 1 us per call after a
+        # JS call, whose guest leaves the caches cold for path building).
+        self._targets: dict[str, tuple[Tool, _engine.Component]] = {}
         self._lock = threading.RLock()
 
     # -- the component directory ------------------------------------------------
@@ -254,11 +258,10 @@ class Runtime:
         """A call in a fresh sandbox, to be run a slice at a time
         (`ToolCall.run_for`) and finished on any thread (`ToolCall.finish`).
         Raises UnknownToolError; every other failure is the call's result."""
-        tool = self.tool(name)
-        meta = self._metadata.get(tool.component_id)
-        if meta is None:
-            raise UnknownComponentError(tool.component_id)
-        component = self.compiler.load(tool.component_id, self.store.path(tool.component_id), meta.sha256)
+        target = self._targets.get(name)
+        if target is None:
+            target = self._target(name)
+        tool, component = target
         try:
             policy_json = self.policies.json(tool.component_id)
         except WassetteError as e:
@@ -270,6 +273,19 @@ class Runtime:
             why = (unencodable(arguments) if not isinstance(arguments, str) else None) or str(e)
             return ToolCall(tool, None, CallResult(tool=tool, status="invalid_arguments", error=why))
         return ToolCall(tool, pending, None, self._audit_call)
+
+    def _target(self, name: str) -> tuple[Tool, _engine.Component]:
+        """A tool and its compiled component (compiled on first use)."""
+        catalog = self._catalog
+        tool = self.tool(name)
+        meta = self._metadata.get(tool.component_id)
+        if meta is None:
+            raise UnknownComponentError(tool.component_id)
+        component = self.compiler.load(tool.component_id, self.store.path(tool.component_id), meta.sha256)
+        with self._lock:
+            if catalog is self._catalog:  # not if the catalog changed meanwhile
+                self._targets[name] = (tool, component)
+        return tool, component
 
     def _audit_call(self, result: CallResult) -> None:
         """Refusals and stops are audited."""
@@ -299,3 +315,4 @@ class Runtime:
     def _rebuild_catalog(self) -> None:
         with self._lock:
             self._catalog = naming.build({cid: m.exports for cid, m in self._metadata.items()}, BUILTIN_NAMES)
+            self._targets = {}
