@@ -7,7 +7,6 @@ the file, the key and what was expected.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from wassette.runtime.errors import ConfigError
@@ -53,12 +52,13 @@ def _kind(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-@dataclass(frozen=True)
 class Type:
-    """A value's expected type: what to say when it is wrong, and a check."""
+    """A value's expected type: what to say when it is wrong, and a check.
+    (Plain classes: this module is imported by every command.)"""
 
-    expected: str
-    check: Callable[[Any], bool]
+    def __init__(self, expected: str, check: Callable[[Any], bool]) -> None:
+        self.expected = expected
+        self.check = check
 
     def validate(self, value: Any, where: str) -> Any:
         if not self.check(value):
@@ -102,13 +102,18 @@ def host_port() -> Type:
     return Type('HOST:PORT, e.g. "127.0.0.1:9001"', ok)
 
 
-@dataclass(frozen=True)
 class Table:
     """A table with these keys (and no others)."""
 
-    fields: Mapping[str, Type | Table | Tables]
-    required: tuple[str, ...] = ()
-    expected: str = "a table"
+    def __init__(
+        self,
+        fields: Mapping[str, Type | Table | Tables],
+        required: tuple[str, ...] = (),
+        expected: str = "a table",
+    ) -> None:
+        self.fields = fields
+        self.required = required
+        self.expected = expected
 
     def validate(self, value: Any, where: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -127,11 +132,11 @@ class Table:
         return out
 
 
-@dataclass(frozen=True)
 class Tables:
     """An array of tables (`[[name]]`)."""
 
-    item: Table
+    def __init__(self, item: Table) -> None:
+        self.item = item
 
     def validate(self, value: Any, where: str) -> list[dict[str, Any]]:
         if not isinstance(value, list):
@@ -161,14 +166,14 @@ SIGNATURES = Table(
 )
 
 
-@dataclass(frozen=True)
 class Key:
     """A top-level key of config.toml; `env`: variables that set it too
     (they win over the file)."""
 
-    type: Type | Table
-    env: tuple[str, ...] = ()
-    doc: str = ""
+    def __init__(self, type: Type | Table, env: tuple[str, ...] = (), doc: str = "") -> None:
+        self.type = type
+        self.env = env
+        self.doc = doc
 
 
 SCHEMA: dict[str, Key] = {
@@ -192,12 +197,12 @@ SCHEMA: dict[str, Key] = {
 }
 
 
-@dataclass
 class Document:
     """A validated config.toml, and where it came from."""
 
-    values: dict[str, Any] = field(default_factory=dict)
-    source: str = "config.toml"
+    def __init__(self, values: dict[str, Any] | None = None, source: str = "config.toml") -> None:
+        self.values = values or {}
+        self.source = source
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.values.get(key, default)

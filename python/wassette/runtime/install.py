@@ -125,7 +125,7 @@ def install(runtime: Runtime, package: Package, options: InstallOptions, say: Pr
                 package.wasm,
                 sha256=compiled.sha256,
                 source=package.source,
-                installed_at=now(),
+                installed_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 exports=exports,
                 provenance=package.provenance,
             )
@@ -225,7 +225,3 @@ def describe_permissions(policy: Policy | None) -> str:
     if limits.cpu_time_ms or limits.cpu_cores:
         parts.append(f"cpu {limits.cpu_time_ms or limits.cpu_cores}")
     return "; ".join(parts) if parts else "no permissions"
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -13,7 +13,8 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from wassette import _engine
 from wassette.runtime import naming
@@ -24,12 +25,16 @@ from wassette.runtime.compiled import Compiler
 from wassette.runtime.config import Settings
 from wassette.runtime.effective import EffectivePolicies
 from wassette.runtime.errors import UnknownComponentError, UnknownToolError, WassetteError
-from wassette.runtime.install import InstallOptions, LoadReport, Package, Progress, install, now, quiet
 from wassette.runtime.naming import Catalog, Tool
 from wassette.runtime.permissions import Permissions
 from wassette.runtime.policy import PolicyError
 from wassette.runtime.secrets import SecretStore
 from wassette.runtime.store import ComponentStore, Metadata, valid_id
+
+if TYPE_CHECKING:
+    # Installing is imported when a load needs it: serving does not (a
+    # faster start for every `wassette run`).
+    from wassette.runtime.install import InstallOptions, LoadReport, Package, Progress
 
 log = logging.getLogger("wassette.runtime")
 
@@ -135,7 +140,7 @@ class Runtime:
                 size=st.st_size,
                 mtime_ns=st.st_mtime_ns,
                 source=previous or self.store.path(cid).as_uri(),
-                installed_at=now(),
+                installed_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 exports=exports,
             )
             try:
@@ -151,6 +156,8 @@ class Runtime:
         self, package: Package, options: InstallOptions | None = None, progress: Progress | None = None
     ) -> LoadReport:
         """Compiles and installs a fetched component (see install.py)."""
+        from wassette.runtime.install import InstallOptions, install, quiet
+
         return install(self, package, options or InstallOptions(), progress or quiet)
 
     @contextlib.contextmanager

@@ -8,13 +8,10 @@ revision) and 2026-07-28, where every request carries its own envelope
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from wassette import __version__
 from wassette.server.core.jsonrpc import (
@@ -122,8 +119,7 @@ def finish_result(version: str | None, body: dict[str, Any]) -> dict[str, Any]:
 # -- the 2026-07-28 envelope --------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(NamedTuple):
     """What a 2026-07-28 request says about its client."""
 
     version: str
@@ -212,6 +208,9 @@ def decode_header_value(value: str | None) -> str | None:
     found = _B64_SENTINEL.fullmatch(value)
     if found is None:
         return value
+    import base64  # only for such values: stdio and most requests never need it
+    import binascii
+
     payload = found.group("payload")
     try:
         decoded = base64.b64decode(payload, validate=True)
