@@ -75,13 +75,20 @@ def request(request_id: Id, method: str, params: dict[str, Any]) -> dict[str, An
     return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
 
 
+# Made once: `json.dumps` with options builds a new encoder at every call
+# (measured: 6 of the 38 us the server spends on a WAT `add` call).
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_COMPACT_ASCII = json.JSONEncoder(separators=(",", ":"))
+_DECODER = json.JSONDecoder()
+
+
 def dumps(message: dict[str, Any]) -> bytes:
     """A message as compact JSON in UTF-8 (ASCII escapes where a string
     cannot be encoded, e.g. a lone surrogate)."""
     try:
-        return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+        return _COMPACT.encode(message).encode()
     except UnicodeEncodeError:
-        return json.dumps(message, separators=(",", ":")).encode()
+        return _COMPACT_ASCII.encode(message).encode()
 
 
 Kind = Literal["request", "notification", "response"]
@@ -125,7 +132,7 @@ class Rejected:
 def parse(data: bytes | str) -> Message | Rejected:
     """One message, or why it is refused."""
     try:
-        value = json.loads(data)
+        value = _DECODER.decode(data.decode() if isinstance(data, bytes) else data)
     except (ValueError, RecursionError):
         return Rejected(error(None, PARSE_ERROR, "Parse error: not valid JSON"))
     return classify(value)

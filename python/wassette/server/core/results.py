@@ -46,13 +46,17 @@ def tools(component_tools: list[Tool], builtin_tools: bool) -> list[dict[str, An
     return out
 
 
+# Made once (see jsonrpc.dumps): a result's value as the text content shows it.
+_TEXT = json.JSONEncoder(ensure_ascii=False)
+
+
 def _text(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text}
 
 
 def text_result(data: Any, *, error: bool = False) -> dict[str, Any]:
     """A result of one text block: a string as it is, anything else as JSON."""
-    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    text = data if isinstance(data, str) else _TEXT.encode(data)
     return {"content": [_text(text)], "isError": error}
 
 
@@ -82,7 +86,7 @@ def call_result(result: CallResult) -> dict[str, Any]:
     if result.tool.output_schema is None:
         return {"content": [_text(n) for n in (notes or ["null"])], "isError": False}
     return {
-        "content": [_text(json.dumps(result.value, ensure_ascii=False)), *(_text(n) for n in notes)],
+        "content": [_text(_TEXT.encode(result.value)), *(_text(n) for n in notes)],
         "structuredContent": {"result": result.value},
         "isError": False,
     }
