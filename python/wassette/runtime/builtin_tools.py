@@ -6,8 +6,7 @@ in server/core/builtins.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 _ID = {"component_id": {"type": "string", "description": "Id of a loaded component"}}
 
@@ -20,8 +19,7 @@ def _details(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return _object({**_ID, "details": _object(props, required)}, ["component_id", "details"])
 
 
-@dataclass(frozen=True)
-class BuiltinTool:
+class BuiltinTool(NamedTuple):
     name: str
     description: str
     input_schema: dict[str, Any]

@@ -9,8 +9,8 @@ resolve, a refused connection) as what it is: never as a denial.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from wassette import _engine
 from wassette.runtime.naming import Tool
@@ -33,8 +33,7 @@ STATUS_LABELS = {
 STOPPED = frozenset({"timeout", "cpu_limit", "out_of_memory"})
 
 
-@dataclass
-class CallResult:
+class CallResult(NamedTuple):
     """How a tool call ended; `status` is one of the engine's CallStatus values."""
 
     tool: Tool
@@ -46,9 +45,9 @@ class CallResult:
     stderr: bytes = b""
     stdout_dropped: int = 0
     stderr_dropped: int = 0
-    denials: list[dict[str, Any]] = field(default_factory=list)
+    denials: Sequence[dict[str, Any]] = ()
     # Network failures that are no denial: the access was allowed, and failed.
-    failures: list[dict[str, Any]] = field(default_factory=list)
+    failures: Sequence[dict[str, Any]] = ()
     duration_ms: float = 0.0
 
     @property

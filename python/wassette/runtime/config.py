@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from wassette import _engine
 from wassette.runtime.config_schema import SCHEMA, Document, parse_bool, split_host, validate
@@ -48,21 +48,25 @@ def _xdg(env: Mapping[str, str], var: str, fallback: str) -> Path:
     return Path(env.get("HOME", str(Path.home()))) / fallback
 
 
-@dataclass(frozen=True)
-class ServeSettings:
+class ServeSettings(NamedTuple):
     """How `wassette serve` listens and answers."""
 
     host: str = "127.0.0.1"
     port: int = 9001
     allowed_hosts: tuple[str, ...] = ()
-    auth_token: str | None = field(default=None, repr=False)
+    auth_token: str | None = None
     legacy_sessions: bool = True
     json_response: bool = False
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
+    def __repr__(self) -> str:  # the token stays out of logs and tracebacks
+        shown = self._replace(auth_token="***" if self.auth_token else None)
+        return (
+            "ServeSettings(" + ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, shown, strict=True)) + ")"
+        )
 
-@dataclass(frozen=True)
-class Settings:
+
+class Settings(NamedTuple):
     """Everything the runtime (and the layers above it) needs to know about
     its environment."""
 
@@ -75,14 +79,14 @@ class Settings:
     storage_base: Path = Path(".")
     # Where granted environment variables take their values from: the server's
     # environment, config [environment_vars], --env-file, --env (last wins).
-    environment: Mapping[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] = MappingProxyType({})
     memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     max_component_bytes: int = DEFAULT_MAX_COMPONENT_BYTES
     # Instance allocator: auto (pooling where it can be reserved), pooling, on-demand.
     allocator: str = "auto"
     config_file: Path | None = None
-    config: Document = field(default_factory=Document)
+    config: Document = Document()
     # Distribution: an extra CA bundle for https:// sources and registries,
     # whether plain http:// to loopback is allowed (development only), and the
     # WASSETTE_SIGNATURES override of the signature trust policy's modes.
@@ -90,7 +94,7 @@ class Settings:
     allow_insecure_loopback: bool = False
     signatures_override: str | None = None
     catalogs: tuple[str, ...] = ()
-    serve: ServeSettings = field(default_factory=ServeSettings)
+    serve: ServeSettings = ServeSettings()
 
     @property
     def signatures(self) -> dict[str, Any]:

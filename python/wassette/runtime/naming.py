@@ -15,16 +15,14 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_NAME = 128
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
-@dataclass(frozen=True)
-class Tool:
+class Tool(NamedTuple):
     """A component export offered as a tool."""
 
     name: str
@@ -46,12 +44,12 @@ class Tool:
         return self.description or f"{self.export} (component {self.component_id})"
 
 
-@dataclass
 class Catalog:
-    tools: dict[str, Tool] = field(default_factory=dict)
-    collisions: list[str] = field(default_factory=list)
-    # Exports that cannot be tools, as (component id, export, reason).
-    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.tools: dict[str, Tool] = {}
+        self.collisions: list[str] = []
+        # Exports that cannot be tools, as (component id, export, reason).
+        self.skipped: list[tuple[str, str, str]] = []
 
     def for_component(self, component_id: str) -> list[Tool]:
         return [t for t in self.tools.values() if t.component_id == component_id]

@@ -12,9 +12,8 @@ import json
 import logging
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from wassette import _engine
 from wassette.runtime import naming
@@ -39,15 +38,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("wassette.runtime")
 
 
-@dataclass(frozen=True)
-class ComponentInfo:
+class ComponentInfo(NamedTuple):
     id: str
     source: str
     sha256: str
     size: int
     installed_at: str
     tools: list[str]
-    provenance: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,6 +140,7 @@ class Runtime:
                 source=previous or self.store.path(cid).as_uri(),
                 installed_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 exports=exports,
+                provenance={},
             )
             try:
                 self.store.write_metadata(meta)

@@ -16,9 +16,8 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from wassette.runtime.errors import StoreError, UnknownComponentError
 
@@ -33,8 +32,7 @@ def valid_id(component_id: str) -> bool:
     return bool(_ID_RE.match(component_id)) and not component_id.endswith(".")
 
 
-@dataclass(frozen=True)
-class Metadata:
+class Metadata(NamedTuple):
     """What the store records about an installed component."""
 
     id: str
@@ -46,10 +44,10 @@ class Metadata:
     exports: list[dict[str, Any]]
     # Where the component came from: for OCI the reference, manifest and
     # layer digests and the signature check (see distribution.sources).
-    provenance: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": METADATA_FORMAT, **self.__dict__}
+        return {"format": METADATA_FORMAT, **self._asdict()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Metadata | None:

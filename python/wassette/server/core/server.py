@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from wassette.runtime.naming import Catalog
 from wassette.runtime.runtime import Runtime
@@ -41,8 +40,7 @@ BOTH = HANDSHAKE | MODERN
 _BEFORE_INIT = frozenset({"initialize", "ping"})
 
 
-@dataclass(frozen=True)
-class ServerOptions:
+class ServerOptions(NamedTuple):
     builtin_tools: bool = True
     agent_grants: str = "ask"
     # Calls of one session running or waiting for a worker; one more is
@@ -53,8 +51,7 @@ class ServerOptions:
 Handler = Callable[[Exchange, dict[str, Any] | None], dict[str, Any] | None]
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     handler: Handler
     eras: frozenset[str]
 
