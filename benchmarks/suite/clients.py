@@ -52,9 +52,8 @@ def call_ok(client: RawStdio | RawHttp, tool: str, arguments: dict[str, Any], wh
 # Wassette 0.8 has the same twelve built-in tool names as ours.
 BUILTINS = BUILTIN_NAMES
 LIST_LIMIT_S = 900.0
-# After a complete tools/list, time for work a server defers past it (our
-# SDK import, which starts once the client is quiet and took up to 1.6 s on
-# a busy machine; Wassette's background loads) before anything is timed.
+# After a complete tools/list, time for work a server defers past it
+# (Wassette's background loads; ours defers nothing) before anything is timed.
 SETTLE_S = 3.0
 
 

@@ -1,6 +1,7 @@
 """The floor: the engine's own instantiate + call of the same export, in
-this process, without any protocol (`wassette._engine.Component.call`: a new
-store from the pre-instantiated component per call, as the server does)."""
+this process, without any protocol (`wassette._engine.Component.start(...)
+.finish()`: a new store from the pre-instantiated component per call, as the
+server does)."""
 
 from __future__ import annotations
 
