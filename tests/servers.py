@@ -1,5 +1,6 @@
 """Helpers for tests that drive a real `wassette serve` process over HTTP
-with the official MCP client (and a few raw requests)."""
+with the official MCP client (and a few raw requests), and a `wassette run`
+fed a whole session on stdin."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ class HttpServer:
     """`wassette serve` on a free loopback port; stderr goes to a log file."""
 
     def __init__(self, env: dict[str, str], log: Path, *args: str, ready: bool = True) -> None:
-        """Returns once the server answers /ready (the MCP SDK loaded), or
-        only /health with `ready=False`."""
+        """Returns once the server answers /ready, or only /health with
+        `ready=False`."""
         self.log = log
         with log.open("wb") as sink:
             self.proc = subprocess.Popen(
@@ -173,3 +174,46 @@ def messages(response: httpx.Response) -> list[dict[str, Any]]:
         return [json.loads(text)]
     lines = re.split(r"\r\n|\r|\n", text)  # SSE line ends (not str.splitlines: U+2028 is data)
     return [json.loads(line[5:]) for line in lines if line.startswith("data:") and line[5:].strip()]
+
+
+PIPE_INIT = {
+    "protocolVersion": "2025-11-25",
+    "capabilities": {},
+    "clientInfo": {"name": "pipe", "version": "0"},
+}
+
+
+def piped_session(*extra: dict[str, Any]) -> list[dict[str, Any]]:
+    """A session as `printf ... | wassette run` sends it: initialize,
+    initialized, a component call (`add` of the arith fixture, id 1), a
+    built-in call (id 2), then `extra`."""
+    return [
+        {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": PIPE_INIT},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "add", "arguments": {"a": 2, "b": 3}},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "list-components", "arguments": {}},
+        },
+        *extra,
+    ]
+
+
+def run_piped(
+    env: dict[str, str], messages: list[dict[str, Any]]
+) -> tuple[subprocess.CompletedProcess[bytes], dict[Any, dict[str, Any]]]:
+    """Runs `wassette run` with `messages` on stdin until it exits; returns
+    the process and its answers by id."""
+    stdin = b"".join(json.dumps(m).encode() + b"\n" for m in messages)
+    done = subprocess.run(
+        [sys.executable, "-m", "wassette", "run"], env=env, input=stdin, capture_output=True, timeout=60
+    )
+    answers = {m["id"]: m for m in map(json.loads, done.stdout.splitlines()) if "id" in m}
+    return done, answers

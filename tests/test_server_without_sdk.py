@@ -20,7 +20,16 @@ import mcp.types as types
 import pytest
 from mcp import Client
 
-from servers import HttpServer, RawSession, http_server, http_session, messages, text
+from servers import (
+    HttpServer,
+    RawSession,
+    http_server,
+    http_session,
+    messages,
+    piped_session,
+    run_piped,
+    text,
+)
 
 FORBIDDEN = (
     "mcp",
@@ -151,37 +160,9 @@ async def test_every_feature_with_the_official_client(server: HttpServer, compon
 
 def test_stdio_and_sse(no_sdk_env: dict[str, str], tmp_path: Path) -> None:
     """`wassette run` answers a whole session; the legacy SSE transport serves too."""
-    init = {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "pipe", "version": "0"},
-    }
-    lines = [
-        {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init},
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/call",
-            "params": {"name": "add", "arguments": {"a": 2, "b": 3}},
-        },
-        {
-            "jsonrpc": "2.0",
-            "id": 2,
-            "method": "tools/call",
-            "params": {"name": "list-components", "arguments": {}},
-        },
-    ]
-    stdin = b"".join(json.dumps(m).encode() + b"\n" for m in lines)
-    done = subprocess.run(
-        [sys.executable, "-m", "wassette", "run"],
-        env=no_sdk_env,
-        input=stdin,
-        capture_output=True,
-        timeout=60,
-    )
+    lines = piped_session()
+    done, answers = run_piped(no_sdk_env, lines)
     assert done.returncode == 0, done.stderr
-    answers = {m["id"]: m for m in map(json.loads, done.stdout.splitlines()) if "id" in m}
     assert answers[1]["result"]["structuredContent"] == {"result": 5}
     assert "arith" in answers[2]["result"]["content"][0]["text"]
     assert b"must not import" not in done.stderr
