@@ -63,10 +63,13 @@ def is_list_changed(message: Any) -> bool:
     )
 
 
-async def wait_for(condition: Any, timeout: float = 10) -> None:
-    with anyio.fail_after(timeout):
-        while not condition():
-            await anyio.sleep(0.02)
+async def wait_for(condition: Any, timeout: float = 10, what: Any = None) -> None:
+    try:
+        with anyio.fail_after(timeout):
+            while not condition():
+                await anyio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"not reached within {timeout} s: {what}") from None
 
 
 # -- protocol revisions ------------------------------------------------
@@ -189,7 +192,7 @@ async def test_list_changed_reaches_every_client(env, cli, components, tmp_path:
 
             r = await b.call_tool("unload-component", {"id": "strings"})
             assert not r.is_error, text(r)
-            await wait_for(lambda: all(n >= 3 for n in heard.values()))
+            await wait_for(lambda: all(n >= 3 for n in heard.values()), what=heard)
             lists = [await names(x) for x in (a, b, c)]
             assert lists[0] == lists[1] == lists[2] == before
 

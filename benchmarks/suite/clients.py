@@ -352,3 +352,20 @@ async def sdk_http(port: int) -> AsyncIterator[ClientSession]:
     async with streamable_http_client(url) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         yield session
+
+
+def wait_workers(port: int, count: int, timeout: float = 60) -> None:
+    """Until `count` worker processes of ours answer (new connections, /info)."""
+    import http.client
+
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(seen) < count:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", "/info")
+            seen.add(int(json.loads(conn.getresponse().read())["worker"]))
+        finally:
+            conn.close()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only workers {sorted(seen)} of {count} answered")

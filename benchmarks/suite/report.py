@@ -91,25 +91,50 @@ def latency_tables(records: Records) -> list[str]:
 
 
 def throughput_table(records: Records) -> list[str]:
+    """Ours with one and with two worker processes, against Wassette 0.8;
+    the CPU the load clients and the server used (cores)."""
     rows = []
     for fx in ("io", "time-server"):
         for c in (1, 4, 16):
             m = {"fixture": fx, "concurrency": c}
-            ours = median(records, "throughput", "calls_per_s", subject="ours", **m)
-            theirs = median(records, "throughput", "calls_per_s", subject="wassette", **m)
-            if ours is None and theirs is None:
+            one = {"subject": "ours", "workers": 1, **m}
+            two = {"subject": "ours", "workers": 2, **m}
+            theirs = {"subject": "wassette", **m}
+            w1, w2 = (
+                median(records, "throughput", "calls_per_s", **one),
+                median(records, "throughput", "calls_per_s", **two),
+            )
+            wa = median(records, "throughput", "calls_per_s", **theirs)
+            if w1 is None and w2 is None and wa is None:
                 continue
             rows.append(
                 [
                     fixtures.LABELS[fx],
                     str(c),
-                    cell(records, "throughput", "calls_per_s", 0, subject="ours", **m),
-                    cell(records, "throughput", "calls_per_s", 0, subject="wassette", **m),
-                    ratio(ours, theirs),
+                    cell(records, "throughput", "calls_per_s", 0, **one),
+                    cell(records, "throughput", "calls_per_s", 0, **two),
+                    cell(records, "throughput", "calls_per_s", 0, **theirs),
+                    ratio(w2, wa),
+                    ratio(w2, w1),
+                    "/".join(cell(records, "throughput", k, 2, **two) for k in ("client_cpu", "server_cpu")),
+                    "/".join(
+                        cell(records, "throughput", k, 2, **theirs) for k in ("client_cpu", "server_cpu")
+                    ),
                 ]
             )
     head = ["**Throughput over Streamable HTTP, calls/s** (raw client, one session per client)", ""]
-    return head + _table(["component", "clients", "ours", "Wassette 0.8", "ours/Wassette"], rows)
+    header = [
+        "component",
+        "clients",
+        "ours, 1 worker",
+        "ours, 2 workers",
+        "Wassette 0.8",
+        "ours 2w/Wassette",
+        "2w/1w",
+        "CPU clients/server, ours 2w",
+        "CPU clients/server, Wassette",
+    ]
+    return head + _table(header, rows)
 
 
 def startup_table(records: Records) -> list[str]:
@@ -281,10 +306,19 @@ def goals(records: Records) -> list[tuple[str, str, str, bool | None]]:
                     )
                 )
     for fx in ("io", "time-server"):
+        m = {"fixture": fx, "concurrency": 16}
+        two = median(records, "throughput", "calls_per_s", subject="ours", workers=2, **m)
         add_ratio(
-            f"throughput, 16 HTTP clients, {fixtures.LABELS[fx]}",
-            median(records, "throughput", "calls_per_s", subject="ours", fixture=fx, concurrency=16),
-            median(records, "throughput", "calls_per_s", subject="wassette", fixture=fx, concurrency=16),
+            f"throughput, 16 HTTP clients, {fixtures.LABELS[fx]}, ours 2 workers / Wassette",
+            two,
+            median(records, "throughput", "calls_per_s", subject="wassette", **m),
+            2.0,
+            ge,
+        )
+        add_ratio(
+            f"throughput, 16 HTTP clients, {fixtures.LABELS[fx]}, 2 workers / 1 worker",
+            two,
+            median(records, "throughput", "calls_per_s", subject="ours", workers=1, **m),
             1.5,
             ge,
         )

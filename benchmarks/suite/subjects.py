@@ -163,7 +163,10 @@ class Subject:
     def stdio_command(self, component_dir: Path) -> list[str]:
         return [*self.command, "run", "--component-dir", str(component_dir)]
 
-    def http_command(self, component_dir: Path, port: int) -> list[str]:
+    def http_command(self, component_dir: Path, port: int, workers: int | None = None) -> list[str]:
+        """`serve` on `port`; `workers` (ours only): its worker processes
+        (None: its default, one per usable core)."""
+        extra = ["--workers", str(workers)] if workers is not None and self.is_ours else []
         return [
             *self.command,
             "serve",
@@ -171,6 +174,7 @@ class Subject:
             str(component_dir),
             "--bind-address",
             f"127.0.0.1:{port}",
+            *extra,
         ]
 
     @contextlib.contextmanager
@@ -201,6 +205,28 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         if stream is not None:
             with contextlib.suppress(OSError):
                 stream.close()
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) used so far by these processes."""
+    ticks = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (ours' worker processes)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    return found
 
 
 def rss_kib(pid: int) -> dict[str, int]:

@@ -1,9 +1,12 @@
 """Throughput over Streamable HTTP: calls per second with 1, 4 and 16
 concurrent clients (each its own session on its own keep-alive connection,
-one call after the other), for the C and the JS fixture.
+one call after the other), for the C and the JS fixture; ours with
+`--workers 1` and `--workers 2`.
 
 The clients run on asyncio in this process; on a 2-core machine they share
-the CPU with the server, the same way for both servers.
+the CPU with the server, the same way for both servers. Each cell records
+the CPU the clients (this process) and the server (all its processes) used,
+as a share of one core.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from pathlib import Path
 
 from suite import clients, fixtures
 from suite.stats import Records
-from suite.subjects import Subject, free_port
+from suite.subjects import Subject, cpu_seconds, free_port, process_tree
 
 FIXTURES = ("io", "time-server")
 CONCURRENCY = (1, 4, 16)
+WORKERS = (1, 2)
 
 
 async def calls_per_second(port: int, call: fixtures.Call, concurrency: int, seconds: float) -> float:
@@ -55,20 +59,31 @@ async def calls_per_second(port: int, call: fixtures.Call, concurrency: int, sec
 def measure(
     records: Records, subject: Subject, component_dir: Path, expected: int, seconds: float, repeat: int
 ) -> None:
-    port = free_port()
-    with subject.process(subject.http_command(component_dir, port), stdio=False):
-        first = clients.connect_http(port)
-        clients.wait_listed(first, expected)
-        first.close()
-        time.sleep(clients.SETTLE_S)
-        for name in FIXTURES:
-            for concurrency in CONCURRENCY:
-                rate = asyncio.run(calls_per_second(port, fixtures.CALLS[name], concurrency, seconds))
-                records.add(
-                    "throughput",
-                    subject.name,
-                    repeat,
-                    fixture=name,
-                    concurrency=concurrency,
-                    calls_per_s=round(rate, 1),
-                )
+    for workers in WORKERS if subject.is_ours else (None,):
+        port = free_port()
+        with subject.process(subject.http_command(component_dir, port, workers), stdio=False) as proc:
+            first = clients.connect_http(port)
+            clients.wait_listed(first, expected)
+            first.close()
+            if workers is not None:
+                clients.wait_workers(port, workers)
+            time.sleep(clients.SETTLE_S)
+            server = process_tree(proc.pid)
+            for name in FIXTURES:
+                for concurrency in CONCURRENCY:
+                    client_before, server_before = time.process_time(), cpu_seconds(server)
+                    began = time.perf_counter()
+                    rate = asyncio.run(calls_per_second(port, fixtures.CALLS[name], concurrency, seconds))
+                    elapsed = time.perf_counter() - began
+                    extra = {"workers": workers} if workers is not None else {}
+                    records.add(
+                        "throughput",
+                        subject.name,
+                        repeat,
+                        fixture=name,
+                        concurrency=concurrency,
+                        calls_per_s=round(rate, 1),
+                        client_cpu=round((time.process_time() - client_before) / elapsed, 2),
+                        server_cpu=round((cpu_seconds(server) - server_before) / elapsed, 2),
+                        **extra,
+                    )

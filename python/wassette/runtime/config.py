@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from wassette import _engine
-from wassette.runtime.config_schema import SCHEMA, Document, parse_bool, split_host, validate
+from wassette.runtime.config_schema import MAX_WORKERS, SCHEMA, Document, parse_bool, split_host, validate
 from wassette.runtime.errors import ConfigError
 
 __all__ = ["ConfigError", "ServeSettings", "Settings", "parse_bind_address", "parse_bool", "split_host"]
@@ -58,6 +58,8 @@ class ServeSettings(NamedTuple):
     legacy_sessions: bool = True
     json_response: bool = False
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    # Worker processes serving HTTP (1: this process serves, as it always did).
+    workers: int = 1
 
     def __repr__(self) -> str:  # the token stays out of logs and tracebacks
         shown = self._replace(auth_token="***" if self.auth_token else None)
@@ -197,7 +199,29 @@ def serve_settings(env: Mapping[str, str], doc: Document, flags: Mapping[str, An
         legacy_sessions=flags.get("legacy_sessions", True),
         json_response=flags.get("json_response", False),
         max_request_bytes=limit or doc.get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES),
+        workers=_workers(flags.get("workers") or env.get("WASSETTE_WORKERS") or doc.get("workers", "auto")),
     )
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, e.g. a container's cpuset)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _workers(value: object) -> int:
+    """`auto` (one per usable core) or a number of processes."""
+    if value == "auto":
+        return min(usable_cores(), MAX_WORKERS)
+    try:
+        count = int(str(value))
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_WORKERS:
+        raise ConfigError(f"workers must be 'auto' or a number from 1 to {MAX_WORKERS}, got {value!r}")
+    return count
 
 
 def _environment(

@@ -89,6 +89,16 @@ def choice(*options: str) -> Type:
     return Type("one of " + ", ".join(repr(o) for o in options), lambda v: v in options)
 
 
+MAX_WORKERS = 64
+
+
+def _workers(v: Any) -> bool:
+    return v == "auto" or (_is_int(v) and 1 <= v <= MAX_WORKERS)
+
+
+WORKERS = Type(f'"auto" or a number of processes from 1 to {MAX_WORKERS}', _workers)
+
+
 def host_port() -> Type:
     def ok(v: Any) -> bool:
         if not isinstance(v, str):
@@ -194,6 +204,7 @@ SCHEMA: dict[str, Key] = {
     "bind_address": Key(host_port(), ("WASSETTE_BIND_ADDRESS",), "where `serve` listens"),
     "allowed_hosts": Key(STRINGS, ("WASSETTE_ALLOWED_HOSTS",), "Host headers `serve` accepts"),
     "max_request_bytes": Key(BYTES, (), "largest request accepted"),
+    "workers": Key(WORKERS, ("WASSETTE_WORKERS",), "processes `serve` runs (auto: one per usable core)"),
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wassette.cli.options import Parents
 
@@ -98,6 +98,12 @@ def add_serve(sub: Any, p: Parents) -> None:
         metavar="N",
         help="largest request body accepted (default 4 MiB)",
     )
+    serve.add_argument(
+        "--workers",
+        metavar="N",
+        help="worker processes serving the address (default 'auto': one per usable core; 1: this process "
+        "serves; env WASSETTE_WORKERS)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
 
@@ -109,15 +115,16 @@ def _serve_flags(args: argparse.Namespace) -> dict[str, Any]:
         "legacy_sessions": getattr(args, "legacy_sessions", True),
         "json_response": getattr(args, "json_response", False),
         "max_request_bytes": getattr(args, "max_request_bytes", None),
+        "workers": getattr(args, "workers", None),
     }
 
 
-def _start(args: argparse.Namespace) -> Any:
+def _start(args: argparse.Namespace, *, provision_it: bool = True) -> Any:
     """The runtime to serve, provisioned from `--manifest` first."""
     from wassette.cli.common import runtime
 
     rt = runtime(args, serve=_serve_flags(args))
-    if getattr(args, "manifest", None):
+    if provision_it and getattr(args, "manifest", None):
         from pathlib import Path
 
         from wassette.distribution.provision import provision
@@ -144,8 +151,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.transport == "stdio":
         return cmd_run(args)
     from wassette.server.http.app import HttpOptions, serve_http
+    from wassette.server.http.supervisor import WorkerSpec
 
-    rt = _start(args)
-    options = HttpOptions.from_settings(rt.settings, transport=args.transport or "streamable-http")
-    serve_http(rt, options, _server_options_of(args))
+    if TYPE_CHECKING:
+        from wassette.server.http.app import Transport
+
+    transport: Transport = args.transport or "streamable-http"
+    worker = WorkerSpec.from_env()
+    if worker is None:
+        from wassette.cli.common import runtime
+
+        settings = runtime(args, refresh=False, serve=_serve_flags(args)).settings
+        if settings.serve.workers > 1:
+            options = HttpOptions.from_settings(settings, transport=transport)
+            return _supervise(args, options, settings.serve.workers)
+    rt = _start(args, provision_it=worker is None or worker.provisions)
+    options = HttpOptions.from_settings(rt.settings, transport=transport)
+    serve_http(rt, options, _server_options_of(args), worker)
     return 0
+
+
+def _supervise(args: argparse.Namespace, options: Any, count: int) -> int:
+    from wassette.server.http.app import announcement
+    from wassette.server.http.supervisor import Supervisor, reserve, worker_argv
+
+    held = reserve(options.host, options.port)
+    host, port = held.getsockname()[:2]
+    try:
+        return Supervisor(count, host, port, worker_argv(args.argv)).run(announcement(options, host, port))
+    finally:
+        held.close()

@@ -16,11 +16,12 @@ tool, on every transport and revision, runs here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from wassette.runtime.builtin_tools import BUILTIN_NAMES
 from wassette.runtime.calls import CallResult, ToolCall
-from wassette.runtime.errors import WassetteError
+from wassette.runtime.errors import UnknownToolError, WassetteError
 from wassette.runtime.runtime import Runtime
 from wassette.server.core import jsonrpc
 from wassette.server.core.builtins import Builtins
@@ -48,11 +49,17 @@ def call_params(params: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
 
 class CallRunner:
     def __init__(
-        self, runtime: Runtime, builtins: Builtins | None, slices: FirstSlices = FIRST_SLICES
+        self,
+        runtime: Runtime,
+        builtins: Builtins | None,
+        slices: FirstSlices = FIRST_SLICES,
+        catch_up: Callable[[], bool] | None = None,
     ) -> None:
         self.runtime = runtime
         self.builtins = builtins
         self.slices = slices
+        # Rereads the component directory if it changed; True when the tools did.
+        self.catch_up = catch_up
 
     def start(self, exchange: Exchange, name: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
         """The call's result if it ended on this thread; else None, and the
@@ -63,6 +70,11 @@ class CallRunner:
             return None
         try:
             call = self.runtime.start_tool(name, arguments, cancel=exchange.token)
+        except UnknownToolError as e:
+            # Loaded a moment ago by another process? Then it is callable now.
+            if self.catch_up is None or not self.catch_up():
+                return error_result(str(e))
+            return self.start(exchange, name, arguments)
         except WassetteError as e:
             return error_result(str(e))
         result = self.slices.run(name, call)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from wassette.runtime.errors import WassetteError
@@ -20,6 +21,8 @@ from wassette.server.core.protocol import SUBSCRIPTION_ID_KEY
 from wassette.server.core.session import Exchange, Session
 
 log = logging.getLogger("wassette.server")
+
+Stamp = frozenset[tuple[str, int]]
 
 LIST_CHANGED = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
 # Open `subscriptions/listen` streams, at most.
@@ -37,6 +40,13 @@ class Changes:
         self._sessions: set[Session] = set()
         self._listeners: dict[int, Exchange] = {}
         self._stop = threading.Event()
+        self._rescanning = threading.Lock()
+        # The component directory's stamp as last read, and as last told of.
+        self._seen: Stamp | None = None
+        self._told: Stamp | None = None
+        # Told of a load or unload made here (`serve --workers N` tells the
+        # other workers, which rescan at once instead of at their next look).
+        self.elsewhere: Callable[[], None] | None = None
 
     # -- who is told -----------------------------------------------------------
 
@@ -90,28 +100,58 @@ class Changes:
         for exchange in listeners:
             exchange.notify("notifications/tools/list_changed", {"_meta": {SUBSCRIPTION_ID_KEY: exchange.id}})
 
+    def announce(self) -> None:
+        """A load or unload made by this process: every client here hears
+        of it, and so do the other workers."""
+        stamp = self.runtime.store.stamp()
+        with self._rescanning:
+            self._seen = self._told = stamp  # this process knows it already
+        self.tools_changed()
+        if self.elsewhere is not None:
+            self.elsewhere()
+
+    def refresh(self, *, announced: bool = False) -> bool:
+        """Rereads the component directory; tells every client when the
+        tools changed (another process loaded or unloaded one), and when
+        another worker `announced` a load or unload of a directory state
+        not yet told of (a reload changes no tool, and is announced all the
+        same). True when the tools changed."""
+        with self._rescanning:
+            stamp = self.runtime.store.stamp()
+            try:
+                changed = self.runtime.rescan()
+            except WassetteError as e:
+                log.warning("rescanning components failed: %s", e)
+                changed = False
+            self._seen = stamp
+            tell = changed or (announced and stamp != self._told)
+            if tell:
+                self._told = stamp
+        if tell:
+            self.tools_changed()
+        return changed
+
+    def current(self) -> bool:
+        """Catches up with the component directory if it changed since last
+        read (before answering tools/list, or a call of an unknown tool: a
+        load by the CLI or another worker shows at once, not at the watcher's
+        next look). True when the tools changed."""
+        if self._seen is None or self.runtime.store.stamp() == self._seen:
+            return False  # not watching yet (the runtime was just read), or nothing changed
+        return self.refresh()
+
     # -- the watcher ------------------------------------------------------------
 
     def watch(self, since: frozenset[tuple[str, int]] | None = None) -> None:
         """Starts a thread that rescans when components change under the
         running server and tells every client. `since`: the directory's stamp
         when the runtime read it."""
-        last = self.runtime.store.stamp() if since is None else since
-        threading.Thread(target=self._watch, args=(last,), name="wassette-watch", daemon=True).start()
+        self._seen = self._told = self.runtime.store.stamp() if since is None else since
+        threading.Thread(target=self._watch, name="wassette-watch", daemon=True).start()
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _watch(self, last: frozenset[tuple[str, int]]) -> None:
+    def _watch(self) -> None:
         while not self._stop.wait(WATCH_INTERVAL_S):
-            now = self.runtime.store.stamp()
-            if now == last:
-                continue
-            last = now
-            try:
-                changed = self.runtime.rescan()
-            except WassetteError as e:
-                log.warning("rescanning components failed: %s", e)
-                continue
-            if changed:
-                self.tools_changed()
+            self.current()

@@ -64,9 +64,12 @@ class McpServer:
         builtins = None
         if self.options.builtin_tools:
             builtins = Builtins(
-                runtime, agent_grants=self.options.agent_grants, announce=self.changes.tools_changed
+                runtime, agent_grants=self.options.agent_grants, announce=self.changes.announce
             )
-        self.calls = CallRunner(runtime, builtins)
+        self.calls = CallRunner(runtime, builtins, catch_up=self.changes.current)
+        # Where a cancellation or a client's answer goes when no request here
+        # is its target: `serve --workers N` relays it to the other workers.
+        self.relay: Callable[[Session, Message], None] | None = None
         self._listing: tuple[Catalog | None, list[dict[str, Any]]] = (None, [])
         self.routes: dict[str, Route] = {
             "initialize": Route(self._initialize, HANDSHAKE),
@@ -94,14 +97,22 @@ class McpServer:
             self._request(session, message, channel, headers)
         elif message.kind == "notification":
             self._notification(session, message)
-        else:
-            session.answered(message)
+        elif not session.answered(message):
+            self._elsewhere(session, message)
 
     def _notification(self, session: Session, message: Message) -> None:
         if message.method == "notifications/cancelled":
-            session.cancel((message.params or {}).get("requestId"))
+            if not session.cancel((message.params or {}).get("requestId")):
+                self._elsewhere(session, message)
         elif message.method == "notifications/initialized" and session.initialized:
             session.client_initialized = True
+            session.changed()
+
+    def _elsewhere(self, session: Session, message: Message) -> None:
+        if self.relay is not None:
+            self.relay(session, message)
+        else:
+            log.debug("dropped a %s for no request in progress here", message.method or "response")
 
     def _request(
         self, session: Session, message: Message, channel: Channel, headers: Mapping[bytes, bytes] | None
@@ -198,6 +209,7 @@ class McpServer:
         session.version, session.initialized = version, True
         session.client_capabilities, session.client_info = params["capabilities"], info
         exchange.version = version
+        session.changed()
         return protocol.initialize_result(version)
 
     def _set_level(self, exchange: Exchange, params: dict[str, Any] | None) -> dict[str, Any]:
@@ -207,6 +219,7 @@ class McpServer:
                 INVALID_PARAMS, f"Invalid params: level must be one of {', '.join(protocol.LEVELS)}", level
             )
         exchange.session.log_level = protocol.LEVELS[level]
+        exchange.session.changed()
         return {}
 
     def tools(self) -> list[dict[str, Any]]:
@@ -219,6 +232,7 @@ class McpServer:
         return listing
 
     def _list_tools(self, exchange: Exchange, params: dict[str, Any] | None) -> dict[str, Any]:
+        self.changes.current()
         body: dict[str, Any] = {"tools": self.tools()}
         if exchange.session.modern:
             body.update(protocol.NOT_CACHED)

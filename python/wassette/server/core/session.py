@@ -97,6 +97,9 @@ class Session:
         # The level chosen with logging/setLevel (handshake era).
         self.log_level: int | None = None
         self.closed = False
+        # Told when what the session is changes (initialize, initialized,
+        # setLevel): `serve --workers N` shares it with the other workers.
+        self.on_change: Callable[[Session], None] | None = None
         self._lock = threading.Lock()
         self._requests: dict[Id, Exchange] = {}
         self._calls = 0
@@ -207,19 +210,24 @@ class Session:
             )
         return waiter.result
 
-    def answered(self, message: jsonrpc.Message) -> None:
-        """A response from the client to one of our requests."""
+    def answered(self, message: jsonrpc.Message) -> bool:
+        """A response from the client to one of our requests; False when
+        no request of this session here waits for it."""
         with self._lock:
             waiter = self._waiting.get(message.id) if message.id is not None else None
         if waiter is None:
-            log.debug("dropped a response to no request of ours (id %r)", message.id)
-            return
+            return False
         waiter.result, waiter.error = message.result, message.error
         if waiter.error is None and waiter.result is None:
             waiter.result = {}
         waiter.done.set()
+        return True
 
     # -- what the client asked for -------------------------------------------
+
+    def changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
 
     def can_elicit(self) -> bool:
         caps = self.client_capabilities

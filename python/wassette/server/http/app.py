@@ -21,12 +21,16 @@ from wassette.server.core.server import McpServer, ServerOptions
 from wassette.server.http.guard import LOOPBACK_HOSTS, Guard, HostAllowlist
 from wassette.server.http.legacy_sse import MESSAGES_PATH, LegacySse
 from wassette.server.http.streamable import StreamableHttp
+from wassette.server.http.supervisor import WorkerSpec
 from wassette.server.http.wire import Receive, Scope, Send, header_map, respond
 
 log = logging.getLogger("wassette.http")
 
 MCP_PATH = "/mcp"
 SSE_PATH = "/sse"
+# At SIGTERM, requests in flight get this long to finish; those still
+# running a second before the end are stopped and answered with why.
+DRAIN_S = 10
 
 Transport = Literal["streamable-http", "sse"]
 
@@ -70,8 +74,9 @@ class HttpOptions:
 class App:
     """The whole HTTP application."""
 
-    def __init__(self, server: McpServer, options: HttpOptions) -> None:
+    def __init__(self, server: McpServer, options: HttpOptions, worker: WorkerSpec | None = None) -> None:
         self.server = server
+        self.worker = worker
         self.runtime = server.runtime
         self.options = options
         self.guard = Guard(
@@ -136,23 +141,35 @@ class App:
             "legacySessions": options.legacy_sessions,
             "jsonResponse": options.json_response,
             "authRequired": options.auth_token is not None,
+            "workers": self.worker.workers if self.worker else 1,
+            "worker": self.worker.number if self.worker else 0,
             "components": len(self.runtime.components()),
             "tools": len(self.server.tools()),
         }
 
-    def close(self) -> None:
-        """The server stops: streams end, calls in flight are stopped."""
+    def close_streams(self) -> None:
+        """The server is stopping: streams that never end by themselves
+        end now (listen streams gracefully); requests in flight go on."""
         self.server.changes.close_listeners()
-        self.streamable.close_all()
+        self.streamable.close_streams()
         self.sse.close_all()
 
+    def close(self, reason: str | None = None) -> None:
+        """The server stops: streams end, calls in flight are stopped."""
+        self.close_streams()
+        self.streamable.close_all(reason)
 
-def bind_socket(host: str, port: int) -> socket.socket:
+
+def bind_socket(host: str, port: int, *, shared: bool = False) -> socket.socket:
+    """The listening socket; `shared`: one of several on the same address
+    (SO_REUSEPORT: the kernel spreads connections over them)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say
     # so, and without it every streamed answer waits out a delayed ACK (40 ms).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
@@ -164,42 +181,70 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_http(runtime: Runtime, options: HttpOptions, server_options: ServerOptions) -> None:
-    import uvicorn
-
-    since = runtime.store.stamp()
-    server = McpServer(runtime, server_options)
-    app = App(server, options)
-    sock = bind_socket(options.host, options.port)
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
+def announcement(options: HttpOptions, host: str, port: int) -> str:
+    """The line that says where the server listens (after any warning about how)."""
     if host not in LOOPBACK_HOSTS:
         if options.auth_token is None:
             log.warning("listening on %s without an auth token: whoever reaches it can use every tool", host)
         if not options.allowed_hosts:
             log.warning("only requests naming a loopback host are served; add --allowed-host for others")
-    log.info("serving MCP (%s) at http://%s:%d%s", options.transport, shown, port, options.path)
+    shown = f"[{host}]" if ":" in host else host
+    return f"serving MCP ({options.transport}) at http://{shown}:{port}{options.path}"
+
+
+def serve_http(
+    runtime: Runtime, options: HttpOptions, server_options: ServerOptions, worker: WorkerSpec | None = None
+) -> None:
+    """Serves until SIGTERM or SIGINT; `worker`: as one of the worker
+    processes of `serve --workers N` (supervisor.py)."""
+    import uvicorn
+
+    since = runtime.store.stamp()
+    server = McpServer(runtime, server_options)
+    app = App(server, options, worker)
+    if worker is None:
+        sock = bind_socket(options.host, options.port)
+        log.info("%s", announcement(options, *sock.getsockname()[:2]))
+    else:
+        sock = bind_socket(worker.host, worker.port, shared=True)
     config = uvicorn.Config(
         app,
         lifespan="off",
         log_config=None,  # keep the CLI's logging set-up
         access_log=log.isEnabledFor(logging.DEBUG),
-        timeout_graceful_shutdown=3,
+        timeout_graceful_shutdown=DRAIN_S,
         # X-Forwarded-* from a local client would be trusted by default: we
         # never act on client addresses, and skipping it saves a step per request.
         proxy_headers=False,
     )
 
     class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and worker is not None:
+                worker.ready()
+
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             # Long-lived streams end first (listen streams gracefully), so
-            # their connections close within the grace instead of at its end.
-            app.close()
-            await super().shutdown(sockets)
+            # their connections close at once; requests in flight drain.
+            app.close_streams()
+            stop = asyncio.get_running_loop().call_later(
+                DRAIN_S - 1, app.close, "the server is shutting down"
+            )
+            try:
+                await super().shutdown(sockets)
+            finally:
+                stop.cancel()
 
     http = Server(config)
 
     async def main() -> None:
+        peers = None
+        if worker is not None:
+            from wassette.server.http.worker import Peers
+
+            peers = Peers(worker)
+            peers.attach(app, asyncio.get_running_loop())
         server.changes.watch(since)
         expiry = asyncio.ensure_future(app.streamable.expire_idle())
         try:
@@ -208,5 +253,7 @@ def serve_http(runtime: Runtime, options: HttpOptions, server_options: ServerOpt
             expiry.cancel()
             server.changes.stop()
             app.close()
+            if peers is not None:
+                peers.close()
 
     asyncio.run(main())

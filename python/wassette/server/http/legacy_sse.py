@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from wassette.server.core import jsonrpc
@@ -15,6 +15,9 @@ from wassette.server.core.jsonrpc import Id, Rejected
 from wassette.server.core.server import McpServer
 from wassette.server.core.session import Session
 from wassette.server.http.wire import SSE_HEADERS, Receive, Scope, Send, Stream, respond, sse_event
+
+if TYPE_CHECKING:
+    from wassette.server.http.worker import Peers
 
 MESSAGES_PATH = "/messages/"
 TEXT = b"text/plain; charset=utf-8"
@@ -40,6 +43,9 @@ class LegacySse:
     def __init__(self, server: McpServer) -> None:
         self.server = server
         self.sessions: dict[str, tuple[Session, StreamChannel]] = {}
+        # The other workers of `serve --workers N`: a post may land on a
+        # worker without the session's stream; it is relayed to the one with it.
+        self.peers: Peers | None = None
 
     async def open(self, receive: Receive, send: Send) -> None:
         """GET /sse: one session for as long as the stream is open."""
@@ -47,12 +53,16 @@ class LegacySse:
         channel = StreamChannel(Stream(asyncio.get_running_loop()))
         session = self.server.open(Session(channel, session_id=sid))
         self.sessions[sid] = (session, channel)
+        if self.peers is not None:
+            self.peers.records.save(session)  # says the session exists, to every worker
         endpoint = f"event: endpoint\r\ndata: {MESSAGES_PATH}?session_id={sid}\r\n\r\n".encode()
         try:
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
             await channel.stream.pump(send, receive, endpoint)
         finally:
             del self.sessions[sid]
+            if self.peers is not None:
+                self.peers.records.remove(sid)
             self.server.close(session)
 
     async def post(self, scope: Scope, body: bytes, send: Send) -> None:
@@ -71,6 +81,10 @@ class LegacySse:
             await respond(send, 400, b"Invalid session ID", [], TEXT)
             return
         held = self.sessions.get(sid)
+        if held is None and self.peers is not None and self.peers.records.stamp(sid) is not None:
+            await respond(send, 202, b"Accepted", [], TEXT)
+            self.peers.forward_sse(sid, body)
+            return
         if held is None:
             await respond(send, 404, b"Could not find session", [], TEXT)
             return
@@ -82,6 +96,19 @@ class LegacySse:
             return
         await respond(send, 202, b"Accepted", [], TEXT)
         session, channel = held
+        self.server.handle(session, parsed, channel)
+
+    def deliver(self, sid: str, body: bytes) -> None:
+        """A post relayed by the worker it landed on."""
+        held = self.sessions.get(sid)
+        if held is None:
+            return
+        session, channel = held
+        parsed = jsonrpc.parse(body)
+        if isinstance(parsed, Rejected):
+            if parsed.answer is not None:
+                channel.send(parsed.answer)
+            return
         self.server.handle(session, parsed, channel)
 
     def close_all(self) -> None:

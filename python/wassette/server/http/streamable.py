@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wassette.server.core import jsonrpc, protocol
 from wassette.server.core.jsonrpc import (
@@ -48,6 +48,10 @@ from wassette.server.http.wire import (
     sse_event,
     until_disconnect,
 )
+
+if TYPE_CHECKING:
+    from wassette.server.http.shared_sessions import Stamp
+    from wassette.server.http.worker import Peers
 
 log = logging.getLogger("wassette.http")
 
@@ -80,6 +84,8 @@ class HttpSession:
     stream: Stream | None = None
     in_flight: int = 0
     last_used: float = field(default_factory=time.monotonic)
+    # The shared record as last read or written (`serve --workers N`).
+    stamp: Stamp | None = None
 
     # Outbound: messages that belong to no request go to the GET stream.
     def send(self, message: dict[str, Any]) -> bool:
@@ -95,6 +101,8 @@ class StreamableHttp:
         self.json_response = json_response
         self.legacy_sessions = legacy_sessions
         self.sessions: dict[str, HttpSession] = {}
+        # The other workers of `serve --workers N` (worker.py), or None.
+        self.peers: Peers | None = None
 
     # -- routing ----------------------------------------------------------------
 
@@ -136,7 +144,39 @@ class StreamableHttp:
         if raw is None:
             return None, None
         sid = raw.decode("latin-1")
-        return self.sessions.get(sid), sid
+        held = self.sessions.get(sid)
+        if self.peers is not None:
+            held = self._shared(sid, held)
+        return held, sid
+
+    def _shared(self, sid: str, held: HttpSession | None) -> HttpSession | None:
+        """The session as every worker knows it (one stat when nothing
+        changed): gone when another worker ended it, reread when it changed,
+        taken up when another worker opened it."""
+        assert self.peers is not None
+        records = self.peers.records
+        stamp = records.stamp(sid)
+        if stamp is None:
+            if held is not None:
+                self.end_here(sid)
+            return None
+        if held is not None and held.stamp == stamp:
+            return held
+        if held is None:
+            if len(self.sessions) >= MAX_SESSIONS:
+                return None
+            held = HttpSession(Session(session_id=sid, era="handshake"))
+            held.session.outbound = held
+            held.session.on_change = self._share
+            self.sessions[sid] = held
+            self.server.open(held.session)
+        held.stamp = records.load(sid, held.session)
+        return held
+
+    def _share(self, session: Session) -> None:
+        held = self.sessions.get(session.id or "")
+        if self.peers is not None and held is not None:
+            held.stamp = self.peers.records.save(session)
 
     async def _open_session(self, headers: dict[bytes, bytes], send: Send) -> tuple[HttpSession, str] | None:
         """The session a request names; None (answered 400 or 404) when it
@@ -188,6 +228,7 @@ class StreamableHttp:
             sid = uuid.uuid4().hex
             held = HttpSession(Session(session_id=sid, era="handshake"))
             held.session.outbound = held
+            held.session.on_change = self._share
         else:
             found = await self._open_session(headers, send)
             if found is None:
@@ -311,26 +352,53 @@ class StreamableHttp:
         await respond(send, 200, b"", [(SESSION_HEADER, sid.encode("latin-1"))])
 
     def _end(self, sid: str) -> None:
+        """The session ends, for every worker."""
+        self.end_here(sid)
+        if self.peers is not None:
+            self.peers.ended(sid)
+
+    def end_here(self, sid: str, reason: str | None = None) -> None:
+        """This worker's part of the session ends: its requests in progress
+        here are stopped (answered with `reason`, if any), its standing
+        stream here closed."""
         held = self.sessions.pop(sid, None)
         if held is not None:
-            self.server.close(held.session)
+            self.server.close(held.session, reason)
             if held.stream is not None:
                 held.stream.close()
 
     async def expire_idle(self) -> None:
         """Closes sessions with nothing in flight for SESSION_IDLE_S (runs
-        for as long as the server)."""
+        for as long as the server). With other workers, a session is theirs
+        too: this worker lets go of its copy, marks the ones it used as used,
+        and ends those no worker used for that long."""
         while True:
             await asyncio.sleep(60)
-            limit = time.monotonic() - SESSION_IDLE_S
+            now = time.monotonic()
+            limit = now - SESSION_IDLE_S
             for sid, held in list(self.sessions.items()):
+                if self.peers is not None and (held.in_flight or held.last_used > now - 120):
+                    self.peers.records.touch(sid)
                 if held.in_flight == 0 and held.last_used < limit:
+                    if self.peers is None:
+                        log.info("session %s closed after %d s idle", sid, SESSION_IDLE_S)
+                    self.end_here(sid)
+            if self.peers is not None:
+                for sid in self.peers.records.expired(SESSION_IDLE_S):
                     log.info("session %s closed after %d s idle", sid, SESSION_IDLE_S)
                     self._end(sid)
 
-    def close_all(self) -> None:
+    def close_streams(self) -> None:
+        """Standing streams end (the server stops; requests in flight may finish)."""
+        for held in list(self.sessions.values()):
+            if held.stream is not None:
+                held.stream.close()
+
+    def close_all(self, reason: str | None = None) -> None:
+        """This server stops: its sessions end here (other workers keep
+        serving them)."""
         for sid in list(self.sessions):
-            self._end(sid)
+            self.end_here(sid, reason)
 
     # -- 2026-07-28 ---------------------------------------------------------------
 
