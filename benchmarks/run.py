@@ -165,6 +165,10 @@ def main() -> int:
                         memory.per_call(
                             records, s, dirs[s.name, "bench4"], expected[s.name, "bench4"], 20, repeat
                         )
+                        if s.is_ours:
+                            memory.workers(
+                                records, s, dirs[s.name, "c10"], 10, expected[s.name, "c10"], repeat
+                            )
                     elif part == "load":
                         load.measure(records, s, built, repeat)
             # Keep what is measured so far, in case a later part fails.

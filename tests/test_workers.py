@@ -387,3 +387,22 @@ def test_workers_die_with_their_parent(env, loaded, tmp_path: Path) -> None:
         while any(Path(f"/proc/{pid}").exists() and _number(pid) >= 0 for pid in members):
             assert time.monotonic() < deadline, "workers outlived their parent"
             time.sleep(0.05)
+
+
+def test_workers_share_compiled_code(env, cli, components, tmp_path: Path) -> None:
+    """Compiled once (here by the CLI's load), then every worker's first
+    call maps the cached artifact instead of compiling again (which would
+    rewrite it)."""
+    cache = tmp_path / "compiled"
+    served = {**env, "WASSETTE_CACHE_DIR": str(cache)}
+    assert cli("component", "load", components["io"].as_uri(), env_extra=served).returncode == 0
+    artifacts = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()}
+    assert artifacts, "the load compiled nothing into the cache"
+    with http_server(served, tmp_path / "serve.log", "--workers", "2") as server:
+        all_serving(server)
+        a, b = pinned(server)
+        sid = open_session(a)
+        for n, p in enumerate((a, b)):
+            _, answer, _ = p.post(call(n, "env-count", {}), sid)
+            assert answer[-1]["result"]["isError"] is False, answer
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()} == artifacts

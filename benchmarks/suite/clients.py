@@ -189,6 +189,14 @@ class RawHttp:
         head = ["POST /mcp HTTP/1.1", f"Host: {self.host}", f"Content-Length: {len(data)}"]
         head += [f"{k}: {v}" for k, v in self.headers.items()]
         self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+        return self._response()
+
+    def worker(self) -> int:
+        """Which of ours' worker processes this connection reached (/info)."""
+        self.sock.sendall(f"GET /info HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+        return int(json.loads(self._response()[1])["worker"])
+
+    def _response(self) -> tuple[dict[str, str], bytes]:
         status = self._line()
         if not status.startswith(b"HTTP/1.1 2"):
             raise RuntimeError(f"HTTP answer {status!r}")
@@ -356,16 +364,13 @@ async def sdk_http(port: int) -> AsyncIterator[ClientSession]:
 
 def wait_workers(port: int, count: int, timeout: float = 60) -> None:
     """Until `count` worker processes of ours answer (new connections, /info)."""
-    import http.client
-
     seen: set[int] = set()
     deadline = time.monotonic() + timeout
     while len(seen) < count:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        client = RawHttp(port)
         try:
-            conn.request("GET", "/info")
-            seen.add(int(json.loads(conn.getresponse().read())["worker"]))
+            seen.add(client.worker())
         finally:
-            conn.close()
+            client.close()
         if time.monotonic() > deadline:
             raise TimeoutError(f"only workers {sorted(seen)} of {count} answered")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from suite import clients, fixtures
 from suite.stats import Records
-from suite.subjects import Subject, reset_peak, rss_kib
+from suite.subjects import Subject, free_port, process_tree, reset_peak, rss_kib
 
 # RSS counts as settled when it moved less than this over SETTLE_WINDOW_S.
 SETTLE_MIB = 1.0
@@ -93,3 +93,44 @@ def per_call(
                 rss_mib=round(before / 1024, 1),
                 peak_rise_mib=round(max(0, peak - before) / 1024, 2),
             )
+
+
+def workers(
+    records: Records, subject: Subject, component_dir: Path, components: int, expected: int, repeat: int
+) -> None:
+    """Ours over HTTP with `--workers 2`: RSS of the parent, of each worker
+    and of the whole set, once idle after a complete tools/list and a call
+    to every component through each worker."""
+    port = free_port()
+    with subject.process(subject.http_command(component_dir, port, 2), stdio=False) as proc:
+        client = clients.connect_http(port)
+        names = clients.wait_listed(client, expected)
+        client.close()
+        clients.wait_workers(port, 2)
+        seen: set[int] = set()
+        while len(seen) < 2:  # new connections until both workers served every component
+            client = clients.RawHttp(port)
+            worker = client.worker()
+            if worker not in seen:
+                client.initialize()
+                for path in sorted(component_dir.glob("*.wasm")):
+                    cid = path.name[: -len(".wasm")]
+                    clients.call_ok(
+                        client,
+                        _tool_for(cid, names),
+                        fixtures.call_for(cid).arguments,
+                        f"{subject.name}: {cid}",
+                    )
+                seen.add(worker)
+            client.close()
+        members = process_tree(proc.pid)
+        each = [settled_rss_kib(pid) for pid in members]
+    records.add(
+        "memory_workers",
+        subject.name,
+        repeat,
+        components=components,
+        parent_mib=round(each[0] / 1024, 1),
+        worker_mib=[round(kib / 1024, 1) for kib in each[1:]],
+        total_mib=round(sum(each) / 1024, 1),
+    )

@@ -226,6 +226,22 @@ def memory_tables(records: Records) -> list[str]:
         )
     out += ["**Per-call peak, MiB**: rise of peak RSS over RSS during 20 calls (four fixtures loaded)", ""]
     out += _table(["component", "ours", "Wassette 0.8", "ours RSS before", "Wassette RSS before"], rows)
+    sets = records.select("memory_workers")
+    if sets:
+        rows = [
+            [
+                str(r["repeat"] + 1),
+                f"{r['parent_mib']:.1f}",
+                ", ".join(f"{w:.1f}" for w in r["worker_mib"]),
+                f"{r['total_mib']:.1f}",
+            ]
+            for r in sets
+        ]
+        out += [
+            "**`serve --workers 2`, 10 components, RSS in MiB** (idle, after every component was called on both workers)",
+            "",
+        ]
+        out += _table(["run", "parent", "workers", "whole set"], rows)
     return out
 
 

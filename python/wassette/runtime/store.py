@@ -89,23 +89,28 @@ TEMP_SUFFIX = ".tmp"
 STALE_TEMP_S = 60.0
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o644, *, durable: bool = True) -> None:
     """Readers see the old file or the new one, never a partial write. The
     temp file is locked while it is written, so a writer killed midway
-    leaves a file `sweep_temp_files` can tell from one still being written."""
+    leaves a file `sweep_temp_files` can tell from one still being written.
+    `durable=False`: no fsync, for files that need not outlive the machine
+    (a running server's session records)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    if not durable:
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

@@ -173,9 +173,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _supervise(args: argparse.Namespace, options: Any, count: int) -> int:
     from wassette.server.http.app import announcement
-    from wassette.server.http.supervisor import Supervisor, reserve, worker_argv
+    from wassette.server.http.sockets import bind_socket
+    from wassette.server.http.supervisor import Supervisor, worker_argv
 
-    held = reserve(options.host, options.port)
+    # Held for the set (bound, not listening: it takes no connection), so a
+    # port 0 becomes one port every worker binds.
+    held = bind_socket(options.host, options.port, shared=True, listen=False)
     host, port = held.getsockname()[:2]
     try:
         return Supervisor(count, host, port, worker_argv(args.argv)).run(announcement(options, host, port))

@@ -20,6 +20,7 @@ from wassette.server.core import protocol
 from wassette.server.core.server import McpServer, ServerOptions
 from wassette.server.http.guard import LOOPBACK_HOSTS, Guard, HostAllowlist
 from wassette.server.http.legacy_sse import MESSAGES_PATH, LegacySse
+from wassette.server.http.sockets import bind_socket
 from wassette.server.http.streamable import StreamableHttp
 from wassette.server.http.supervisor import WorkerSpec
 from wassette.server.http.wire import Receive, Scope, Send, header_map, respond
@@ -158,27 +159,6 @@ class App:
         """The server stops: streams end, calls in flight are stopped."""
         self.close_streams()
         self.streamable.close_all(reason)
-
-
-def bind_socket(host: str, port: int, *, shared: bool = False) -> socket.socket:
-    """The listening socket; `shared`: one of several on the same address
-    (SO_REUSEPORT: the kernel spreads connections over them)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say
-    # so, and without it every streamed answer waits out a delayed ACK (40 ms).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if shared:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as e:
-        sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}") from None
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
 
 
 def announcement(options: HttpOptions, host: str, port: int) -> str:

@@ -17,11 +17,11 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from wassette.runtime.store import write_atomic
 from wassette.server.core.session import Session
 
 # Ids are minted here (uuid4 hex); anything else names no session, and is
@@ -58,15 +58,7 @@ class SessionRecords:
             "client_info": session.client_info,
             "log_level": session.log_level,
         }
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(state, f)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_atomic(path, json.dumps(state).encode(), 0o600, durable=False)
         return self.stamp(session.id or "")
 
     def stamp(self, sid: str) -> Stamp | None:

@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -91,21 +90,6 @@ class WorkerSpec(NamedTuple):
             with contextlib.suppress(OSError):
                 os.write(self.ready_fd, b"1")
                 os.close(self.ready_fd)
-
-
-def reserve(host: str, port: int) -> socket.socket:
-    """Holds the address for the set (bound, not listening: it takes no
-    connection), so a port 0 becomes one port every worker binds."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as e:
-        sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror}") from None
-    return sock
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
