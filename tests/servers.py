@@ -26,13 +26,16 @@ ANNOUNCE = re.compile(r"serving MCP \(([a-z-]+)\) at (http://\S+)")
 class HttpServer:
     """`wassette serve` on a free loopback port; stderr goes to a log file."""
 
-    def __init__(self, env: dict[str, str], log: Path, *args: str, ready: bool = True) -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, *args: str, ready: bool = True, executable: str | None = None
+    ) -> None:
         """Returns once the server answers /ready, or only /health with
-        `ready=False`."""
+        `ready=False`; `executable`: a `wassette` other than this interpreter's."""
         self.log = log
+        command = [executable] if executable else [sys.executable, "-m", "wassette"]
         with log.open("wb") as sink:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "wassette", "serve", "--bind-address", "127.0.0.1:0", *args],
+                [*command, "serve", "--bind-address", "127.0.0.1:0", *args],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
@@ -79,8 +82,10 @@ class HttpServer:
 
 
 @contextmanager
-def http_server(env: dict[str, str], log: Path, *args: str, ready: bool = True) -> Iterator[HttpServer]:
-    server = HttpServer(env, log, *args, ready=ready)
+def http_server(
+    env: dict[str, str], log: Path, *args: str, ready: bool = True, executable: str | None = None
+) -> Iterator[HttpServer]:
+    server = HttpServer(env, log, *args, ready=ready, executable=executable)
     try:
         yield server
     finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wassette.runtime.config import Settings
+from wassette.runtime.config import Settings, usable_cores
 from wassette.runtime.config_schema import SCHEMA
 from wassette.runtime.errors import ConfigError
 
@@ -36,6 +36,11 @@ def load(tmp_path: Path, text: str) -> Settings:
             "signatures.keys: unknown key (expected one of: mode, trust, trusted_root)",
         ),
         ('[[signatures.trust]]\nmode = "warn"', "signatures.trust[0].pattern: is required"),
+        ("workers = 0", 'workers: expected "auto" or a number of processes from 1 to 64, got an integer 0'),
+        (
+            'workers = "all"',
+            "workers: expected \"auto\" or a number of processes from 1 to 64, got a string 'all'",
+        ),
         (
             '[[signatures.trust]]\npattern = "x/*"\nidentities = [{ identity = "a" }]',
             "signatures.trust[0].identities[0].issuer: is required",
@@ -78,3 +83,33 @@ def test_every_key_is_documented() -> None:
     text = (Path(__file__).resolve().parent.parent / "docs/getting-started.md").read_text()
     missing = [key for key in SCHEMA if f"`{key}`" not in text]
     assert missing == []
+
+
+def test_worker_count(tmp_path: Path) -> None:
+    assert load(tmp_path, "workers = 3").serve.workers == 3
+    assert load(tmp_path, 'workers = "auto"').serve.workers == usable_cores()
+    env = {"HOME": str(tmp_path), "WASSETTE_WORKERS": "2"}
+    assert Settings.load(env=env).serve.workers == 2
+    assert Settings.load(env=env, serve={"workers": "1"}).serve.workers == 1  # the flag wins
+    with pytest.raises(ConfigError, match="workers must be 'auto' or a number from 1 to 64, got '65'"):
+        Settings.load(env={**env, "WASSETTE_WORKERS": "65"})
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "limit"),
+    [
+        ("max 100000", None),
+        ("150000 100000", 2),
+        ("50000 100000", 1),
+        ("100000 100000", 1),
+        ("garbage", None),
+    ],
+)
+def test_usable_cores_follow_a_cgroup_quota(tmp_path: Path, cpu_max: str, limit: int | None) -> None:
+    import os
+
+    path = tmp_path / "cpu.max"
+    path.write_text(cpu_max + "\n")
+    cores = len(os.sched_getaffinity(0))
+    assert usable_cores(path) == (cores if limit is None else min(cores, limit))
+    assert usable_cores(tmp_path / "absent") == cores

@@ -1,5 +1,5 @@
-"""The parts `serve --workers N` is made of, alone: the bus between workers,
-the shared session records, the worker's instructions from its parent."""
+"""The parts `serve --workers N` is made of, alone: the bus between workers
+and the shared session records."""
 
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ from typing import Any
 
 import pytest
 
-from wassette.runtime.errors import ConfigError
 from wassette.server.core.session import Session
 from wassette.server.http.bus import MAX_MESSAGE_BYTES, Bus
 from wassette.server.http.shared_sessions import SessionRecords
-from wassette.server.http.supervisor import WORKER_ENV, WorkerSpec
 
 SID = "0123456789abcdef0123456789abcdef"
 
@@ -100,15 +98,3 @@ def test_session_records_round_trip_and_change(tmp_path: Path) -> None:
     assert records.load(SID, copy) is None
     records.remove(SID)
     assert records.stamp(SID) is None
-
-
-@pytest.mark.parametrize("raw", ["{", "[]", '{"directory": "/tmp"}', '{"number": "x"}'])
-def test_malformed_worker_instructions(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
-    monkeypatch.setenv(WORKER_ENV, raw)
-    with pytest.raises(ConfigError, match="WASSETTE_WORKER is set but malformed"):
-        WorkerSpec.from_env()
-
-
-def test_no_instructions_no_worker(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(WORKER_ENV, raising=False)
-    assert WorkerSpec.from_env() is None

@@ -351,15 +351,21 @@ def _wait_for_new_worker(server: HttpServer, gone: set[int]) -> int:
         time.sleep(0.02)
 
 
-def _number(pid: int) -> int:
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (nobody may reap an orphan here)."""
     try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _number(pid: int) -> int:
+    """A worker's number, from its name (`wassette-wN`); -1 for anything else."""
+    try:
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return -1
-    for item in environ.split(b"\0"):
-        if item.startswith(b"WASSETTE_WORKER="):
-            return int(json.loads(item.split(b"=", 1)[1])["number"])
-    return -1
+    return int(name[len("wassette-w") :]) if name.startswith("wassette-w") else -1
 
 
 def test_a_worker_that_keeps_dying_stops_the_set(env, loaded, tmp_path: Path) -> None:
@@ -384,7 +390,7 @@ def test_workers_die_with_their_parent(env, loaded, tmp_path: Path) -> None:
         server.proc.kill()
         server.proc.wait()
         deadline = time.monotonic() + 20
-        while any(Path(f"/proc/{pid}").exists() and _number(pid) >= 0 for pid in members):
+        while any(_running(pid) for pid in members):
             assert time.monotonic() < deadline, "workers outlived their parent"
             time.sleep(0.05)
 

@@ -97,7 +97,10 @@ def throughput_table(records: Records) -> list[str]:
     for fx in ("io", "time-server"):
         for c in (1, 4, 16):
             m = {"fixture": fx, "concurrency": c}
+            # Runs before `--workers` existed measured one process, with no `workers` field.
             one = {"subject": "ours", "workers": 1, **m}
+            if not records.select("throughput", **one):
+                one = {"subject": "ours", "workers": None, **m}
             two = {"subject": "ours", "workers": 2, **m}
             theirs = {"subject": "wassette", **m}
             w1, w2 = (
@@ -114,6 +117,7 @@ def throughput_table(records: Records) -> list[str]:
                     cell(records, "throughput", "calls_per_s", 0, **one),
                     cell(records, "throughput", "calls_per_s", 0, **two),
                     cell(records, "throughput", "calls_per_s", 0, **theirs),
+                    ratio(w1, wa),
                     ratio(w2, wa),
                     ratio(w2, w1),
                     "/".join(cell(records, "throughput", k, 2, **two) for k in ("client_cpu", "server_cpu")),
@@ -129,6 +133,7 @@ def throughput_table(records: Records) -> list[str]:
         "ours, 1 worker",
         "ours, 2 workers",
         "Wassette 0.8",
+        "ours 1w/Wassette",
         "ours 2w/Wassette",
         "2w/1w",
         "CPU clients/server, ours 2w",

@@ -69,7 +69,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # first, --help, a typo) gets the whole CLI.
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
-    args.argv = argv  # `serve --workers N` starts its workers with the same arguments
     handler: Handler = args.handler
     _configure_logging("info" if args.command in SERVERS else "warning")
     try:

@@ -203,12 +203,21 @@ def serve_settings(env: Mapping[str, str], doc: Document, flags: Mapping[str, An
     )
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity, e.g. a container's cpuset)."""
+def usable_cores(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The cores this process may use: those it may run on (its affinity,
+    e.g. a container's cpuset), at most its cgroup's CPU quota rounded up
+    (a Kubernetes CPU limit: 1.5 cores of a 64-core node are 2)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota here
+    return max(1, cores)
 
 
 def _workers(value: object) -> int:

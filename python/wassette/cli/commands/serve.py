@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from wassette.cli.options import Parents
 
+if TYPE_CHECKING:
+    from wassette.server.http.app import HttpOptions, Transport
+    from wassette.server.http.supervisor import WorkerSpec
+
 
 def _bool(text: str) -> bool:
     from wassette.runtime.config_schema import parse_bool
@@ -150,37 +154,40 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.transport == "stdio":
         return cmd_run(args)
-    from wassette.server.http.app import HttpOptions, serve_http
-    from wassette.server.http.supervisor import WorkerSpec
-
-    if TYPE_CHECKING:
-        from wassette.server.http.app import Transport
+    from wassette.cli.common import runtime
+    from wassette.server.http.app import HttpOptions
 
     transport: Transport = args.transport or "streamable-http"
-    worker = WorkerSpec.from_env()
-    if worker is None:
-        from wassette.cli.common import runtime
+    settings = runtime(args, refresh=False, serve=_serve_flags(args)).settings
+    if settings.serve.workers > 1:
+        return _supervise(
+            args, HttpOptions.from_settings(settings, transport=transport), settings.serve.workers
+        )
+    return _serve(args, transport, None)
 
-        settings = runtime(args, refresh=False, serve=_serve_flags(args)).settings
-        if settings.serve.workers > 1:
-            options = HttpOptions.from_settings(settings, transport=transport)
-            return _supervise(args, options, settings.serve.workers)
+
+def _serve(args: argparse.Namespace, transport: Transport, worker: WorkerSpec | None) -> int:
+    """Serves HTTP in this process: alone, or as one `worker` of a set."""
+    from wassette.server.http.app import HttpOptions, serve_http
+
     rt = _start(args, provision_it=worker is None or worker.provisions)
-    options = HttpOptions.from_settings(rt.settings, transport=transport)
-    serve_http(rt, options, _server_options_of(args), worker)
+    serve_http(
+        rt, HttpOptions.from_settings(rt.settings, transport=transport), _server_options_of(args), worker
+    )
     return 0
 
 
-def _supervise(args: argparse.Namespace, options: Any, count: int) -> int:
+def _supervise(args: argparse.Namespace, options: HttpOptions, count: int) -> int:
     from wassette.server.http.app import announcement
     from wassette.server.http.sockets import bind_socket
-    from wassette.server.http.supervisor import Supervisor, worker_argv
+    from wassette.server.http.supervisor import Supervisor
 
     # Held for the set (bound, not listening: it takes no connection), so a
     # port 0 becomes one port every worker binds.
     held = bind_socket(options.host, options.port, shared=True, listen=False)
     host, port = held.getsockname()[:2]
     try:
-        return Supervisor(count, host, port, worker_argv(args.argv)).run(announcement(options, host, port))
+        supervisor = Supervisor(count, host, port, lambda spec: _serve(args, options.transport, spec))
+        return supervisor.run(announcement(options, host, port))
     finally:
         held.close()

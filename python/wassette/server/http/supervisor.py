@@ -2,11 +2,14 @@
 
 The parent (this module) loads no engine and serves nothing itself: it
 reserves the address, starts the workers, replaces one that dies, and on
-SIGTERM or SIGINT lets them drain and stop. Each worker is `wassette serve`
-itself, told by `WASSETTE_WORKER` that it is one of a set: it opens its own
-listening socket on the address with SO_REUSEPORT, so the kernel spreads new
-connections over the workers, and it shares sessions, cancellations and tool
-changes with the others through the set's private directory (worker.py).
+SIGTERM or SIGINT lets them drain and stop. A worker is a fork of the
+parent (which has imported the CLI and read the configuration by then, and
+runs no thread: a fork is safe, and a worker starts ~60 ms sooner than a new
+interpreter would) that then does what `wassette serve` does alone: it opens
+its own listening socket on the address with SO_REUSEPORT, so the kernel
+spreads new connections over the workers, and shares sessions,
+cancellations and tool changes with the others through the set's private
+directory (worker.py).
 
 The first worker starts alone: it provisions (`--manifest`) and compiles
 what the engine's artifact cache lacks, and serves from then on (the set is
@@ -18,25 +21,19 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import logging
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import NamedTuple
 
-from wassette.runtime.errors import ConfigError
-
 log = logging.getLogger("wassette.http")
 
-WORKER_ENV = "WASSETTE_WORKER"
 # After SIGTERM, how long the parent waits for its workers (which drain their
 # requests for `app.DRAIN_S`) before it kills them.
 STOP_GRACE_S = 15
@@ -46,6 +43,7 @@ CRASH_WINDOW_S = 10.0
 MAX_CRASHES = 5
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
 
 
 class WorkerSpec(NamedTuple):
@@ -57,26 +55,6 @@ class WorkerSpec(NamedTuple):
     host: str
     port: int
     ready_fd: int  # -1: nobody waits for it
-
-    @classmethod
-    def from_env(cls) -> WorkerSpec | None:
-        raw = os.environ.get(WORKER_ENV)
-        if not raw:
-            return None
-        try:
-            v = json.loads(raw)
-            return cls(
-                Path(v["directory"]),
-                int(v["number"]),
-                int(v["workers"]),
-                str(v["host"]),
-                int(v["port"]),
-                int(v["ready_fd"]),
-            )
-        except (ValueError, KeyError, TypeError):
-            raise ConfigError(
-                f"{WORKER_ENV} is set but malformed (it is for `serve --workers` only)"
-            ) from None
 
     @property
     def provisions(self) -> bool:
@@ -92,49 +70,65 @@ class WorkerSpec(NamedTuple):
                 os.close(self.ready_fd)
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+Serve = Callable[[WorkerSpec], int]
+
+
+def _become_worker(number: int, keep: int) -> None:
+    """In a fresh fork: the parent's signal handling undone, its own session
+    (Ctrl-C in a terminal reaches the parent only, which stops the workers
+    once), death with the parent, a name `ps -o comm` and `top` show, and
+    no descriptor of the parent's but the standard ones and `keep`."""
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.alarm(0)
+    os.setsid()
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(_PR_SET_NAME, f"wassette-w{number}".encode())
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    if keep >= 3:
+        os.closerange(3, keep)
+    os.closerange(max(3, keep + 1), 1 << 16)
 
 
 class Supervisor:
-    def __init__(self, count: int, host: str, port: int, argv: Sequence[str]) -> None:
+    def __init__(self, count: int, host: str, port: int, serve: Serve) -> None:
         self.count = count
         self.host = host
         self.port = port
-        self.argv = list(argv)
+        self.serve = serve
+        self.parent = os.getpid()
         self.directory = Path(tempfile.mkdtemp(prefix="wassette-serve-"))
         (self.directory / "bus").mkdir()
         (self.directory / "sessions").mkdir()
-        # pid -> the worker's number, its process, when it started
-        self.workers: dict[int, tuple[int, subprocess.Popen[bytes], float]] = {}
+        # pid -> the worker's number, when it started
+        self.workers: dict[int, tuple[int, float]] = {}
         self.stopping = False
         self.crashes = 0
 
-    def spawn(self, index: int, *, wait_ready: bool) -> bool:
-        """Starts worker `index`; with `wait_ready`, returns once it listens
+    def spawn(self, number: int, *, wait_ready: bool) -> bool:
+        """Starts worker `number`; with `wait_ready`, returns once it listens
         (False: it exited first)."""
         read_fd, write_fd = os.pipe() if wait_ready else (-1, -1)
-        spec = {
-            "directory": str(self.directory),
-            "number": index,
-            "workers": self.count,
-            "host": self.host,
-            "port": self.port,
-            "ready_fd": write_fd,
-        }
-        env = {**os.environ, WORKER_ENV: json.dumps(spec)}
-        proc = subprocess.Popen(
-            self.argv,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            pass_fds=(write_fd,) if wait_ready else (),
-            # Ctrl-C in a terminal reaches the parent only, which stops the
-            # workers once; they die with the parent if it is killed.
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-        self.workers[proc.pid] = (index, proc, time.monotonic())
+        spec = WorkerSpec(self.directory, number, self.count, self.host, self.port, write_fd)
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the parent's code
+            code = 1
+            try:
+                _become_worker(number, write_fd)
+                if os.getppid() != self.parent:  # the parent died before PDEATHSIG was set
+                    os._exit(1)
+                code = self.serve(spec)
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+            except BaseException:
+                log.exception("worker %d failed", number)
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        self.workers[pid] = (number, time.monotonic())
         if not wait_ready:
             return True
         os.close(write_fd)
@@ -144,9 +138,9 @@ class Supervisor:
             os.close(read_fd)
 
     def signal_all(self, signum: int) -> None:
-        for _, proc, _ in self.workers.values():
+        for pid in self.workers:
             with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signum)
+                os.kill(pid, signum)
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         if not self.stopping:
@@ -170,22 +164,24 @@ class Supervisor:
             if not self.spawn(0, wait_ready=True):
                 return self._first_failed()
             log.info("%s", announce)
-            for index in range(1, self.count):
-                if self.stopping or not self.spawn(index, wait_ready=True):
+            for number in range(1, self.count):
+                if self.stopping or not self.spawn(number, wait_ready=True):
                     break
             if not self.stopping:
                 log.info("%d workers serving", len(self.workers))
             return self._watch()
         finally:
             self.signal_all(signal.SIGKILL)
-            for _, proc, _ in self.workers.values():
-                proc.wait()
+            for pid in list(self.workers):
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
             shutil.rmtree(self.directory, ignore_errors=True)
 
     def _first_failed(self) -> int:
-        _, proc, _ = next(iter(self.workers.values()))
-        code = proc.wait()
+        pid = next(iter(self.workers))
+        _, raw = os.waitpid(pid, 0)
         self.workers.clear()
+        code = os.waitstatus_to_exitcode(raw)
         return code if code > 0 else 1
 
     def _watch(self) -> int:
@@ -196,31 +192,26 @@ class Supervisor:
             gone = self.workers.pop(pid, None)
             if gone is None:
                 continue
-            index, proc, started = gone
-            proc.returncode = os.waitstatus_to_exitcode(raw)
+            number, started = gone
+            code = os.waitstatus_to_exitcode(raw)
             if self.stopping:
                 continue
             quick = time.monotonic() - started < CRASH_WINDOW_S
             self.crashes = self.crashes + 1 if quick else 0
             if self.crashes >= MAX_CRASHES:
-                log.error("worker %d keeps exiting (%s); stopping", index, _how(proc.returncode))
+                log.error("worker %d keeps exiting (%s); stopping", number, _how(code))
                 self.stopping = True
                 self.signal_all(signal.SIGTERM)
                 signal.alarm(STOP_GRACE_S)
                 status = 1
                 continue
-            log.warning("worker %d (pid %d) %s; starting another", index, pid, _how(proc.returncode))
-            self.spawn(index, wait_ready=False)
+            log.warning("worker %d (pid %d) %s; starting another", number, pid, _how(code))
+            self.spawn(number, wait_ready=False)
         return status
 
 
-def _how(code: int | None) -> str:
-    if code is not None and code < 0:
+def _how(code: int) -> str:
+    if code < 0:
         with contextlib.suppress(ValueError):
             return f"was killed by {signal.Signals(-code).name}"
     return f"exited with status {code}"
-
-
-def worker_argv(argv: Sequence[str]) -> list[str]:
-    """The command (its arguments after `wassette`), to run as a worker."""
-    return [sys.executable, "-m", "wassette", *argv]
