@@ -80,12 +80,13 @@ def test_session_records_round_trip_and_change(tmp_path: Path) -> None:
     session.client_info = {"name": "c", "version": "1"}
     first = records.save(session)
     copy = Session(session_id=SID, era="handshake")
-    assert records.load(SID, copy) == first == records.stamp(SID)
+    assert records.load(SID, copy) == (first, None) and first == records.stamp(SID)
     assert (copy.version, copy.initialized, copy.client_initialized) == ("2025-06-18", True, False)
     assert copy.can_elicit() and copy.client_info == {"name": "c", "version": "1"}
     session.client_initialized, session.log_level = True, 3
-    assert records.save(session) != first
-    records.load(SID, copy)
+    second = records.save(session, stream=1)  # worker 1 holds the GET stream now
+    assert second != first
+    assert records.load(SID, copy) == (second, 1)
     assert copy.client_initialized and copy.log_level == 3
     # Marked as used: the atime moves, what says "changed" (the mtime) does not.
     os.utime(tmp_path / f"{SID}.json", (1, 1))  # unused since 1970

@@ -412,3 +412,58 @@ def test_workers_share_compiled_code(env, cli, components, tmp_path: Path) -> No
             _, answer, _ = p.post(call(n, "env-count", {}), sid)
             assert answer[-1]["result"]["isError"] is False, answer
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()} == artifacts
+
+
+def _connection_to(server: HttpServer, number: int) -> http.client.HTTPConnection:
+    """A new keep-alive connection that reached worker `number`."""
+    host, port = server.base.removeprefix("http://").rsplit(":", 1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.request("GET", "/info")
+        if json.loads(conn.getresponse().read())["worker"] == number:
+            return conn
+        conn.close()
+    raise AssertionError(f"no connection reached worker {number}")
+
+
+def test_a_question_travels_through_the_worker_with_the_stream(env, loaded, tmp_path: Path) -> None:
+    """With --json-response a call cannot ask on its own response, so the
+    agent's grant request is asked on the session's GET stream, held by the
+    other worker; the user's answer, posted to that worker, reaches the call."""
+    with http_server(env, tmp_path / "serve.log", "--workers", "2", "--json-response") as server:
+        all_serving(server)
+        a, b = pinned(server)
+        init = {**INIT, "capabilities": {"elicitation": {}}}
+        status, _, headers = a.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init})
+        assert status == 200
+        sid = headers["mcp-session-id"]
+        a.post({"jsonrpc": "2.0", "method": "notifications/initialized"}, sid)
+        stream = _connection_to(server, 1)
+        stream.request(
+            "GET",
+            "/mcp",
+            headers={
+                "accept": "text/event-stream",
+                "mcp-session-id": sid,
+                "mcp-protocol-version": "2025-11-25",
+            },
+        )
+        events = stream.getresponse()
+        assert events.status == 200
+        grant = call(
+            1, "grant-environment-variable-permission", {"component_id": "io", "details": {"key": "API_KEY"}}
+        )
+        answers: list[dict[str, Any]] = []
+        running = threading.Thread(target=lambda: answers.extend(a.post(grant, sid)[1]))
+        running.start()
+        line = events.fp.readline()
+        while not line.startswith(b"data:"):
+            line = events.fp.readline()
+        question = json.loads(line[5:])
+        assert question["method"] == "elicitation/create" and "API_KEY" in question["params"]["message"]
+        reply = {"jsonrpc": "2.0", "id": question["id"], "result": {"action": "accept", "content": {}}}
+        assert b.post(reply, sid)[0] == 202
+        running.join(30)
+        assert answers and answers[-1]["result"]["isError"] is False, answers
+        stream.close()

@@ -100,6 +100,9 @@ class Session:
         # Told when what the session is changes (initialize, initialized,
         # setLevel): `serve --workers N` shares it with the other workers.
         self.on_change: Callable[[Session], None] | None = None
+        # Where a question goes when there is no stream to the client here:
+        # another worker's (`serve --workers N`); False when none has one.
+        self.forward: Callable[[dict[str, Any]], bool] | None = None
         self._lock = threading.Lock()
         self._requests: dict[Id, Exchange] = {}
         self._calls = 0
@@ -189,7 +192,9 @@ class Session:
         try:
             if channel is not None and channel.can_ask:
                 channel.send(message, False)
-            elif self.outbound is None or not self.outbound.send(message):
+            elif (self.outbound is None or not self.outbound.send(message)) and (
+                self.forward is None or not self.forward(message)
+            ):
                 raise NoBackChannel("there is no open stream to the client to ask on")
             deadline_left = ASK_TIMEOUT_S
             while not waiter.done.wait(min(0.5, deadline_left)):

@@ -44,9 +44,10 @@ class SessionRecords:
     def _path(self, sid: str) -> Path | None:
         return self.directory / f"{sid}.json" if _SESSION_ID.fullmatch(sid) else None
 
-    def save(self, session: Session) -> Stamp | None:
+    def save(self, session: Session, stream: int | None = None) -> Stamp | None:
         """Writes what the session is (atomically: a reader sees the old
-        record or the new one)."""
+        record or the new one); `stream`: the worker that holds the
+        session's standing GET stream, if one does."""
         path = self._path(session.id or "")
         if path is None:
             return None
@@ -57,6 +58,7 @@ class SessionRecords:
             "client_capabilities": session.client_capabilities,
             "client_info": session.client_info,
             "log_level": session.log_level,
+            "stream": stream,
         }
         write_atomic(path, json.dumps(state).encode(), 0o600, durable=False)
         return self.stamp(session.id or "")
@@ -72,8 +74,10 @@ class SessionRecords:
             return None
         return Stamp(st.st_ino, st.st_mtime_ns)
 
-    def load(self, sid: str, session: Session) -> Stamp | None:
-        """Sets `session` to what its record says; None when there is none."""
+    def load(self, sid: str, session: Session) -> tuple[Stamp, int | None] | None:
+        """Sets `session` to what its record says; returns the record's stamp
+        and the worker holding the session's GET stream (or None); None when
+        there is no record."""
         path = self._path(sid)
         if path is None:
             return None
@@ -90,7 +94,8 @@ class SessionRecords:
         session.client_info = state.get("client_info")
         level = state.get("log_level")
         session.log_level = level if isinstance(level, int) else None
-        return stamp
+        stream = state.get("stream")
+        return (stamp, stream if isinstance(stream, int) else None) if stamp is not None else None
 
     def touch(self, sid: str) -> None:
         """Marks the session as used now (its atime; the mtime says what changed)."""

@@ -84,13 +84,23 @@ class HttpSession:
     stream: Stream | None = None
     in_flight: int = 0
     last_used: float = field(default_factory=time.monotonic)
-    # The shared record as last read or written (`serve --workers N`).
+    # The shared record as last read or written, and the worker holding the
+    # GET stream when another does (`serve --workers N`).
     stamp: Stamp | None = None
+    remote_stream: int | None = None
+
+    def here(self) -> bool:
+        """Whether this worker holds the session's open GET stream."""
+        return self.stream is not None and not self.stream.closed
 
     # Outbound: messages that belong to no request go to the GET stream.
     def send(self, message: dict[str, Any]) -> bool:
         stream = self.stream
         return stream is not None and not stream.closed and stream.push(sse_event(message))
+
+    def push(self, message: dict[str, Any]) -> None:
+        """A question another worker asks on this worker's GET stream."""
+        self.send(message)
 
 
 class StreamableHttp:
@@ -165,18 +175,31 @@ class StreamableHttp:
         if held is None:
             if len(self.sessions) >= MAX_SESSIONS:
                 return None
-            held = HttpSession(Session(session_id=sid, era="handshake"))
-            held.session.outbound = held
-            held.session.on_change = self._share
-            self.sessions[sid] = held
+            held = self._hold(sid, Session(session_id=sid, era="handshake"))
             self.server.open(held.session)
-        held.stamp = records.load(sid, held.session)
+        loaded = records.load(sid, held.session)
+        if loaded is None:
+            self.end_here(sid)
+            return None
+        held.stamp, held.remote_stream = loaded
+        return held
+
+    def _hold(self, sid: str, session: Session) -> HttpSession:
+        held = self.sessions[sid] = HttpSession(session)
+        session.outbound = held
+        if self.peers is not None:
+            peers = self.peers
+            session.on_change = self._share
+            session.forward = lambda message: held.remote_stream is not None and peers.push(sid, message)
         return held
 
     def _share(self, session: Session) -> None:
+        """Writes the session's record (what it is, and which worker holds its GET stream)."""
         held = self.sessions.get(session.id or "")
-        if self.peers is not None and held is not None:
-            held.stamp = self.peers.records.save(session)
+        if self.peers is None or held is None or session.closed:
+            return
+        stream = self.peers.spec.number if held.here() else held.remote_stream
+        held.stamp = self.peers.records.save(session, stream)
 
     async def _open_session(self, headers: dict[bytes, bytes], send: Send) -> tuple[HttpSession, str] | None:
         """The session a request names; None (answered 400 or 404) when it
@@ -226,18 +249,14 @@ class StreamableHttp:
                 await respond_error(send, 503, INTERNAL_ERROR, "Too many open sessions", [])
                 return
             sid = uuid.uuid4().hex
-            held = HttpSession(Session(session_id=sid, era="handshake"))
-            held.session.outbound = held
-            held.session.on_change = self._share
+            held = self._hold(sid, Session(session_id=sid, era="handshake"))
+            self.server.open(held.session)
         else:
             found = await self._open_session(headers, send)
             if found is None:
                 return
             held, sid = found
         id_header = [(SESSION_HEADER, sid.encode("latin-1"))]
-        if opening:
-            self.sessions[sid] = held
-            self.server.open(held.session)
         held.in_flight += 1
         try:
             await self._serve(held.session, parsed, headers, receive, send, id_header)
@@ -333,6 +352,8 @@ class StreamableHttp:
             await respond_error(send, 409, INVALID_REQUEST, text, id_header)
             return
         stream = held.stream = Stream(asyncio.get_running_loop())
+        held.remote_stream = None
+        self._share(held.session)  # questions from other workers come here now
         held.in_flight += 1
         try:
             await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *id_header]})
@@ -342,6 +363,7 @@ class StreamableHttp:
             held.last_used = time.monotonic()
             if held.stream is stream:
                 held.stream = None
+                self._share(held.session)
 
     async def _delete(self, headers: dict[bytes, bytes], send: Send) -> None:
         found = await self._open_session(headers, send)

@@ -74,6 +74,11 @@ class Peers:
         self.records.remove(sid)
         self.bus.send({"t": "end", "sid": sid})
 
+    def push(self, sid: str, message: dict[str, Any]) -> bool:
+        """A question for the client of a session whose GET stream another worker holds."""
+        self.bus.send({"t": "push", "sid": sid, "message": message})
+        return True
+
     def forward_sse(self, sid: str, body: bytes) -> None:
         self.bus.send({"t": "sse", "sid": sid, "body": body.decode("utf-8", "replace")})
 
@@ -92,6 +97,11 @@ class Peers:
             loop.call_soon_threadsafe(app.streamable.end_here, sid)
         elif kind == "sse":
             loop.call_soon_threadsafe(app.sse.deliver, sid, str(message.get("body", "")).encode())
+        elif kind == "push":
+            pushed = message.get("message")
+            held = app.streamable.sessions.get(sid)
+            if held is not None and isinstance(pushed, dict):
+                held.push(pushed)
         elif kind in ("cancel", "answer"):
             held = app.streamable.sessions.get(sid)
             if held is None:
