@@ -188,10 +188,21 @@ class StreamableHttp:
         held = self.sessions[sid] = HttpSession(session)
         session.outbound = held
         if self.peers is not None:
-            peers = self.peers
             session.on_change = self._share
-            session.forward = lambda message: held.remote_stream is not None and peers.push(sid, message)
+            session.forward = lambda message: self._forward(held, sid, message)
         return held
+
+    def _forward(self, held: HttpSession, sid: str, message: dict[str, Any]) -> bool:
+        """A question for the client, when this worker has no GET stream of
+        the session: to the worker that has one, as the record says now (it
+        may have opened since this request began)."""
+        assert self.peers is not None
+        records = self.peers.records
+        if records.stamp(sid) != held.stamp:
+            loaded = records.load(sid, held.session)
+            if loaded is not None:
+                held.stamp, held.remote_stream = loaded
+        return held.remote_stream is not None and self.peers.push(sid, message)
 
     def _share(self, session: Session) -> None:
         """Writes the session's record (what it is, and which worker holds its GET stream)."""
