@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Install the toolchain that builds the test-component fixtures (tests/components)
-# and the MCP Inspector CLI the client tests drive.
+# Install the toolchain that builds the test-component fixtures (tests/components),
+# the MCP Inspector CLI the client tests drive, and the chart checkers.
 #
-# Idempotent and quick when everything is already in place. Three steps:
+# Idempotent and quick when everything is already in place. Four steps:
 #   1. Debian: clang + lld + wasi-libc + compiler-rt for wasm32 (C fixtures), and
 #      docker-registry (the OCI registry the distribution tests start on loopback).
 #   2. npm: tests/toolchain/package{,-lock}.json (jco 1.35.0, preview2-shim pinned
@@ -10,6 +10,8 @@
 #      likewise tests/toolchain/inspector (MCP Inspector 2.12.0 + Node 22.23.3).
 #   3. PyPI: tests/toolchain/requirements.txt (componentize-py, wasm-tools) installed
 #      into the *active* Python environment (`python` on PATH; use a venv).
+#   4. Go: tests/toolchain/k8s (Helm 4.3.2 and k8s-validate) built into a cache dir keyed
+#      by the module's hash, for the Helm chart's tests.
 #
 # Environment:
 #   WASSETTE_DEV_CACHE  cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/wassette-dev)
@@ -177,3 +179,31 @@ wt="$("$PY" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/wasm-to
 if ! "$wt" --version 2>/dev/null | grep -q '^wasm-tools 1\.'; then
     die "$wt is not the Bytecode Alliance wasm-tools (is PyPI 'wasm-tools' installed? pip uninstall wasm-tools; rerun)"
 fi
+
+# ---------------------------------------------------------------- 4. Go
+# tests/toolchain/k8s: Helm (pinned in its go.mod as a tool) and k8s-validate (decodes
+# manifests strictly with client-go's own API types), for the Helm chart's tests. Built
+# once per hash of the module into $CACHE/k8s-<hash>/bin; $CACHE/k8s-tools points there.
+command -v go >/dev/null || die "go is needed to build Helm and k8s-validate (Go 1.26 from the machine)"
+k8s_src="$TOOLCHAIN/k8s"
+k8s_hash="$(cat "$k8s_src/go.mod" "$k8s_src/go.sum" "$k8s_src/main.go" | sha256sum | cut -c1-16)"
+k8s_dir="$CACHE/k8s-$k8s_hash"
+mkdir -p "$CACHE"
+exec 8>"$k8s_dir.lock"
+flock 8
+if [[ -x "$k8s_dir/bin/helm" && -x "$k8s_dir/bin/k8s-validate" ]]; then
+    say "go: helm and k8s-validate already built in $k8s_dir"
+else
+    say "go: building helm and k8s-validate into $k8s_dir (a few minutes, once)"
+    log="$(mktemp)"
+    if ! (cd "$k8s_src" && go build -trimpath -o "$k8s_dir/bin/helm" helm.sh/helm/v4/cmd/helm \
+        && go build -trimpath -o "$k8s_dir/bin/k8s-validate" .) >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        die "building helm or k8s-validate failed (see output above)"
+    fi
+    rm -f "$log"
+fi
+"$k8s_dir/bin/helm" version --short >/dev/null || die "$k8s_dir/bin/helm does not run"
+ln -sfn "$k8s_dir" "$CACHE/k8s-tools"
+exec 8>&-

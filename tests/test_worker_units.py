@@ -45,6 +45,19 @@ def test_bus_reaches_every_other_worker_and_skips_dead_ones(tmp_path: Path) -> N
     assert not list(tmp_path.glob("worker-[012].sock"))
 
 
+def test_bus_in_a_directory_with_a_long_path(tmp_path: Path) -> None:
+    """Longer than a socket address may be (107 bytes): still works."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    a, b = Bus(deep, "worker-0"), Bus(deep, "worker-1")
+    got = threading.Event()
+    b.start(lambda m: got.set())
+    a.send({"t": "tools"})
+    assert got.wait(5)
+    a.close()
+    b.close()
+
+
 def test_bus_survives_garbage(tmp_path: Path) -> None:
     bus = Bus(tmp_path, "worker-0")
     got: list[dict[str, Any]] = []

@@ -36,10 +36,15 @@ class Bus:
     def __init__(self, directory: Path, name: str) -> None:
         self.directory = directory
         self.path = directory / f"{name}.sock"
+        # Socket addresses are at most 107 bytes; a long TMPDIR makes longer
+        # paths. They are named through a descriptor of the directory instead
+        # (/proc/self/fd/N/NAME), which also keeps the directory's 0700 guard
+        # (an abstract socket would have none).
+        self._dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # a worker this one replaces left it
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(self.path))
+        self.sock.bind(self._address(self.path.name))
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, MAX_MESSAGE_BYTES * 2)
         self._out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._out.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_MESSAGE_BYTES * 2)
@@ -55,20 +60,25 @@ class Bus:
             return
         try:
             peers = [
-                p for p in os.scandir(self.directory) if p.name.endswith(".sock") and p.path != str(self.path)
+                p.name
+                for p in os.scandir(self.directory)
+                if p.name.endswith(".sock") and p.name != self.path.name
             ]
         except OSError:
             return
         with self._out_lock:
             for peer in peers:
                 try:
-                    self._out.sendto(data, socket.MSG_DONTWAIT, peer.path)
+                    self._out.sendto(data, socket.MSG_DONTWAIT, self._address(peer))
                 except (ConnectionRefusedError, FileNotFoundError):
                     pass  # that worker is gone; its replacement binds anew
                 except BlockingIOError:
-                    log.warning("worker %s is not reading its messages; one was dropped", peer.name)
+                    log.warning("worker %s is not reading its messages; one was dropped", peer)
                 except OSError as e:
-                    log.warning("relaying to worker %s failed: %s", peer.name, e)
+                    log.warning("relaying to worker %s failed: %s", peer, e)
+
+    def _address(self, name: str) -> str:
+        return f"/proc/self/fd/{self._dir_fd}/{name}"
 
     def start(self, handler: Handler) -> None:
         threading.Thread(target=self._read, args=(handler,), name="wassette-bus", daemon=True).start()
@@ -95,3 +105,5 @@ class Bus:
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
         self._out.close()
+        with contextlib.suppress(OSError):
+            os.close(self._dir_fd)
