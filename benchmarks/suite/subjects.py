@@ -64,8 +64,11 @@ class Subject:
             "RUST_LOG": "error",
             "WASSETTE_LOG": "error",
         }
-        if "PYTHONPATH" in os.environ:
-            self.env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        # PYTHONPATH: which `wassette` ours imports; WASSETTE_WORKERS: e.g. 1 to measure ours'
+        # HTTP server as one process (default: one worker per usable core).
+        for key in ("PYTHONPATH", "WASSETTE_WORKERS"):
+            if key in os.environ:
+                self.env[key] = os.environ[key]
 
     @property
     def is_ours(self) -> bool:
