@@ -140,7 +140,27 @@ def cli_reference() -> str:
             lines += [f"{_cell(helptext).rstrip('.')}.", ""]
         lines += ["```", _synopsis(path, parser), "```", ""]
         lines += _options_table(parser)
+    lines += _aliases()
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _aliases() -> list[str]:
+    from wassette.cli.main import ALIASES
+
+    lines = [
+        "## Wassette's flat command names",
+        "",
+        "Articles about Microsoft's Wassette show flat commands named like its built-in MCP tools;",
+        "each is accepted as the command it names (not listed in `wassette --help`). The flat",
+        "storage grant takes the access last: `wassette grant-storage-permission ID fs://workspace/** read`.",
+        "",
+        "| flat form | is |",
+        "|---|---|",
+    ]
+    for name, target in ALIASES.items():
+        anchor = "wassette-" + "-".join(target)
+        lines.append(f"| `wassette {name}` | [`wassette {' '.join(target)}`](#{anchor}) |")
+    return [*lines, ""]
 
 
 # -- built-in MCP tools ------------------------------------------------------

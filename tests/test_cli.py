@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -289,3 +290,37 @@ def test_tool_descriptions_are_those_mcp_clients_see(cli, components: dict[str, 
     assert json.loads(cli("tool", "read", "add").stdout)["description"] == served["add"]
     inspected = {t["name"]: t["description"] for t in json.loads(cli("inspect", "arith").stdout)}
     assert inspected == served
+
+
+def test_wassettes_flat_command_names(cli, components: dict[str, Path], component_dir: Path) -> None:
+    """The forms articles about Wassette show (`wassette load-component ...`,
+    `wassette grant-storage-permission ID fs://... read`) do what the
+    hierarchical commands do; the main help does not list them."""
+
+    def ok(*args: str) -> Any:
+        done = cli(*args)
+        assert done.returncode == 0, (args, done.stderr)
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+    ok("load-component", components["io"].as_uri())
+    assert [c["id"] for c in ok("list-components")] == ["io"]
+    ok("grant-storage-permission", "io", "fs:///srv/data/**", "read")
+    ok("grant-network-permission", "io", "api.example.com")
+    ok("grant-environment-variable-permission", "io", "API_KEY")
+    ok("grant-memory-permission", "io", "64Mi")
+    policy = yaml.safe_load((component_dir / "io.policy.yaml").read_text())
+    assert ok("get-policy", "io") == policy
+    perms = policy["permissions"]
+    assert perms["storage"]["allow"] == [{"uri": "fs:///srv/data/**", "access": ["read"]}]
+    assert perms["network"]["allow"] == [{"host": "api.example.com"}]
+    assert perms["environment"]["allow"] == [{"key": "API_KEY"}]
+    ok("revoke-network-permission", "io", "api.example.com")
+    ok("revoke-environment-variable-permission", "io", "API_KEY")
+    ok("revoke-storage-permission", "io", "fs:///srv/data/**")
+    ok("reset-permission", "io")
+    ok("unload-component", "io")
+    assert ok("list-components") == []
+    listed = cli("--help").stdout
+    assert "load-component" not in listed and "component" in listed
+    refused = cli("grant-storage-permission", "io", "fs:///x", "read")
+    assert refused.returncode == 1 and "no component with id 'io'" in refused.stderr

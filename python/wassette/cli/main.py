@@ -34,6 +34,37 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 # Commands that serve (they log at info by default).
 SERVERS = frozenset({"run", "serve"})
+# Wassette's flat command names (those of the built-in MCP tools), as articles about it show
+# them: each is the hierarchical command it names, not in the main help (docs/cli.md lists them).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "load-component": ("component", "load"),
+    "unload-component": ("component", "unload"),
+    "list-components": ("component", "list"),
+    "search-components": ("registry", "search"),
+    "get-policy": ("policy", "get"),
+    "grant-storage-permission": ("permission", "grant", "storage"),
+    "grant-network-permission": ("permission", "grant", "network"),
+    "grant-environment-variable-permission": ("permission", "grant", "environment-variable"),
+    "grant-memory-permission": ("permission", "grant", "memory"),
+    "revoke-storage-permission": ("permission", "revoke", "storage"),
+    "revoke-network-permission": ("permission", "revoke", "network"),
+    "revoke-environment-variable-permission": ("permission", "revoke", "environment-variable"),
+    "reset-permission": ("permission", "reset"),
+}
+
+
+def expand_alias(argv: Sequence[str]) -> list[str]:
+    """`wassette load-component URI` is `wassette component load URI`; the
+    flat form of a storage grant names its access last
+    (`grant-storage-permission ID URI read`), as Wassette's articles do."""
+    if not argv or argv[0] not in ALIASES:
+        return list(argv)
+    name, rest = argv[0], list(argv[1:])
+    if name == "grant-storage-permission" and "--access" not in rest:
+        positional = [i for i, a in enumerate(rest) if not a.startswith("-")]
+        if len(positional) == 3:
+            rest[positional[2] : positional[2] + 1] = ["--access", rest[positional[2]]]
+    return [*ALIASES[name], *rest]
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -64,7 +95,7 @@ def _configure_logging(default: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = expand_alias(sys.argv[1:] if argv is None else argv)
     # `wassette run ...` needs only the `run` parser; anything else (options
     # first, --help, a typo) gets the whole CLI.
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
