@@ -324,3 +324,35 @@ def test_wassettes_flat_command_names(cli, components: dict[str, Path], componen
     assert "load-component" not in listed and "component" in listed
     refused = cli("grant-storage-permission", "io", "fs:///x", "read")
     assert refused.returncode == 1 and "no component with id 'io'" in refused.stderr
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_code(cli, shell: str) -> None:
+    done = cli("completion", shell)
+    assert done.returncode == 0 and "wassette" in done.stdout and "_ARGCOMPLETE" in done.stdout
+
+
+def test_completion_in_bash(cli, tmp_path: Path) -> None:
+    """bash takes the code (`complete -p` names the function), and the
+    completions it would ask for are this CLI's own commands and options."""
+    code = tmp_path / "wassette.bash"
+    code.write_text(cli("completion", "bash").stdout)
+    done = subprocess.run(
+        ["bash", "-c", f"source {code} && complete -p wassette"], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0 and "wassette" in done.stdout, done.stderr
+
+    def complete(line: str) -> set[str]:
+        out = tmp_path / "completions"
+        asked = {
+            "_ARGCOMPLETE": "1",
+            "COMP_LINE": line,
+            "COMP_POINT": str(len(line)),
+            "_ARGCOMPLETE_STDOUT_FILENAME": str(out),
+        }
+        assert cli(env_extra=asked).returncode == 0
+        return {c.strip() for c in out.read_text().split("\x0b")}
+
+    assert complete("wassette comp") == {"component", "completion"}
+    assert {"load", "unload", "list"} <= complete("wassette component ")
+    assert "--workers" in complete("wassette serve --w")

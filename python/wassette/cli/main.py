@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "registry": ("registry", "add"),
     "permission": ("permission", "add"),
     "secret": ("secret", "add"),
+    "completion": ("completion", "add"),
 }
 # Commands that serve (they log at info by default).
 SERVERS = frozenset({"run", "serve"})
@@ -95,6 +96,10 @@ def _configure_logging(default: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks what to complete (`wassette completion`)
+        from wassette.cli.commands.completion import complete
+
+        complete(build_parser())
     argv = expand_alias(sys.argv[1:] if argv is None else argv)
     # `wassette run ...` needs only the `run` parser; anything else (options
     # first, --help, a typo) gets the whole CLI.
