@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from wassette.cli.options import Parents
 
 if TYPE_CHECKING:
-    from wassette.server.http.app import HttpOptions, Transport
+    from wassette.server.http.app import HttpOptions
     from wassette.server.http.supervisor import WorkerSpec
 
 
@@ -123,11 +123,15 @@ def _serve_flags(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _start(args: argparse.Namespace, *, provision_it: bool = True) -> Any:
-    """The runtime to serve, provisioned from `--manifest` first."""
+def _start(args: argparse.Namespace, rt: Any = None, *, provision_it: bool = True) -> Any:
+    """The runtime to serve (`rt`, read now, or one made here), provisioned
+    from `--manifest` first."""
     from wassette.cli.common import runtime
 
-    rt = runtime(args, serve=_serve_flags(args))
+    if rt is None:
+        rt = runtime(args, serve=_serve_flags(args))
+    else:
+        rt.refresh()
     if provision_it and getattr(args, "manifest", None):
         from pathlib import Path
 
@@ -157,27 +161,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from wassette.cli.common import runtime
     from wassette.server.http.app import HttpOptions
 
-    transport: Transport = args.transport or "streamable-http"
-    settings = runtime(args, refresh=False, serve=_serve_flags(args)).settings
-    if settings.serve.workers > 1:
-        return _supervise(
-            args, HttpOptions.from_settings(settings, transport=transport), settings.serve.workers
-        )
-    return _serve(args, transport, None)
+    # Not read yet: the parent of a worker set never reads the components.
+    rt = runtime(args, refresh=False, serve=_serve_flags(args))
+    options = HttpOptions.from_settings(rt.settings, transport=args.transport or "streamable-http")
+    if rt.settings.serve.workers > 1:
+        return _supervise(args, rt, options, rt.settings.serve.workers)
+    return _serve(args, rt, options, None)
 
 
-def _serve(args: argparse.Namespace, transport: Transport, worker: WorkerSpec | None) -> int:
+def _serve(args: argparse.Namespace, rt: Any, options: HttpOptions, worker: WorkerSpec | None) -> int:
     """Serves HTTP in this process: alone, or as one `worker` of a set."""
-    from wassette.server.http.app import HttpOptions, serve_http
+    from wassette.server.http.app import serve_http
 
-    rt = _start(args, provision_it=worker is None or worker.provisions)
-    serve_http(
-        rt, HttpOptions.from_settings(rt.settings, transport=transport), _server_options_of(args), worker
-    )
+    rt = _start(args, rt, provision_it=worker is None or worker.provisions)
+    serve_http(rt, options, _server_options_of(args), worker)
     return 0
 
 
-def _supervise(args: argparse.Namespace, options: HttpOptions, count: int) -> int:
+def _supervise(args: argparse.Namespace, rt: Any, options: HttpOptions, count: int) -> int:
     from wassette.server.http.app import announcement
     from wassette.server.http.sockets import bind_socket
     from wassette.server.http.supervisor import Supervisor
@@ -187,7 +188,7 @@ def _supervise(args: argparse.Namespace, options: HttpOptions, count: int) -> in
     held = bind_socket(options.host, options.port, shared=True, listen=False)
     host, port = held.getsockname()[:2]
     try:
-        supervisor = Supervisor(count, host, port, lambda spec: _serve(args, options.transport, spec))
+        supervisor = Supervisor(count, host, port, lambda spec: _serve(args, rt, options, spec))
         return supervisor.run(announcement(options, host, port))
     finally:
         held.close()

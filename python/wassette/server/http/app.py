@@ -152,13 +152,13 @@ class App:
         """The server is stopping: streams that never end by themselves
         end now (listen streams gracefully); requests in flight go on."""
         self.server.changes.close_listeners()
-        self.streamable.close_streams()
+        self.streamable.sessions.close_streams()
         self.sse.close_all()
 
     def close(self, reason: str | None = None) -> None:
         """The server stops: streams end, calls in flight are stopped."""
         self.close_streams()
-        self.streamable.close_all(reason)
+        self.streamable.sessions.close_all(reason)
 
 
 def announcement(options: HttpOptions, host: str, port: int) -> str:
@@ -226,7 +226,7 @@ def serve_http(
             peers = Peers(worker)
             peers.attach(app, asyncio.get_running_loop())
         server.changes.watch(since)
-        expiry = asyncio.ensure_future(app.streamable.expire_idle())
+        expiry = asyncio.ensure_future(app.streamable.sessions.expire_idle())
         try:
             await http.serve(sockets=[sock])
         finally:

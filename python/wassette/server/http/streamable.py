@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wassette.server.core import jsonrpc, protocol
 from wassette.server.core.jsonrpc import (
@@ -33,6 +31,7 @@ from wassette.server.core.jsonrpc import (
 from wassette.server.core.server import McpServer
 from wassette.server.core.session import Session
 from wassette.server.http.channel import PostChannel
+from wassette.server.http.sessions import MAX_SESSIONS, HttpSession, HttpSessions
 from wassette.server.http.wire import (
     PING_INTERVAL_S,
     SSE_HEADERS,
@@ -49,19 +48,11 @@ from wassette.server.http.wire import (
     until_disconnect,
 )
 
-if TYPE_CHECKING:
-    from wassette.server.http.shared_sessions import Stamp
-    from wassette.server.http.worker import Peers
-
 log = logging.getLogger("wassette.http")
 
 SESSION_HEADER = b"mcp-session-id"
 VERSION_HEADER = b"mcp-protocol-version"
 ROUTING_HEADERS = (b"mcp-protocol-version", b"mcp-method", b"mcp-name")
-# A session with nothing in flight for this long is closed (its id then
-# answers 404 and the client opens a new one).
-SESSION_IDLE_S = 30 * 60
-MAX_SESSIONS = 10_000
 # HTTP status of a JSON-RPC error answered before any event was streamed
 # (2026-07-28; handshake-era errors travel in a 200 body).
 ERROR_STATUS = {
@@ -75,34 +66,6 @@ ERROR_STATUS = {
 }
 
 
-@dataclass
-class HttpSession:
-    """A handshake-era session: the core's, its standing GET stream, and
-    how busy it is (for the idle timeout)."""
-
-    session: Session
-    stream: Stream | None = None
-    in_flight: int = 0
-    last_used: float = field(default_factory=time.monotonic)
-    # The shared record as last read or written, and the worker holding the
-    # GET stream when another does (`serve --workers N`).
-    stamp: Stamp | None = None
-    remote_stream: int | None = None
-
-    def here(self) -> bool:
-        """Whether this worker holds the session's open GET stream."""
-        return self.stream is not None and not self.stream.closed
-
-    # Outbound: messages that belong to no request go to the GET stream.
-    def send(self, message: dict[str, Any]) -> bool:
-        stream = self.stream
-        return stream is not None and not stream.closed and stream.push(sse_event(message))
-
-    def push(self, message: dict[str, Any]) -> None:
-        """A question another worker asks on this worker's GET stream."""
-        self.send(message)
-
-
 class StreamableHttp:
     """The /mcp endpoint."""
 
@@ -110,9 +73,7 @@ class StreamableHttp:
         self.server = server
         self.json_response = json_response
         self.legacy_sessions = legacy_sessions
-        self.sessions: dict[str, HttpSession] = {}
-        # The other workers of `serve --workers N` (worker.py), or None.
-        self.peers: Peers | None = None
+        self.sessions = HttpSessions(server)
 
     # -- routing ----------------------------------------------------------------
 
@@ -154,63 +115,7 @@ class StreamableHttp:
         if raw is None:
             return None, None
         sid = raw.decode("latin-1")
-        held = self.sessions.get(sid)
-        if self.peers is not None:
-            held = self._shared(sid, held)
-        return held, sid
-
-    def _shared(self, sid: str, held: HttpSession | None) -> HttpSession | None:
-        """The session as every worker knows it (one stat when nothing
-        changed): gone when another worker ended it, reread when it changed,
-        taken up when another worker opened it."""
-        assert self.peers is not None
-        records = self.peers.records
-        stamp = records.stamp(sid)
-        if stamp is None:
-            if held is not None:
-                self.end_here(sid)
-            return None
-        if held is not None and held.stamp == stamp:
-            return held
-        if held is None:
-            if len(self.sessions) >= MAX_SESSIONS:
-                return None
-            held = self._hold(sid, Session(session_id=sid, era="handshake"))
-            self.server.open(held.session)
-        loaded = records.load(sid, held.session)
-        if loaded is None:
-            self.end_here(sid)
-            return None
-        held.stamp, held.remote_stream = loaded
-        return held
-
-    def _hold(self, sid: str, session: Session) -> HttpSession:
-        held = self.sessions[sid] = HttpSession(session)
-        session.outbound = held
-        if self.peers is not None:
-            session.on_change = self._share
-            session.forward = lambda message: self._forward(held, sid, message)
-        return held
-
-    def _forward(self, held: HttpSession, sid: str, message: dict[str, Any]) -> bool:
-        """A question for the client, when this worker has no GET stream of
-        the session: to the worker that has one, as the record says now (it
-        may have opened since this request began)."""
-        assert self.peers is not None
-        records = self.peers.records
-        if records.stamp(sid) != held.stamp:
-            loaded = records.load(sid, held.session)
-            if loaded is not None:
-                held.stamp, held.remote_stream = loaded
-        return held.remote_stream is not None and self.peers.push(sid, message)
-
-    def _share(self, session: Session) -> None:
-        """Writes the session's record (what it is, and which worker holds its GET stream)."""
-        held = self.sessions.get(session.id or "")
-        if self.peers is None or held is None or session.closed:
-            return
-        stream = self.peers.spec.number if held.here() else held.remote_stream
-        held.stamp = self.peers.records.save(session, stream)
+        return self.sessions.find(sid), sid
 
     async def _open_session(self, headers: dict[bytes, bytes], send: Send) -> tuple[HttpSession, str] | None:
         """The session a request names; None (answered 400 or 404) when it
@@ -259,9 +164,7 @@ class StreamableHttp:
             if len(self.sessions) >= MAX_SESSIONS:
                 await respond_error(send, 503, INTERNAL_ERROR, "Too many open sessions", [])
                 return
-            sid = uuid.uuid4().hex
-            held = self._hold(sid, Session(session_id=sid, era="handshake"))
-            self.server.open(held.session)
+            sid, held = self.sessions.open()
         else:
             found = await self._open_session(headers, send)
             if found is None:
@@ -275,7 +178,7 @@ class StreamableHttp:
             held.in_flight -= 1
             held.last_used = time.monotonic()
         if opening and not held.session.initialized:  # the opening request failed: nothing was established
-            self._end(sid)
+            self.sessions.end(sid)
 
     async def _serve(
         self,
@@ -364,7 +267,7 @@ class StreamableHttp:
             return
         stream = held.stream = Stream(asyncio.get_running_loop())
         held.remote_stream = None
-        self._share(held.session)  # questions from other workers come here now
+        self.sessions.share(held.session)  # questions from other workers come here now
         held.in_flight += 1
         try:
             await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *id_header]})
@@ -374,64 +277,15 @@ class StreamableHttp:
             held.last_used = time.monotonic()
             if held.stream is stream:
                 held.stream = None
-                self._share(held.session)
+                self.sessions.share(held.session)
 
     async def _delete(self, headers: dict[bytes, bytes], send: Send) -> None:
         found = await self._open_session(headers, send)
         if found is None:
             return
         sid = found[1]
-        self._end(sid)
+        self.sessions.end(sid)
         await respond(send, 200, b"", [(SESSION_HEADER, sid.encode("latin-1"))])
-
-    def _end(self, sid: str) -> None:
-        """The session ends, for every worker."""
-        self.end_here(sid)
-        if self.peers is not None:
-            self.peers.ended(sid)
-
-    def end_here(self, sid: str, reason: str | None = None) -> None:
-        """This worker's part of the session ends: its requests in progress
-        here are stopped (answered with `reason`, if any), its standing
-        stream here closed."""
-        held = self.sessions.pop(sid, None)
-        if held is not None:
-            self.server.close(held.session, reason)
-            if held.stream is not None:
-                held.stream.close()
-
-    async def expire_idle(self) -> None:
-        """Closes sessions with nothing in flight for SESSION_IDLE_S (runs
-        for as long as the server). With other workers, a session is theirs
-        too: this worker lets go of its copy, marks the ones it used as used,
-        and ends those no worker used for that long."""
-        while True:
-            await asyncio.sleep(60)
-            now = time.monotonic()
-            limit = now - SESSION_IDLE_S
-            for sid, held in list(self.sessions.items()):
-                if self.peers is not None and (held.in_flight or held.last_used > now - 120):
-                    self.peers.records.touch(sid)
-                if held.in_flight == 0 and held.last_used < limit:
-                    if self.peers is None:
-                        log.info("session %s closed after %d s idle", sid, SESSION_IDLE_S)
-                    self.end_here(sid)
-            if self.peers is not None:
-                for sid in self.peers.records.expired(SESSION_IDLE_S):
-                    log.info("session %s closed after %d s idle", sid, SESSION_IDLE_S)
-                    self._end(sid)
-
-    def close_streams(self) -> None:
-        """Standing streams end (the server stops; requests in flight may finish)."""
-        for held in list(self.sessions.values()):
-            if held.stream is not None:
-                held.stream.close()
-
-    def close_all(self, reason: str | None = None) -> None:
-        """This server stops: its sessions end here (other workers keep
-        serving them)."""
-        for sid in list(self.sessions):
-            self.end_here(sid, reason)
 
     # -- 2026-07-28 ---------------------------------------------------------------
 

@@ -18,12 +18,11 @@ what they share.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 from wassette.server.core import jsonrpc
-from wassette.server.core.jsonrpc import Message, Rejected
+from wassette.server.core.jsonrpc import Message
 from wassette.server.core.session import Session
 from wassette.server.http.bus import Bus
 from wassette.server.http.shared_sessions import SessionRecords
@@ -50,7 +49,7 @@ class Peers:
         server = app.server
         server.relay = self.relay
         server.changes.elsewhere = lambda: self.bus.send({"t": "tools"})
-        app.streamable.peers = self
+        app.streamable.sessions.peers = self
         app.sse.peers = self
         self.bus.start(self._received)
 
@@ -66,9 +65,8 @@ class Peers:
         if message.kind == "notification":
             self.bus.send({"t": "cancel", "sid": session.id, "params": message.params})
         else:
-            raw = {"jsonrpc": "2.0", "id": message.id}
-            raw.update({"error": message.error} if message.error is not None else {"result": message.result})
-            self.bus.send({"t": "answer", "sid": session.id, "message": raw})
+            answer = {"id": message.id, "result": message.result, "error": message.error}
+            self.bus.send({"t": "answer", "sid": session.id, "answer": answer})
 
     def ended(self, sid: str) -> None:
         self.records.remove(sid)
@@ -94,7 +92,7 @@ class Peers:
         if not isinstance(sid, str):
             return
         if kind == "end":
-            loop.call_soon_threadsafe(app.streamable.end_here, sid)
+            loop.call_soon_threadsafe(app.streamable.sessions.end_here, sid)
         elif kind == "sse":
             loop.call_soon_threadsafe(app.sse.deliver, sid, str(message.get("body", "")).encode())
         elif kind == "push":
@@ -110,6 +108,13 @@ class Peers:
                 params = message.get("params")
                 held.session.cancel(params.get("requestId") if isinstance(params, dict) else None)
             else:
-                parsed = jsonrpc.parse(json.dumps(message.get("message")))
-                if not isinstance(parsed, Rejected) and parsed.kind == "response":
-                    held.session.answered(parsed)
+                answer = message.get("answer")
+                if isinstance(answer, dict) and jsonrpc.valid_id(answer.get("id")):
+                    held.session.answered(
+                        Message(
+                            "response",
+                            id=answer["id"],
+                            result=answer.get("result"),
+                            error=answer.get("error"),
+                        )
+                    )
