@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.util
-import os
 import ssl
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,14 +21,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from homes import COMPILED_CACHE, DEV_CACHE, Cli, isolated_env
+
 REPO = Path(__file__).resolve().parent.parent
-DEV_CACHE = Path(
-    os.environ.get("WASSETTE_DEV_CACHE")
-    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wassette-dev"
-)
-# Compiled-artifact cache shared by every test of every run: keyed by wasm hash
-# and engine fingerprint, so sharing it is safe.
-COMPILED_CACHE = DEV_CACHE / "compiled"
 
 
 def _load_build_module() -> ModuleType:
@@ -91,21 +83,6 @@ def home(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def isolated_env(home: Path) -> dict[str, str]:
-    """Environment for `wassette` subprocesses: isolated state, shared compile cache."""
-    for sub in ("data", "config", "cache"):
-        (home / sub).mkdir(exist_ok=True)
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "WASSETTE_CACHE_DIR": str(COMPILED_CACHE),
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
 @pytest.fixture
 def env(home: Path) -> dict[str, str]:
     return isolated_env(home)
@@ -120,29 +97,6 @@ def module_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture
 def component_dir(home: Path) -> Path:
     return home / "data" / "wassette" / "components"
-
-
-class Cli:
-    """Runs `wassette ...` as a user would, in a subprocess."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-
-    def __call__(
-        self,
-        *args: str,
-        input: str | None = None,
-        timeout: float = 120,
-        env_extra: dict[str, str] | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "wassette", *args],
-            env={**self.env, **(env_extra or {})},
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
 
 
 @pytest.fixture

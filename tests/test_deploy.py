@@ -7,6 +7,7 @@ the probes actually polled, the network policy enforced) is not tested."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tomllib
@@ -26,6 +27,7 @@ TOOLS = CACHE / "k8s-tools/bin"
 EVERYTHING = [
     "--set", "auth.existingSecret=wassette-token",
     "--set", "autoscaling.enabled=true",
+    "--set", "state.existingSecret=wassette-db",
     "--set", "persistence.existingClaim=wassette-state",
     "--set", "provisioning.enabled=true",
     "--set", "provisioning.manifest.components[0].uri=oci://registry.example/tools/fetch:1.0",
@@ -104,6 +106,25 @@ def test_defaults_are_valid_and_locked_down() -> None:
     validate(tomllib.loads(config), "config.toml")  # our own schema accepts what the chart writes
 
 
+def test_replicas_need_a_shared_state() -> None:
+    """Two replicas each with its own volume would be two different servers:
+    refused; with a database URL the chart makes its Secret and passes it on."""
+    done = helm("template", "mcp", str(CHART), "--set", "auth.token=t", "--set", "replicaCount=3")
+    assert done.returncode != 0 and "needs a shared state: set state.url" in done.stderr
+    url = "postgresql://wassette:pw@db.tools.svc:5432/wassette"
+    manifests = render("--set", "auth.token=t", "--set", "replicaCount=3", "--set", f"state.url={url}",
+                       "--set", "state.secretsKey=AAAA")  # fmt: skip
+    validated(manifests)
+    secrets = [d for d in yaml.safe_load_all(manifests) if d and d["kind"] == "Secret"]
+    state = next(d for d in secrets if d["metadata"]["name"].endswith("-state"))
+    assert state["stringData"] == {"database-url": url, "secrets-key": "AAAA"}
+    docs = documents(manifests)
+    assert docs["Deployment"]["spec"]["replicas"] == 3
+    env = {e["name"]: e for e in docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["WASSETTE_STATE"]["valueFrom"]["secretKeyRef"]["name"] == state["metadata"]["name"]
+    assert url not in json.dumps(docs["Deployment"])  # the URL (and its password) only in the Secret
+
+
 def test_every_option_is_valid() -> None:
     manifests = render(*EVERYTHING)
     kinds = validated(manifests)
@@ -121,6 +142,11 @@ def test_every_option_is_valid() -> None:
     )
     env = {e["name"]: e for e in container["env"]}
     assert env["WASSETTE_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "wassette-token"
+    assert env["WASSETTE_STATE"]["valueFrom"]["secretKeyRef"] == {
+        "name": "wassette-db",
+        "key": "database-url",
+    }
+    assert env["WASSETTE_SECRETS_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "secrets-key"
     manifest = yaml.safe_load(docs["ConfigMap"]["data"]["provisioning.yaml"])
     assert manifest["components"][0]["uri"] == "oci://registry.example/tools/fetch:1.0"
 

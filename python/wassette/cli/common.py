@@ -22,10 +22,13 @@ def runtime(
         env_file=getattr(args, "env_file", None),
         allow_insecure_loopback=getattr(args, "allow_insecure_loopback", None),
         serve=serve,
+        state=getattr(args, "state", None),
     )
     rt = Runtime(settings)
     if refresh:
         rt.refresh()
+    elif rt.shared is not None and serve is None:
+        rt.shared.start()  # the working copy is read even without the components
     return rt
 
 

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "registry": ("registry", "add"),
     "permission": ("permission", "add"),
     "secret": ("secret", "add"),
+    "state": ("state", "add"),
     "completion": ("completion", "add"),
 }
 # Commands that serve (they log at info by default).

@@ -18,6 +18,13 @@ def _component_dir() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="component directory (default: $XDG_DATA_HOME/wassette/components; env WASSETTE_COMPONENT_DIR)",
     )
+    p.add_argument(
+        "--state",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="where components, policies and secrets live: 'local' (default: the directories) or a "
+        "PostgreSQL URL shared by a fleet of replicas (env WASSETTE_STATE)",
+    )
     return p
 
 

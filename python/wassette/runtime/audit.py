@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,14 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        # Also given every record (a shared state ships them to its database).
+        self.also: Callable[[dict[str, Any]], None] | None = None
 
     def record(self, event: str, **fields: Any) -> None:
         entry = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event, **fields}
         line = (json.dumps(entry, ensure_ascii=False, sort_keys=False) + "\n").encode()
+        if self.also is not None:
+            self.also(entry)
         try:
             with self._lock:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,16 +16,33 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from wassette import _engine
-from wassette.runtime.config_schema import MAX_WORKERS, SCHEMA, Document, parse_bool, split_host, validate
+from wassette.runtime.config_schema import (
+    MAX_WORKERS,
+    SCHEMA,
+    STATE,
+    Document,
+    parse_bool,
+    split_host,
+    validate,
+)
 from wassette.runtime.errors import ConfigError
 
-__all__ = ["ConfigError", "ServeSettings", "Settings", "parse_bind_address", "parse_bool", "split_host"]
+__all__ = [
+    "ConfigError",
+    "ServeSettings",
+    "Settings",
+    "StateSettings",
+    "parse_bind_address",
+    "parse_bool",
+    "split_host",
+]
 
 DEFAULT_MEMORY_LIMIT = _engine.DEFAULT_MEMORY_LIMIT_BYTES
 DEFAULT_TIMEOUT_MS = _engine.DEFAULT_TIMEOUT_MS
 DEFAULT_MAX_COMPONENT_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 DEFAULT_BIND_ADDRESS = "127.0.0.1:9001"
+DEFAULT_STATE_MAX_STALENESS_MS = 30_000
 
 
 def parse_bind_address(text: str) -> tuple[str, int]:
@@ -68,6 +85,42 @@ class ServeSettings(NamedTuple):
         )
 
 
+class StateSettings(NamedTuple):
+    """A shared state in PostgreSQL. The replica serves from a working copy
+    (`working_dir`); `local_*` are the directories the local state would
+    use (what `wassette state import/export` move)."""
+
+    url: str
+    working_dir: Path
+    local_component_dir: Path
+    local_secrets_dir: Path
+    local_data_dir: Path
+    max_staleness_ms: int = DEFAULT_STATE_MAX_STALENESS_MS
+    secrets_key: bytes | None = None
+    secrets_key_source: str = "none"
+
+    @property
+    def shown(self) -> str:
+        """The URL without its password (for messages and logs)."""
+        return redact_url(self.url)
+
+    def __repr__(self) -> str:  # the password and the key stay out of logs and tracebacks
+        return f"StateSettings(url={self.shown!r}, working_dir={self.working_dir!r})"
+
+
+def redact_url(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return "postgresql://(unparsable URL)"
+
+
 class Settings(NamedTuple):
     """Everything the runtime (and the layers above it) needs to know about
     its environment."""
@@ -97,6 +150,8 @@ class Settings(NamedTuple):
     signatures_override: str | None = None
     catalogs: tuple[str, ...] = ()
     serve: ServeSettings = ServeSettings()
+    # A shared state (None: the local directories above are the state).
+    state: StateSettings | None = None
 
     @property
     def signatures(self) -> dict[str, Any]:
@@ -114,6 +169,7 @@ class Settings(NamedTuple):
         env_file: str | None = None,
         allow_insecure_loopback: bool | None = None,
         serve: Mapping[str, Any] | None = None,
+        state: str | None = None,
     ) -> Settings:
         """`env_vars` are `KEY=VALUE` strings (--env), `env_file` a dotenv
         file (--env-file); both feed granted environment variables. `serve`:
@@ -143,7 +199,7 @@ class Settings(NamedTuple):
         if allocator not in ("auto", "pooling", "on-demand"):
             raise ConfigError(f"allocator {allocator!r} is not one of: auto, pooling, on-demand")
         catalogs = doc.get("catalogs", [])
-        return cls(
+        settings = cls(
             component_dir=Path(chosen).expanduser() if chosen else data_home / "components",
             cache_dir=Path(cache).expanduser()
             if cache
@@ -165,6 +221,63 @@ class Settings(NamedTuple):
             catalogs=(catalogs,) if isinstance(catalogs, str) else tuple(catalogs),
             serve=serve_settings(env, doc, serve or {}),
         )
+        url = str(pick("state", state) or "local")
+        if url == "local":
+            return settings
+        STATE.validate(url, "state (--state, WASSETTE_STATE or config state)")
+        return shared_state(settings, url, env, doc)
+
+
+def shared_state(settings: Settings, url: str, env: Mapping[str, str], doc: Document) -> Settings:
+    """Settings that serve from a working copy of the shared state at `url`:
+    the component, secrets and data directories move under the cache, one
+    working copy per database (the URL without its password names it)."""
+    import hashlib
+
+    from wassette.runtime.state.sealed import parse_key
+
+    key: bytes | None = None
+    source = "none"
+    if env.get("WASSETTE_SECRETS_KEY"):
+        key, source = parse_key(env["WASSETTE_SECRETS_KEY"], "WASSETTE_SECRETS_KEY"), "WASSETTE_SECRETS_KEY"
+    else:
+        key_file = env.get("WASSETTE_SECRETS_KEY_FILE") or doc.get("secrets_key_file")
+        if key_file:
+            path = Path(str(key_file)).expanduser()
+            try:
+                key = parse_key(path.read_text(encoding="utf-8"), str(path))
+            except OSError as e:
+                raise ConfigError(f"secrets key file {path}: {e.strerror}") from None
+            source = str(path)
+    staleness = env.get("WASSETTE_STATE_MAX_STALENESS_MS") or doc.get(
+        "state_max_staleness_ms", DEFAULT_STATE_MAX_STALENESS_MS
+    )
+    try:
+        staleness_ms = int(staleness)
+    except ValueError:
+        staleness_ms = 0
+    if staleness_ms <= 0:
+        raise ConfigError(
+            f"state_max_staleness_ms must be a positive number of milliseconds, got {staleness!r}"
+        )
+    name = hashlib.sha256(redact_url(url).encode()).hexdigest()[:16]
+    working = _xdg(env, "XDG_CACHE_HOME", ".cache") / "wassette" / "state" / name
+    state = StateSettings(
+        url=url,
+        working_dir=working,
+        local_component_dir=settings.component_dir,
+        local_secrets_dir=settings.secrets_dir,
+        local_data_dir=settings.data_dir,
+        max_staleness_ms=staleness_ms,
+        secrets_key=key,
+        secrets_key_source=source,
+    )
+    return settings._replace(
+        component_dir=working / "components",
+        secrets_dir=working / "secrets",
+        data_dir=working / "data",
+        state=state,
+    )
 
 
 def serve_settings(env: Mapping[str, str], doc: Document, flags: Mapping[str, Any]) -> ServeSettings:

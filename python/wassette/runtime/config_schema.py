@@ -97,6 +97,11 @@ def _workers(v: Any) -> bool:
 
 
 WORKERS = Type(f'"auto" or a number of processes from 1 to {MAX_WORKERS}', _workers)
+STATE_SCHEMES = ("postgresql://", "postgres://")
+STATE = Type(
+    '"local" or a PostgreSQL URL (postgresql://...)',
+    lambda v: isinstance(v, str) and (v == "local" or v.startswith(STATE_SCHEMES)),
+)
 
 
 def host_port() -> Type:
@@ -205,6 +210,13 @@ SCHEMA: dict[str, Key] = {
     "allowed_hosts": Key(STRINGS, ("WASSETTE_ALLOWED_HOSTS",), "Host headers `serve` accepts"),
     "max_request_bytes": Key(BYTES, (), "largest request accepted"),
     "workers": Key(WORKERS, ("WASSETTE_WORKERS",), "processes `serve` runs (auto: one per usable core)"),
+    "state": Key(
+        STATE, ("WASSETTE_STATE",), "where components, policies and secrets live (local, postgresql://)"
+    ),
+    "state_max_staleness_ms": Key(
+        MILLISECONDS, ("WASSETTE_STATE_MAX_STALENESS_MS",), "calls are refused once the shared state is older"
+    ),
+    "secrets_key_file": Key(PATH, ("WASSETTE_SECRETS_KEY_FILE",), "key sealing secrets in the shared state"),
 }
 
 

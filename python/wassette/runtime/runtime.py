@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     # Installing is imported when a load needs it: serving does not (a
     # faster start for every `wassette run`).
     from wassette.runtime.install import InstallOptions, LoadReport, Package, Progress
+    from wassette.runtime.state.postgres import PostgresState
 
 log = logging.getLogger("wassette.runtime")
 
@@ -67,7 +68,19 @@ class Runtime:
         self.store = ComponentStore(settings.component_dir)
         self.audit = AuditLog(settings.data_dir / "audit.jsonl")
         self.permissions = Permissions(self.store, self.audit)
-        self.secrets = SecretStore(settings.secrets_dir)
+        self.secrets = SecretStore(settings.secrets_dir, self.store.locked)
+        # A fleet's shared state (`--state postgresql://`): the directories
+        # above are this replica's working copy of it.
+        self.shared: PostgresState | None = None
+        if settings.state is not None:
+            from wassette.runtime.state.postgres import PostgresState
+            from wassette.runtime.state.records import Directories
+
+            self.shared = PostgresState(
+                settings.state, Directories(settings.component_dir, settings.secrets_dir)
+            )
+            self.store.shared = self.shared
+            self.audit.also = self.shared.audit
         self.policies = EffectivePolicies(settings, self.permissions, self.secrets)
         self.compiler = Compiler(settings)
         self._metadata: dict[str, Metadata] = {}
@@ -83,7 +96,11 @@ class Runtime:
 
     def refresh(self) -> None:
         """Re-reads the component directory (components added or removed by
-        another process, or dropped in by hand)."""
+        another process, or dropped in by hand). With a shared state, the
+        first one brings the working copy up to date (and migrates the
+        database if it must)."""
+        if self.shared is not None and not self.shared.started:
+            self.shared.start()
         with self._lock:
             self.store.sweep_temp_files()
             ids = self.store.ids()
@@ -268,6 +285,9 @@ class Runtime:
         if target is None:
             target = self._target(name)
         tool, component = target
+        shared = self.shared
+        if shared is not None and (why := shared.refusal()) is not None:
+            return ToolCall(tool, None, CallResult(tool=tool, status="policy_error", error=why))
         try:
             policy_json = self.policies.json(tool.component_id)
         except WassetteError as e:

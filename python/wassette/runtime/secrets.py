@@ -7,8 +7,10 @@ other component's; values are never printed or logged unless asked for.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from wassette.runtime.errors import WassetteError
@@ -22,8 +24,14 @@ class SecretError(WassetteError):
 
 
 class SecretStore:
-    def __init__(self, directory: Path) -> None:
+    """`locked`: the component directory's lock (a change of secrets is a
+    change of the state, and with a shared state one of its transactions)."""
+
+    def __init__(
+        self, directory: Path, locked: Callable[[], contextlib.AbstractContextManager[None]] | None = None
+    ) -> None:
         self.dir = directory
+        self._locked = locked or contextlib.nullcontext
 
     def path(self, component_id: str) -> Path:
         """The component's secrets file (it may not exist)."""
@@ -51,24 +59,26 @@ class SecretStore:
         for key in values:
             if not _KEY.match(key):
                 raise SecretError(f"{key!r} is not a valid variable name")
-        merged = {**self.get(component_id), **values}
-        self._write(component_id, merged)
+        with self._locked():
+            self.replace(component_id, {**self.get(component_id), **values})
         return sorted(values)
 
     def delete(self, component_id: str, keys: list[str]) -> list[str]:
-        current = self.get(component_id)
-        missing = [k for k in keys if k not in current]
-        if missing:
-            raise SecretError(f"no secret {', '.join(missing)} for component {component_id}")
-        for k in keys:
-            del current[k]
-        self._write(component_id, current)
+        with self._locked():
+            current = self.get(component_id)
+            missing = [k for k in keys if k not in current]
+            if missing:
+                raise SecretError(f"no secret {', '.join(missing)} for component {component_id}")
+            for k in keys:
+                del current[k]
+            self.replace(component_id, current)
         return sorted(keys)
 
     def remove_all(self, component_id: str) -> None:
         self.path(component_id).unlink(missing_ok=True)
 
-    def _write(self, component_id: str, values: dict[str, str]) -> None:
+    def replace(self, component_id: str, values: dict[str, str]) -> None:
+        """The component's secrets become exactly `values` (none: the file goes)."""
         import yaml
 
         try:

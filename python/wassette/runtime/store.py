@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from wassette.runtime.errors import StoreError, UnknownComponentError
 
@@ -25,7 +25,7 @@ from wassette.runtime.errors import StoreError, UnknownComponentError
 METADATA_FORMAT = 1
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_SUFFIXES = (".wasm", ".metadata.json", ".policy.yaml", ".policy.pending.yaml", ".policy.meta.json", ".cwasm")
+SUFFIXES = (".wasm", ".metadata.json", ".policy.yaml", ".policy.pending.yaml", ".policy.meta.json", ".cwasm")
 
 
 def valid_id(component_id: str) -> bool:
@@ -118,9 +118,19 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644, *, durable: bool = 
         os.close(dir_fd)
 
 
+class SharedState(Protocol):
+    """A state shared with other replicas (`state/postgres.py`): each change
+    to the directory, made under `ComponentStore.locked()`, is one of its
+    transactions."""
+
+    def change(self, directory: ComponentStore) -> contextlib.AbstractContextManager[None]: ...
+
+
 class ComponentStore:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
+        # Set when the directory is a replica's working copy of a shared state.
+        self.shared: SharedState | None = None
 
     def path(self, component_id: str, suffix: str = ".wasm") -> Path:
         return self.dir / f"{component_id}{suffix}"
@@ -133,7 +143,18 @@ class ComponentStore:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Exclusive lock over changes to the directory, across processes."""
+        """Exclusive lock over changes to the directory, across processes;
+        with a shared state, also one transaction of it."""
+        with self.flocked():
+            if self.shared is None:
+                yield
+            else:
+                with self.shared.change(self):
+                    yield
+
+    @contextlib.contextmanager
+    def flocked(self) -> Iterator[None]:
+        """The directory's lock alone (threads and processes)."""
         self.ensure()
         with open(self.dir / ".wassette.lock", "a+b") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -252,6 +273,9 @@ class ComponentStore:
             raise StoreError(f"cannot write to component directory {self.dir}: {e.strerror}") from None
         return meta
 
+    def write_file(self, component_id: str, suffix: str, data: bytes) -> None:
+        write_atomic(self.path(component_id, suffix), data)
+
     def write_metadata(self, meta: Metadata) -> None:
         data = json.dumps(meta.to_json(), indent=1, sort_keys=True).encode()
         write_atomic(self.path(meta.id, ".metadata.json"), data)
@@ -261,6 +285,6 @@ class ComponentStore:
         if not self.exists(component_id):
             raise UnknownComponentError(component_id)
         # The wasm goes last: until then the component is still listed.
-        for suffix in reversed(_SUFFIXES):
+        for suffix in reversed(SUFFIXES):
             with contextlib.suppress(FileNotFoundError):
                 self.path(component_id, suffix).unlink()

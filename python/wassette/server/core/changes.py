@@ -148,9 +148,14 @@ class Changes:
         when the runtime read it."""
         self._seen = self._told = self.runtime.store.stamp() if since is None else since
         threading.Thread(target=self._watch, name="wassette-watch", daemon=True).start()
+        if self.runtime.shared is not None:
+            # Other replicas' changes land in the working copy: told at once.
+            self.runtime.shared.follow(self.current)
 
     def stop(self) -> None:
         self._stop.set()
+        if self.runtime.shared is not None:
+            self.runtime.shared.stop()
 
     def _watch(self) -> None:
         while not self._stop.wait(WATCH_INTERVAL_S):
