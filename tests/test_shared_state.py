@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from homes import Cli, isolated_env
-from postgres import Postgres, bindir
+from postgres import Postgres, bindir, postgres
 from servers import http_server, http_session, text
 from test_mcp_http import is_list_changed, wait_for
 
@@ -35,11 +35,8 @@ KEY = base64.b64encode(bytes(range(32))).decode()
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[Postgres]:
-    server = Postgres()
-    try:
+    with postgres() as server:
         yield server
-    finally:
-        server.destroy()
 
 
 @pytest.fixture
