@@ -195,11 +195,16 @@ def main() -> int:
             results["latency"] = latency(root, lat_url, args.calls, args.repeats)
     finally:
         pg.destroy()
+    emit(results, args.json)
+    return 0
+
+
+def emit(results: dict[str, Any], path: Path | None) -> None:
+    """Prints the results (JSON), and writes them to `path` when given."""
     text = json.dumps(results, indent=1)
     print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    return 0
+    if path is not None:
+        path.write_text(text + "\n")
 
 
 if __name__ == "__main__":

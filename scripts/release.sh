@@ -8,17 +8,20 @@
 #   scripts/release.sh                 # release profile, into dist/
 #   scripts/release.sh --out DIR       # elsewhere
 #   scripts/release.sh --dev           # debug profile (what the tests package: same files, built faster)
+#   scripts/release.sh --image TAG     # then the container image from it (scripts/image.sh)
 #
-# Prints the wheel's path on its last line.
+# Prints the wheel's path on its last line (with --image: the image's tag).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 out="$ROOT/dist"
 profile=(--release)
+image=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --out) out="$2"; shift 2 ;;
         --dev) profile=(); shift ;;
+        --image) image="$2"; shift 2 ;;
         *) echo "release.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -35,3 +38,6 @@ if [[ -z "$wheel" ]]; then  # rebuilt under the same name
     wheel="$(ls -t "$out"/wassette-*.whl | head -n1 | xargs -n1 basename)"
 fi
 echo "$out/$wheel"
+if [[ -n "$image" ]]; then
+    exec "$ROOT/scripts/image.sh" "$out/$wheel" --tag "$image"
+fi

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import importlib.util
 import ssl
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -73,6 +74,21 @@ def compiled(engine: Any, components: dict[str, Path]) -> Callable[[str], Any]:
         return cache[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel `scripts/release.sh --dev` makes (the engine's debug build is
+    reused; packaging it takes seconds), for the release and container tests."""
+    out = tmp_path_factory.mktemp("dist")
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts/release.sh"), "--dev", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stderr
+    return Path(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture

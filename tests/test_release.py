@@ -18,23 +18,8 @@ import pytest
 
 from servers import http_server
 
-REPO = Path(__file__).resolve().parent.parent
-# The wheel is built by the first test that needs it: the engine's debug build
-# is reused, but packaging an uncached one takes minutes.
+# The wheel (conftest.py: `wheel`) is built by the first test that needs it.
 pytestmark = pytest.mark.timeout(1800)
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run(
-        ["bash", str(REPO / "scripts/release.sh"), "--dev", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert done.returncode == 0, done.stderr
-    return Path(done.stdout.strip().splitlines()[-1])
 
 
 def test_the_wheel_is_abi3_manylinux_with_the_engine(wheel: Path) -> None:

@@ -224,3 +224,21 @@ def test_stale_temp_files_are_swept_but_not_a_live_writers(
         assert not dead.exists() and live.exists() and fresh.exists()
     runtime.refresh()
     assert not live.exists() and fresh.exists()
+
+
+def test_audit_log_reads_the_newest_records_from_the_end(tmp_path: Path) -> None:
+    """Across read chunks, with torn and foreign lines skipped."""
+    from wassette.runtime.audit import AuditLog
+
+    log = AuditLog(tmp_path / "audit.jsonl")
+    for i in range(3000):
+        log.record("denied" if i % 3 else "granted", component=f"c{i % 2}", n=i, pad="x" * 40)
+    with log.path.open("ab") as f:
+        f.write(b'{"torn": \nnot json\n[1, 2]\n')
+    log.record("granted", component="c1", n=3000)
+    newest = log.read(5)
+    assert [r["n"] for r in newest] == [2996, 2997, 2998, 2999, 3000]
+    granted = log.read(3, event="granted", component="c0")
+    assert [r["n"] for r in granted] == [2982, 2988, 2994]  # i % 6 == 0: granted, and c0
+    assert len(log.read(10_000)) == 3001
+    assert AuditLog(tmp_path / "none.jsonl").read(10) == []

@@ -43,3 +43,55 @@ class AuditLog:
         except OSError as e:
             # Losing an audit line must not break a tool call; say so loudly.
             log.error("cannot write audit log %s: %s", self.path, e.strerror)
+
+    def read(
+        self, limit: int, *, component: str | None = None, event: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest `limit` records (oldest first) that match, read from
+        the end of the file (a long log is not read whole)."""
+        try:
+            with self.path.open("rb") as f:
+                f.seek(0, os.SEEK_END)
+                end = f.tell()
+                found: list[dict[str, Any]] = []
+                tail = b""
+                position = end
+                while position > 0 and len(found) < limit:
+                    step = min(_READ_CHUNK, position)
+                    position -= step
+                    f.seek(position)
+                    chunk = f.read(step) + tail
+                    lines = chunk.split(b"\n")
+                    tail = lines.pop(0) if position > 0 else b""
+                    for line in reversed(lines):
+                        entry = _entry(line)
+                        if entry is not None and _matches(entry, component, event):
+                            found.append(entry)
+                            if len(found) == limit:
+                                break
+                if position == 0 and tail and len(found) < limit:
+                    entry = _entry(tail)
+                    if entry is not None and _matches(entry, component, event):
+                        found.append(entry)
+        except FileNotFoundError:
+            return []
+        return found[::-1]
+
+
+_READ_CHUNK = 64 * 1024
+
+
+def _entry(line: bytes) -> dict[str, Any] | None:
+    if not line.strip():
+        return None
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None  # a torn or hand-edited line is skipped, not fatal
+    return value if isinstance(value, dict) else None
+
+
+def _matches(entry: dict[str, Any], component: str | None, event: str | None) -> bool:
+    return (component is None or entry.get("component") == component) and (
+        event is None or entry.get("event") == event
+    )

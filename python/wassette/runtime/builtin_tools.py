@@ -25,6 +25,9 @@ class BuiltinTool(NamedTuple):
     input_schema: dict[str, Any]
     read_only: bool = False
     destructive: bool = False
+    # The right a caller needs (an OAuth scope maps to each): tools (read and
+    # call), components (load, unload), grants (grant, revoke, reset).
+    right: str = "tools"
 
 
 _URI = {"type": "string", "description": "fs:// URI of a file, directory or glob, e.g. fs:///home/me/data/**"}
@@ -36,12 +39,14 @@ BUILTIN_TOOLS: tuple[BuiltinTool, ...] = (
         "load-component",
         "Load a WebAssembly component from a file:// (or oci://, https://) URI; its exports become tools.",
         _object({"path": {"type": "string", "description": "URI of the component"}}, ["path"]),
+        right="components",
     ),
     BuiltinTool(
         "unload-component",
         "Unload a component and remove its files.",
         _object({"id": {"type": "string"}}, ["id"]),
         destructive=True,
+        right="components",
     ),
     BuiltinTool(
         "list-components", "List loaded components and their tools.", _object({}, []), read_only=True
@@ -65,16 +70,19 @@ BUILTIN_TOOLS: tuple[BuiltinTool, ...] = (
             {"uri": _URI, "access": {"type": "array", "items": {"enum": ["read", "write"]}, "minItems": 1}},
             ["uri", "access"],
         ),
+        right="grants",
     ),
     BuiltinTool(
         "grant-network-permission",
         "Ask to let a component reach a host. The user confirms grants.",
         _details({"host": _HOST}, ["host"]),
+        right="grants",
     ),
     BuiltinTool(
         "grant-environment-variable-permission",
         "Ask to let a component read an environment variable. The user confirms grants.",
         _details({"key": _KEY}, ["key"]),
+        right="grants",
     ),
     *(
         BuiltinTool(
@@ -82,6 +90,7 @@ BUILTIN_TOOLS: tuple[BuiltinTool, ...] = (
             f"Remove a component's access to {what}.",
             _details({field: schema}, [field]),
             destructive=True,
+            right="grants",
         )
         for kind, what, field, schema in (
             ("storage", "an fs:// URI", "uri", _URI),
@@ -94,7 +103,12 @@ BUILTIN_TOOLS: tuple[BuiltinTool, ...] = (
         "Remove every permission of a component (back to deny-all). The user confirms resets.",
         _object(_ID, ["component_id"]),
         destructive=True,
+        right="grants",
     ),
 )
 
 BUILTIN_NAMES = frozenset(b.name for b in BUILTIN_TOOLS)
+# Rights, each mapped to an OAuth scope: calling tools, managing components,
+# granting permissions, reading the audit log.
+RIGHTS = ("tools", "components", "grants", "audit")
+RIGHT_OF = {b.name: b.right for b in BUILTIN_TOOLS}

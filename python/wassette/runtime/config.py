@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 from wassette import _engine
 from wassette.runtime.config_schema import (
@@ -29,6 +30,7 @@ from wassette.runtime.errors import ConfigError
 
 __all__ = [
     "ConfigError",
+    "OAuthSettings",
     "ServeSettings",
     "Settings",
     "StateSettings",
@@ -65,6 +67,30 @@ def _xdg(env: Mapping[str, str], var: str, fallback: str) -> Path:
     return Path(env.get("HOME", str(Path.home()))) / fallback
 
 
+DEFAULT_OAUTH_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+DEFAULT_OAUTH_SCOPES = {
+    "tools": "wassette:tools",
+    "components": "wassette:components",
+    "grants": "wassette:grants",
+    "audit": "wassette:audit",
+}
+
+
+class OAuthSettings(NamedTuple):
+    """`serve` as an OAuth 2.1 resource server: tokens from `issuer`, for
+    `resource` (their audience), signed with a key of the issuer's JWKS."""
+
+    issuer: str
+    resource: str
+    jwks_uri: str | None = None
+    algorithms: tuple[str, ...] = DEFAULT_OAUTH_ALGORITHMS
+    clock_skew_s: int = 60
+    # A token naming a key not in the cached JWKS refetches it at most this often.
+    jwks_min_refresh_s: int = 10
+    # right -> scope
+    scopes: Mapping[str, str] = MappingProxyType(DEFAULT_OAUTH_SCOPES)
+
+
 class ServeSettings(NamedTuple):
     """How `wassette serve` listens and answers."""
 
@@ -77,6 +103,8 @@ class ServeSettings(NamedTuple):
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     # Worker processes serving HTTP (1: this process serves, as it always did).
     workers: int = 1
+    # OAuth 2.1 resource server (None: the static token, or no auth).
+    oauth: OAuthSettings | None = None
 
     def __repr__(self) -> str:  # the token stays out of logs and tracebacks
         shown = self._replace(auth_token="***" if self.auth_token else None)
@@ -313,6 +341,42 @@ def serve_settings(env: Mapping[str, str], doc: Document, flags: Mapping[str, An
         json_response=flags.get("json_response", False),
         max_request_bytes=limit or doc.get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES),
         workers=_workers(flags.get("workers") or env.get("WASSETTE_WORKERS") or doc.get("workers", "auto")),
+        oauth=_oauth(env, doc, flags, host, port),
+    )
+
+
+def _oauth(
+    env: Mapping[str, str], doc: Document, flags: Mapping[str, Any], host: str, port: int
+) -> OAuthSettings | None:
+    def pick(key: str, flag: str | None = None, var: str | None = None) -> Any:
+        return (flags.get(flag) if flag else None) or (env.get(var) if var else None) or doc.get(key)
+
+    issuer = pick("oauth_issuer", "oauth_issuer", "WASSETTE_OAUTH_ISSUER")
+    if not issuer:
+        return None
+    for name, value in (("issuer", issuer),):
+        parts = urlsplit(str(value))
+        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+            raise ConfigError(f"oauth {name} {value!r}: expected an https:// URL (http:// only on loopback)")
+    if flags.get("auth_token") or env.get("WASSETTE_AUTH_TOKEN"):
+        raise ConfigError("choose one: an OAuth issuer or a static bearer token (--auth-token)")
+    resource = pick("oauth_resource", "oauth_resource", "WASSETTE_OAUTH_RESOURCE") or (
+        f"http://{host}:{port}/mcp"
+    )
+    algorithms = tuple(doc.get("oauth_algorithms") or DEFAULT_OAUTH_ALGORITHMS)
+    if not algorithms or any(a.lower() == "none" or a.startswith("HS") for a in algorithms):
+        raise ConfigError(
+            "oauth_algorithms: only asymmetric signatures (RS*, PS*, ES*, EdDSA) are accepted, never none or HS*"
+        )
+    return OAuthSettings(
+        issuer=str(issuer),
+        resource=str(resource),
+        jwks_uri=pick("oauth_jwks_uri", None, "WASSETTE_OAUTH_JWKS_URI"),
+        algorithms=algorithms,
+        clock_skew_s=int(doc.get("oauth_clock_skew_s", 60)),
+        jwks_min_refresh_s=int(doc.get("oauth_jwks_min_refresh_s", 10)),
+        scopes=MappingProxyType({**DEFAULT_OAUTH_SCOPES, **doc.get("oauth_scopes", {})}),
     )
 
 

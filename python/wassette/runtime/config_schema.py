@@ -97,6 +97,17 @@ def _workers(v: Any) -> bool:
 
 
 WORKERS = Type(f'"auto" or a number of processes from 1 to {MAX_WORKERS}', _workers)
+URL = Type("an http(s):// URL", lambda v: isinstance(v, str) and v.startswith(("https://", "http://")))
+REFRESH = Type("a number of seconds from 1 to 3600", lambda v: _is_int(v) and 1 <= v <= 3600)
+SKEW = Type("a number of seconds from 0 to 300", lambda v: _is_int(v) and 0 <= v <= 300)
+SCOPES = Type(
+    'a table of right = "scope" (rights: tools, components, grants, audit)',
+    lambda v: (
+        isinstance(v, dict)
+        and set(v) <= {"tools", "components", "grants", "audit"}
+        and all(isinstance(x, str) and x.strip() and " " not in x for x in v.values())
+    ),
+)
 STATE_SCHEMES = ("postgresql://", "postgres://")
 STATE = Type(
     '"local" or a PostgreSQL URL (postgresql://...)',
@@ -210,6 +221,19 @@ SCHEMA: dict[str, Key] = {
     "allowed_hosts": Key(STRINGS, ("WASSETTE_ALLOWED_HOSTS",), "Host headers `serve` accepts"),
     "max_request_bytes": Key(BYTES, (), "largest request accepted"),
     "workers": Key(WORKERS, ("WASSETTE_WORKERS",), "processes `serve` runs (auto: one per usable core)"),
+    "oauth_issuer": Key(
+        URL, ("WASSETTE_OAUTH_ISSUER",), "the authorization server whose tokens `serve` accepts"
+    ),
+    "oauth_resource": Key(URL, ("WASSETTE_OAUTH_RESOURCE",), "this server's resource URI (tokens' audience)"),
+    "oauth_jwks_uri": Key(
+        URL, ("WASSETTE_OAUTH_JWKS_URI",), "the issuer's keys (default: from its metadata)"
+    ),
+    "oauth_algorithms": Key(STRINGS, (), "signature algorithms accepted (default RS256, ES256, EdDSA)"),
+    "oauth_clock_skew_s": Key(SKEW, (), "leeway for exp/nbf/iat, seconds (default 60, at most 300)"),
+    "oauth_jwks_min_refresh_s": Key(
+        REFRESH, (), "a token naming an unknown key refetches the JWKS at most this often (default 10)"
+    ),
+    "oauth_scopes": Key(SCOPES, (), "the scope of each right: tools, components, grants, audit"),
     "state": Key(
         STATE, ("WASSETTE_STATE",), "where components, policies and secrets live (local, postgresql://)"
     ),

@@ -334,6 +334,14 @@ class Runtime:
         with self._lock:
             self.policies.set_environment(component_id, values)
 
+    def audit_records(
+        self, limit: int = 100, *, component: str | None = None, event: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest audit records (of the whole fleet, with a shared state)."""
+        if self.shared is not None:
+            return self.shared.read_audit(limit, component=component, event=event)
+        return self.audit.read(limit, component=component, event=event)
+
     def effective_policy(self, component_id: str) -> dict[str, Any]:
         """What the engine enforces for the next call of this component."""
         return self.policies.build(component_id)

@@ -81,6 +81,18 @@ def add_serve(sub: Any, p: Parents) -> None:
         help="require 'Authorization: Bearer TOKEN' (env WASSETTE_AUTH_TOKEN, preferred: not shown by ps)",
     )
     serve.add_argument(
+        "--oauth-issuer",
+        metavar="URL",
+        help="accept OAuth 2.1 access tokens from this authorization server (its JWKS checks them; "
+        "env WASSETTE_OAUTH_ISSUER)",
+    )
+    serve.add_argument(
+        "--oauth-resource",
+        metavar="URL",
+        help="this server's resource URI, the audience tokens must name (default http://HOST:PORT/mcp; "
+        "env WASSETTE_OAUTH_RESOURCE)",
+    )
+    serve.add_argument(
         "--legacy-sessions",
         type=_bool,
         default=True,
@@ -116,6 +128,8 @@ def _serve_flags(args: argparse.Namespace) -> dict[str, Any]:
         "bind_address": getattr(args, "bind_address", None),
         "allowed_hosts": getattr(args, "allowed_host", None) or (),
         "auth_token": getattr(args, "auth_token", None),
+        "oauth_issuer": getattr(args, "oauth_issuer", None),
+        "oauth_resource": getattr(args, "oauth_resource", None),
         "legacy_sessions": getattr(args, "legacy_sessions", True),
         "json_response": getattr(args, "json_response", False),
         "max_request_bytes": getattr(args, "max_request_bytes", None),

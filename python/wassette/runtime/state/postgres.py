@@ -288,7 +288,9 @@ class PostgresState:
                     log.error("shared state at %s unreachable: %s", self.settings.shown, _why(e))
                     self._outage_logged = True
             except WassetteError as e:  # a record this replica cannot apply (e.g. no secrets key)
-                log.error("cannot apply the shared state: %s", e)
+                if not self._outage_logged:
+                    log.error("cannot apply the shared state: %s", e)
+                    self._outage_logged = True
             finally:
                 if conn is not None:
                     with contextlib.suppress(Exception):
@@ -312,6 +314,21 @@ class PostgresState:
         )
 
     # -- the audit log ------------------------------------------------------------------
+
+    def read_audit(self, limit: int, *, component: str | None, event: str | None) -> list[dict[str, Any]]:
+        """The newest `limit` records of every replica (oldest first)."""
+        import psycopg
+
+        try:
+            with self.connect() as conn:
+                rows = conn.execute(
+                    "SELECT record FROM wassette_audit WHERE (%(c)s::text IS NULL OR component = %(c)s) "
+                    "AND (%(e)s::text IS NULL OR event = %(e)s) ORDER BY id DESC LIMIT %(n)s",
+                    {"c": component, "e": event, "n": limit},
+                ).fetchall()
+        except psycopg.Error as e:
+            raise StateUnavailable(f"cannot read the audit log: {_why(e)}") from None
+        return [dict(r[0]) for r in reversed(rows)]
 
     def audit(self, entry: dict[str, Any]) -> None:
         """Queues an audit record for the database (never blocks a call)."""
@@ -356,7 +373,7 @@ class PostgresState:
             except Exception as e:  # kept and retried: the local file has them meanwhile
                 log.debug("audit shipping waits: %s", e)
                 conn = None
-                self._stop.wait(HEARTBEAT_S)
+                time.sleep(HEARTBEAT_S)  # a retry's pace, not synchronisation
                 continue
             for _ in batch:
                 self._audit.task_done()

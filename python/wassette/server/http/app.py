@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from wassette import __version__
-from wassette.runtime.config import ConfigError, Settings
+from wassette.runtime.config import ConfigError, OAuthSettings, Settings
+from wassette.runtime.errors import WassetteError
 from wassette.runtime.runtime import Runtime
 from wassette.server.core import protocol
 from wassette.server.core.server import McpServer, ServerOptions
-from wassette.server.http.guard import LOOPBACK_HOSTS, Guard, HostAllowlist
+from wassette.server.http.guard import IDENTITY, LOOPBACK_HOSTS, Guard, HostAllowlist
 from wassette.server.http.legacy_sse import MESSAGES_PATH, LegacySse
 from wassette.server.http.sockets import bind_socket
 from wassette.server.http.streamable import StreamableHttp
@@ -28,6 +29,9 @@ from wassette.server.http.wire import Receive, Scope, Send, header_map, respond
 log = logging.getLogger("wassette.http")
 
 MCP_PATH = "/mcp"
+# The newest audit records, as JSON (with OAuth: the `audit` right).
+AUDIT_PATH = "/audit"
+MAX_AUDIT_RECORDS = 10_000
 SSE_PATH = "/sse"
 # At SIGTERM, requests in flight get this long to finish; those still
 # running a second before the end are stopped and answered with why.
@@ -46,6 +50,8 @@ class HttpOptions:
     legacy_sessions: bool = True
     json_response: bool = False
     max_request_bytes: int = 4 * 1024 * 1024
+    oauth: OAuthSettings | None = None
+    ca_bundle: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, transport: Transport = "streamable-http") -> HttpOptions:
@@ -65,6 +71,8 @@ class HttpOptions:
             legacy_sessions=serve.legacy_sessions,
             json_response=serve.json_response,
             max_request_bytes=serve.max_request_bytes,
+            oauth=serve.oauth,
+            ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
         )
 
     @property
@@ -80,10 +88,20 @@ class App:
         self.worker = worker
         self.runtime = server.runtime
         self.options = options
+        self.verifier = None
+        if options.oauth is not None:
+            from pathlib import Path
+
+            from wassette.server.http.oauth import TokenVerifier
+
+            self.verifier = TokenVerifier(
+                options.oauth, Path(options.ca_bundle) if options.ca_bundle else None
+            )
         self.guard = Guard(
             hosts=HostAllowlist(options.allowed_hosts),
             token=options.auth_token,
             max_body_bytes=options.max_request_bytes,
+            verifier=self.verifier,
         )
         self.streamable = StreamableHttp(
             server, json_response=options.json_response, legacy_sessions=options.legacy_sessions
@@ -102,6 +120,16 @@ class App:
             return
         path = scope["path"]
         route = self.status.get(path)
+        if (
+            route is None
+            and self.verifier is not None
+            and path.startswith("/.well-known/oauth-protected-resource")
+        ):
+            verifier = self.verifier
+            route = lambda: (200, verifier.metadata())  # noqa: E731
+        if path == AUDIT_PATH:
+            await self._audit(scope, send)
+            return
         if route is not None:
             if scope["method"] != "GET":
                 await respond(send, 405, b'{"error": "method not allowed"}', [(b"allow", b"GET")])
@@ -115,15 +143,69 @@ class App:
                 return
             if path == MESSAGES_PATH or path == MESSAGES_PATH.rstrip("/"):
                 body = await self.guard.read_body(scope, receive, send)
-                if body is not None:
+                if body is not None and not await self._out_of_scope(scope, body, send):
                     await self.sse.post(scope, body, send)
                 return
         elif path == MCP_PATH:
             body = await self.guard.read_body(scope, receive, send)
-            if body is not None:
+            if body is not None and not await self._out_of_scope(scope, body, send):
                 await self.streamable(scope, body, header_map(scope), receive, send)
             return
         await respond(send, 404, b'{"error": "not found"}', [])
+
+    async def _audit(self, scope: Scope, send: Send) -> None:
+        """`GET /audit?limit=N&component=ID&event=KIND`: the newest records, oldest first."""
+        from urllib.parse import parse_qs
+
+        if scope["method"] != "GET":
+            await respond(send, 405, b'{"error": "method not allowed"}', [(b"allow", b"GET")])
+            return
+        if self.verifier is not None:
+            identity = scope.get(IDENTITY)
+            wanted = self.verifier.scope_of("audit")
+            if identity is None or wanted not in identity.scopes:
+                await self.guard.challenge(
+                    send, 403, f"this needs the scope {wanted} (audit)", "insufficient_scope", wanted
+                )
+                return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        limit_text = query.get("limit", ["100"])[-1]
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_AUDIT_RECORDS:
+            text = f"limit must be a number from 1 to {MAX_AUDIT_RECORDS}"
+            await respond(send, 400, json.dumps({"error": text}).encode(), [])
+            return
+        component = query.get("component", [None])[-1]
+        event = query.get("event", [None])[-1]
+        try:
+            records = await asyncio.to_thread(
+                self.runtime.audit_records, int(limit_text), component=component, event=event
+            )
+        except WassetteError as e:
+            await respond(send, 503, json.dumps({"error": str(e)}).encode(), [])
+            return
+        await respond(send, 200, json.dumps({"records": records}).encode(), [])
+
+    async def _out_of_scope(self, scope: Scope, body: bytes, send: Send) -> bool:
+        """With OAuth: a message that needs a right the token's scopes do not
+        give is answered 403 `insufficient_scope`, naming the scope."""
+        if self.verifier is None or not body:
+            return False
+        from wassette.server.http.oauth import required_right
+
+        try:
+            message = json.loads(body)
+        except ValueError:
+            return False  # answered as the parse error it is, further on
+        identity = scope.get(IDENTITY)
+        for item in message if isinstance(message, list) else [message]:
+            right = required_right(item)
+            if right is None:
+                continue
+            wanted = self.verifier.scope_of(right)
+            if identity is None or wanted not in identity.scopes:
+                why = f"this needs the scope {wanted} ({right})"
+                return await self.guard.challenge(send, 403, why, "insufficient_scope", wanted)
+        return False
 
     def ready(self) -> tuple[int, dict[str, Any]]:
         directory = self.runtime.settings.component_dir
@@ -141,7 +223,7 @@ class App:
             "protocolVersions": list(protocol.SUPPORTED_VERSIONS),
             "legacySessions": options.legacy_sessions,
             "jsonResponse": options.json_response,
-            "authRequired": options.auth_token is not None,
+            "authRequired": options.auth_token is not None or options.oauth is not None,
             "workers": self.worker.workers if self.worker else 1,
             "worker": self.worker.number if self.worker else 0,
             "components": len(self.runtime.components()),

@@ -1,5 +1,6 @@
 """The checks every HTTP request passes before it reaches MCP: Host/Origin
-allowlist (against DNS rebinding), optional bearer token, body size limit.
+allowlist (against DNS rebinding), optional bearer token (a static one, or
+OAuth access tokens: oauth.py), body size limit.
 
 One ASGI middleware in front of every route (MCP, SSE, /health, /info), so
 no route can be reached around it.
@@ -9,13 +10,18 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from wassette.runtime.config import split_host
 from wassette.server.core.jsonrpc import INVALID_REQUEST, UNAUTHORIZED
 from wassette.server.http.wire import Message, Receive, Scope, Send, header_map, respond_error
+
+if TYPE_CHECKING:
+    from wassette.server.http.oauth import Identity, TokenVerifier
 
 log = logging.getLogger("wassette.http")
 
@@ -23,6 +29,12 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Probes (liveness/readiness) answer without a token: they reveal nothing.
 OPEN_PATHS = frozenset({"/health", "/ready"})
 _ALLOWED_MEMO = 256
+# Tokens found valid, kept (by value) until they expire or for this long at
+# most: a client's every request carries the same one, and checking its
+# signature each time would cost more than the call it guards.
+_TOKEN_MEMO_S = 60.0
+_TOKEN_MEMO = 1024
+IDENTITY = "wassette.identity"
 
 
 @dataclass(frozen=True)
@@ -78,12 +90,26 @@ class Guard:
     browser sends one) is allowed, it carries the bearer token (when one is
     configured), and its body fits the limit."""
 
-    def __init__(self, *, hosts: HostAllowlist, token: str | None, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        *,
+        hosts: HostAllowlist,
+        token: str | None,
+        max_body_bytes: int,
+        verifier: TokenVerifier | None = None,
+    ) -> None:
         self.hosts = hosts
         self.token = token.encode() if token else None
         self.max_body_bytes = max_body_bytes
+        self.verifier = verifier
         # (Host, Origin) pairs found allowed.
         self._allowed: set[tuple[bytes, bytes | None]] = set()
+        self._valid: dict[bytes, tuple[float, Identity]] = {}
+        self.metadata_url = ""
+        if verifier is not None:
+            parts = urlsplit(verifier.settings.resource)
+            path = "/.well-known/oauth-protected-resource" + parts.path.rstrip("/")
+            self.metadata_url = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
     async def refuse(self, scope: Scope, send: Send) -> bool:
         """Answers and returns True when the request may not go on."""
@@ -94,6 +120,8 @@ class Guard:
                 return True
             if len(self._allowed) < _ALLOWED_MEMO:
                 self._allowed.add(seen)
+        if self.verifier is not None and scope["path"] not in OPEN_PATHS:
+            return await self._oauth(scope, raw.get(b"authorization", b""), send)
         if self.token is not None and scope["path"] not in OPEN_PATHS:
             scheme, _, given = raw.get(b"authorization", b"").partition(b" ")
             # compare_digest: the time taken does not tell how much of a guess was right.
@@ -102,6 +130,52 @@ class Guard:
                 await respond_error(send, 401, UNAUTHORIZED, "missing or wrong bearer token", challenge)
                 return True
         return False
+
+    async def _oauth(self, scope: Scope, authorization: bytes, send: Send) -> bool:
+        """An OAuth access token: valid, for this resource (the identity goes
+        on in the scope); else 401 with the challenge that leads a client to
+        the metadata. The metadata itself needs no token."""
+        assert self.verifier is not None
+        if scope["path"].startswith("/.well-known/oauth-protected-resource"):
+            return False
+        scheme, _, given = authorization.partition(b" ")
+        token = given.strip()
+        if scheme.lower() != b"bearer" or not token:
+            return await self.challenge(send, 401, "an OAuth access token is required", None)
+        now = time.monotonic()
+        known = self._valid.get(token)
+        if known is not None and known[0] > now:
+            scope[IDENTITY] = known[1]
+            return False
+        from wassette.server.http.oauth import InvalidToken
+
+        try:
+            identity = await self.verifier.verify(token.decode("ascii"))
+        except (InvalidToken, UnicodeDecodeError) as e:
+            why = str(e) if isinstance(e, InvalidToken) else "not a JWT"
+            return await self.challenge(send, 401, why, "invalid_token")
+        exp = identity.claims.get("exp")
+        ttl = min(_TOKEN_MEMO_S, float(exp) - time.time()) if isinstance(exp, int | float) else 0.0
+        if ttl > 0:
+            if len(self._valid) >= _TOKEN_MEMO:
+                self._valid = {k: v for k, v in self._valid.items() if v[0] > now}
+            if len(self._valid) < _TOKEN_MEMO:
+                self._valid[token] = (now + ttl, identity)
+        scope[IDENTITY] = identity
+        return False
+
+    async def challenge(self, send: Send, status: int, why: str, error: str | None, scope: str = "") -> bool:
+        """401 (no or bad token) or 403 (`insufficient_scope`), with the
+        `WWW-Authenticate` challenge RFC 6750 and RFC 9728 describe."""
+        params = [f'resource_metadata="{self.metadata_url}"']
+        if error:
+            clean = why.replace('"', "'").replace("\\", "/")
+            params.insert(0, f'error="{error}", error_description="{clean}"')
+        if scope:
+            params.append(f'scope="{scope}"')
+        header = ("Bearer " + ", ".join(params)).encode("latin-1", "replace")
+        await respond_error(send, status, UNAUTHORIZED, why, [(b"www-authenticate", header)])
+        return True
 
     async def _host_refused(self, host: str, raw_origin: bytes | None, send: Send) -> bool:
         if not self.hosts.allows(host):

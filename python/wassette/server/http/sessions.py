@@ -10,7 +10,10 @@ another ended, and sends a question to the worker with the stream.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -30,6 +33,30 @@ log = logging.getLogger("wassette.http")
 # answers 404 and the client opens a new one).
 SESSION_IDLE_S = 30 * 60
 MAX_SESSIONS = 10_000
+
+
+# Binds session ids to the identity that opened them (OAuth): made once in
+# the process that starts the worker set, so every worker shares it.
+_OWNER_KEY = os.urandom(32)
+
+
+def _tag(base: str, owner: str) -> str:
+    return hmac.new(_OWNER_KEY, f"{base}\0{owner}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def session_id(owner: str | None) -> str:
+    """A new session id; with an owner, `<random>.<tag>` where the tag is a
+    MAC of the random part and the owner."""
+    base = uuid.uuid4().hex
+    return base if owner is None else f"{base}.{_tag(base, owner)}"
+
+
+def owned_by(sid: str, owner: str | None) -> bool:
+    """Whether `sid` may be used by `owner` (anyone, without OAuth)."""
+    if owner is None:
+        return True
+    base, _, tag = sid.partition(".")
+    return bool(tag) and hmac.compare_digest(tag, _tag(base, owner))
 
 
 @dataclass
@@ -83,9 +110,10 @@ class HttpSessions:
             held = self._shared(sid, held)
         return held
 
-    def open(self) -> tuple[str, HttpSession]:
-        """A new session (its `initialize` is yet to be answered)."""
-        sid = uuid.uuid4().hex
+    def open(self, owner: str | None = None) -> tuple[str, HttpSession]:
+        """A new session (its `initialize` is yet to be answered), bound to
+        `owner` (the identity of an OAuth token) when there is one."""
+        sid = session_id(owner)
         return sid, self._hold(sid)
 
     def _shared(self, sid: str, held: HttpSession | None) -> HttpSession | None:

@@ -24,9 +24,9 @@ from typing import Any, NamedTuple
 from wassette.runtime.store import write_atomic
 from wassette.server.core.session import Session
 
-# Ids are minted here (uuid4 hex); anything else names no session, and is
-# never used as a file name.
-_SESSION_ID = re.compile(r"[0-9a-f]{32}")
+# Ids are minted in sessions.py (uuid4 hex, and with OAuth a tag binding it to
+# its owner); anything else names no session, and is never used as a file name.
+_SESSION_ID = re.compile(r"[0-9a-f]{32}(\.[0-9a-f]{32})?")
 # How often a session in use marks its record as used (its atime), so that
 # no worker's idle sweep removes a session another worker is serving.
 TOUCH_INTERVAL_S = 60.0

@@ -31,7 +31,8 @@ from wassette.server.core.jsonrpc import (
 from wassette.server.core.server import McpServer
 from wassette.server.core.session import Session
 from wassette.server.http.channel import PostChannel
-from wassette.server.http.sessions import MAX_SESSIONS, HttpSession, HttpSessions
+from wassette.server.http.guard import IDENTITY
+from wassette.server.http.sessions import MAX_SESSIONS, HttpSession, HttpSessions, owned_by
 from wassette.server.http.wire import (
     PING_INTERVAL_S,
     SSE_HEADERS,
@@ -91,12 +92,14 @@ class StreamableHttp:
                 await respond_error(send, 400, error.code, error.message, [], error.data)
                 return
         method = scope["method"]
+        identity = scope.get(IDENTITY)
+        owner = identity.subject if identity is not None else None
         if method == "POST":
-            await self._post(body, headers, receive, send)
+            await self._post(body, headers, receive, send, owner)
         elif method == "GET" and self.legacy_sessions:
-            await self._get(headers, receive, send)
+            await self._get(headers, receive, send, owner)
         elif method == "DELETE" and self.legacy_sessions:
-            await self._delete(headers, send)
+            await self._delete(headers, send, owner)
         elif method in ("GET", "DELETE"):
             await respond_error(
                 send,
@@ -110,17 +113,25 @@ class StreamableHttp:
                 send, 405, INVALID_REQUEST, "Method Not Allowed", [(b"allow", b"GET, POST, DELETE")]
             )
 
-    def _session(self, headers: dict[bytes, bytes]) -> tuple[HttpSession | None, str | None]:
+    def _session(
+        self, headers: dict[bytes, bytes], owner: str | None
+    ) -> tuple[HttpSession | None, str | None]:
+        """The session a request names, if open and (with OAuth) opened by
+        the same identity: another's session id is a session not found."""
         raw = headers.get(SESSION_HEADER)
         if raw is None:
             return None, None
         sid = raw.decode("latin-1")
+        if not owned_by(sid, owner):
+            return None, sid
         return self.sessions.find(sid), sid
 
-    async def _open_session(self, headers: dict[bytes, bytes], send: Send) -> tuple[HttpSession, str] | None:
+    async def _open_session(
+        self, headers: dict[bytes, bytes], send: Send, owner: str | None
+    ) -> tuple[HttpSession, str] | None:
         """The session a request names; None (answered 400 or 404) when it
         names none, or one that is not open."""
-        held, sid = self._session(headers)
+        held, sid = self._session(headers, owner)
         if sid is None:
             await respond_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID", [])
             return None
@@ -131,7 +142,9 @@ class StreamableHttp:
 
     # -- the handshake era ------------------------------------------------------
 
-    async def _post(self, body: bytes, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
+    async def _post(
+        self, body: bytes, headers: dict[bytes, bytes], receive: Receive, send: Send, owner: str | None
+    ) -> None:
         has_json, has_sse = accepts(headers)
         if self.json_response and not has_json:
             text = "Not Acceptable: Client must accept application/json"
@@ -164,9 +177,9 @@ class StreamableHttp:
             if len(self.sessions) >= MAX_SESSIONS:
                 await respond_error(send, 503, INTERNAL_ERROR, "Too many open sessions", [])
                 return
-            sid, held = self.sessions.open()
+            sid, held = self.sessions.open(owner)
         else:
-            found = await self._open_session(headers, send)
+            found = await self._open_session(headers, send, owner)
             if found is None:
                 return
             held, sid = found
@@ -249,14 +262,16 @@ class StreamableHttp:
         finally:
             gone.cancel()
 
-    async def _get(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
+    async def _get(
+        self, headers: dict[bytes, bytes], receive: Receive, send: Send, owner: str | None
+    ) -> None:
         """The standing event stream of a session: change notifications and
         questions to the user that belong to no request."""
         if not accepts(headers)[1]:
             text = "Not Acceptable: Client must accept text/event-stream"
             await respond_error(send, 406, INVALID_REQUEST, text, [])
             return
-        found = await self._open_session(headers, send)
+        found = await self._open_session(headers, send, owner)
         if found is None:
             return
         held, sid = found
@@ -279,8 +294,8 @@ class StreamableHttp:
                 held.stream = None
                 self.sessions.share(held.session)
 
-    async def _delete(self, headers: dict[bytes, bytes], send: Send) -> None:
-        found = await self._open_session(headers, send)
+    async def _delete(self, headers: dict[bytes, bytes], send: Send, owner: str | None) -> None:
+        found = await self._open_session(headers, send, owner)
         if found is None:
             return
         sid = found[1]

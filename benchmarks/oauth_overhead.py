@@ -1,0 +1,79 @@
+"""What OAuth costs a call: the same server with `--oauth-issuer` (a real
+issuer on loopback, tests/test_oauth.py's, RS256 tokens) and without auth,
+p50 over HTTP (raw keep-alive client, 2025-11-25 session, the C `io`
+component), in alternating rounds.
+
+Usage: python benchmarks/oauth_overhead.py [--calls 3000] [--repeats 7] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from shared_state import Server, emit, home, wassette
+from suite import clients, fixtures
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+from test_oauth import RESOURCE, Issuer  # noqa: E402  (the tests' issuer)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--calls", type=int, default=3000)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    built = fixtures.build(["io"])
+    call = fixtures.CALLS["io"]
+    issuer = Issuer()
+    out: dict[str, list[float]] = {"oauth": [], "none": []}
+    try:
+        with tempfile.TemporaryDirectory(prefix="wassette-bench-oauth-") as tmp:
+            env = home(Path(tmp), "h", None)
+            wassette(env, "component", "load", built["io"].as_uri())
+            flags = {"oauth": ("--oauth-issuer", issuer.url, "--oauth-resource", RESOURCE), "none": ()}
+            for _ in range(args.repeats):
+                for name, extra in flags.items():
+                    if name == "oauth":
+                        # The raw client's connection opens its session with this header.
+                        clients.HTTP_HEADERS["authorization"] = (
+                            f"Bearer {issuer.token(scope='wassette:tools')}"
+                        )
+                    else:
+                        clients.HTTP_HEADERS.pop("authorization", None)
+                    server = Server(env, Path(tmp) / f"{name}.log", *extra)
+                    try:
+                        for _ in range(200):
+                            server.client.call(call.tool, call.arguments)
+                        samples = []
+                        for _ in range(args.calls):
+                            t = time.perf_counter()
+                            answer = server.client.call(call.tool, call.arguments)
+                            samples.append(time.perf_counter() - t)
+                        assert not answer.get("isError"), answer
+                        out[name].append(statistics.median(samples) * 1000)
+                    finally:
+                        server.stop()
+    finally:
+        issuer.close()
+    p50 = {k: round(statistics.median(v), 4) for k, v in out.items()}
+    results = {
+        "fixture": "io (C, env-count)",
+        "calls": args.calls,
+        "rounds": args.repeats,
+        "p50_ms": p50,
+        "rounds_p50_ms": out,
+        "ratio": round(p50["oauth"] / p50["none"], 3),
+    }
+    emit(results, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
