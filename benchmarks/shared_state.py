@@ -61,11 +61,13 @@ def wassette(env: dict[str, str], *args: str) -> None:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
+    """`wassette serve` of this interpreter (or `python`), with a raw client."""
+
+    def __init__(self, env: dict[str, str], log: Path, *args: str, python: str = sys.executable) -> None:
         self.log = log
         with log.open("wb") as sink:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "wassette", "serve", "--bind-address", "127.0.0.1:0", *args],
+                [python, "-m", "wassette", "serve", "--bind-address", "127.0.0.1:0", *args],
                 env=env,
                 stdout=sink,
                 stderr=sink,

@@ -8,7 +8,7 @@
 #      postgresql (the shared-state tests make throwaway clusters with its initdb),
 #      haproxy (the load balancer in front of the fleet tests' replicas), and docker.io
 #      + debootstrap (the container tests start their own Docker engine and make the
-#      base image from the Debian mirror).
+#      base image from the Debian mirror), and prometheus (scrapes /metrics in the tests).
 #   2. npm: tests/toolchain/package{,-lock}.json (jco 1.35.0, preview2-shim pinned
 #      to 0.25.0) installed with `npm ci` into a cache dir keyed by the lockfile hash;
 #      likewise tests/toolchain/inspector (MCP Inspector 2.12.0 + Node 22.23.3).
@@ -30,7 +30,7 @@ say() { echo "setup-toolchain: $*"; }
 die() { echo "setup-toolchain: ERROR: $*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- 1. Debian
-DEB_PKGS=(clang lld wasi-libc libclang-rt-dev-wasm32 docker-registry postgresql haproxy docker.io debootstrap)
+DEB_PKGS=(clang lld wasi-libc libclang-rt-dev-wasm32 docker-registry postgresql haproxy docker.io debootstrap prometheus)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
     if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]]; then
@@ -74,6 +74,7 @@ command -v docker-registry >/dev/null || die "docker-registry not on PATH after 
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || die "initdb missing after installing postgresql"
 command -v haproxy >/dev/null || die "haproxy not on PATH after install"
 command -v dockerd >/dev/null || die "dockerd not on PATH after installing docker.io"
+command -v prometheus >/dev/null || die "prometheus not on PATH after install"
 
 # ---------------------------------------------------------------- 2. npm
 command -v node >/dev/null || die "node is not installed (Node >= 18 needed for jco)"

@@ -105,6 +105,8 @@ class ServeSettings(NamedTuple):
     workers: int = 1
     # OAuth 2.1 resource server (None: the static token, or no auth).
     oauth: OAuthSettings | None = None
+    # /metrics without a token (else behind the same auth as everything).
+    metrics_public: bool = False
 
     def __repr__(self) -> str:  # the token stays out of logs and tracebacks
         shown = self._replace(auth_token="***" if self.auth_token else None)
@@ -342,6 +344,9 @@ def serve_settings(env: Mapping[str, str], doc: Document, flags: Mapping[str, An
         max_request_bytes=limit or doc.get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES),
         workers=_workers(flags.get("workers") or env.get("WASSETTE_WORKERS") or doc.get("workers", "auto")),
         oauth=_oauth(env, doc, flags, host, port),
+        metrics_public=_flag(
+            env.get("WASSETTE_METRICS_PUBLIC") or doc.get("metrics_public"), "metrics_public"
+        ),
     )
 
 

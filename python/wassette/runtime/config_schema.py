@@ -221,6 +221,7 @@ SCHEMA: dict[str, Key] = {
     "allowed_hosts": Key(STRINGS, ("WASSETTE_ALLOWED_HOSTS",), "Host headers `serve` accepts"),
     "max_request_bytes": Key(BYTES, (), "largest request accepted"),
     "workers": Key(WORKERS, ("WASSETTE_WORKERS",), "processes `serve` runs (auto: one per usable core)"),
+    "metrics_public": Key(BOOL, ("WASSETTE_METRICS_PUBLIC",), "serve /metrics without a token"),
     "oauth_issuer": Key(
         URL, ("WASSETTE_OAUTH_ISSUER",), "the authorization server whose tokens `serve` accepts"
     ),

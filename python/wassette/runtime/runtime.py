@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from wassette import _engine
 from wassette.runtime import naming
@@ -60,6 +60,12 @@ class ComponentInfo(NamedTuple):
         }
 
 
+class CallObserver(Protocol):
+    def started(self, tool: Tool) -> None: ...
+
+    def ended(self, result: CallResult) -> None: ...
+
+
 class Runtime:
     """Components, their tools, and calls into them."""
 
@@ -91,6 +97,9 @@ class Runtime:
         # JS call, whose guest leaves the caches cold for path building).
         self._targets: dict[str, tuple[Tool, _engine.Component]] = {}
         self._lock = threading.RLock()
+        # Told of every call the engine ran, when it starts and when it ends
+        # (the server's metrics); the audit log is told of refusals anyway.
+        self.observers: list[CallObserver] = []
 
     # -- the component directory ------------------------------------------------
 
@@ -298,7 +307,9 @@ class Runtime:
         except ValueError as e:  # arguments that are not JSON at all, or not valid Unicode
             why = (unencodable(arguments) if not isinstance(arguments, str) else None) or str(e)
             return ToolCall(tool, None, CallResult(tool=tool, status="invalid_arguments", error=why))
-        return ToolCall(tool, pending, None, self._audit_call)
+        for observer in self.observers:
+            observer.started(tool)
+        return ToolCall(tool, pending, None, self._ended)
 
     def _target(self, name: str) -> tuple[Tool, _engine.Component]:
         """A tool and its compiled component (compiled on first use)."""
@@ -313,8 +324,10 @@ class Runtime:
                 self._targets[name] = (tool, component)
         return tool, component
 
-    def _audit_call(self, result: CallResult) -> None:
-        """Refusals and stops are audited."""
+    def _ended(self, result: CallResult) -> None:
+        """Refusals and stops are audited; observers hear of every end."""
+        for observer in self.observers:
+            observer.ended(result)
         tool = result.tool
         for d in result.denials:
             self.audit.record("denied", component=tool.component_id, tool=tool.name, **d)

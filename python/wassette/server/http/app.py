@@ -32,6 +32,8 @@ MCP_PATH = "/mcp"
 # The newest audit records, as JSON (with OAuth: the `audit` right).
 AUDIT_PATH = "/audit"
 MAX_AUDIT_RECORDS = 10_000
+# Prometheus metrics (with OAuth: the `audit` right; `metrics_public`: no token).
+METRICS_PATH = "/metrics"
 SSE_PATH = "/sse"
 # At SIGTERM, requests in flight get this long to finish; those still
 # running a second before the end are stopped and answered with why.
@@ -52,6 +54,7 @@ class HttpOptions:
     max_request_bytes: int = 4 * 1024 * 1024
     oauth: OAuthSettings | None = None
     ca_bundle: str | None = None
+    metrics_public: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, *, transport: Transport = "streamable-http") -> HttpOptions:
@@ -72,6 +75,7 @@ class HttpOptions:
             json_response=serve.json_response,
             max_request_bytes=serve.max_request_bytes,
             oauth=serve.oauth,
+            metrics_public=serve.metrics_public,
             ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
         )
 
@@ -102,11 +106,15 @@ class App:
             token=options.auth_token,
             max_body_bytes=options.max_request_bytes,
             verifier=self.verifier,
+            open_paths=frozenset({METRICS_PATH}) if options.metrics_public else frozenset(),
         )
         self.streamable = StreamableHttp(
             server, json_response=options.json_response, legacy_sessions=options.legacy_sessions
         )
         self.sse = LegacySse(server)
+        from wassette.server.core.metrics import Metrics
+
+        self.metrics = Metrics(self.runtime)
         self.status: dict[str, Callable[[], tuple[int, dict[str, Any]]]] = {
             "/health": lambda: (200, {"status": "ok"}),
             "/ready": self.ready,
@@ -129,6 +137,11 @@ class App:
             route = lambda: (200, verifier.metadata())  # noqa: E731
         if path == AUDIT_PATH:
             await self._audit(scope, send)
+            return
+        if path == METRICS_PATH:
+            if not await self._missing_right(scope, send, "audit"):
+                text, content_type = await asyncio.to_thread(self.metrics.exposition)
+                await respond(send, 200, text, [], content_type.encode())
             return
         if route is not None:
             if scope["method"] != "GET":
@@ -160,14 +173,8 @@ class App:
         if scope["method"] != "GET":
             await respond(send, 405, b'{"error": "method not allowed"}', [(b"allow", b"GET")])
             return
-        if self.verifier is not None:
-            identity = scope.get(IDENTITY)
-            wanted = self.verifier.scope_of("audit")
-            if identity is None or wanted not in identity.scopes:
-                await self.guard.challenge(
-                    send, 403, f"this needs the scope {wanted} (audit)", "insufficient_scope", wanted
-                )
-                return
+        if await self._missing_right(scope, send, "audit"):
+            return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         limit_text = query.get("limit", ["100"])[-1]
         if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_AUDIT_RECORDS:
@@ -184,6 +191,19 @@ class App:
             await respond(send, 503, json.dumps({"error": str(e)}).encode(), [])
             return
         await respond(send, 200, json.dumps({"records": records}).encode(), [])
+
+    async def _missing_right(self, scope: Scope, send: Send, right: str) -> bool:
+        """With OAuth: answers 403 `insufficient_scope` when the token lacks
+        the scope of `right` (True: answered)."""
+        if self.verifier is None or (scope["path"] == METRICS_PATH and self.options.metrics_public):
+            return False
+        identity = scope.get(IDENTITY)
+        wanted = self.verifier.scope_of(right)
+        if identity is not None and wanted in identity.scopes:
+            return False
+        return await self.guard.challenge(
+            send, 403, f"this needs the scope {wanted} ({right})", "insufficient_scope", wanted
+        )
 
     async def _out_of_scope(self, scope: Scope, body: bytes, send: Send) -> bool:
         """With OAuth: a message that needs a right the token's scopes do not

@@ -97,8 +97,10 @@ class Guard:
         token: str | None,
         max_body_bytes: int,
         verifier: TokenVerifier | None = None,
+        open_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.hosts = hosts
+        self.open_paths = OPEN_PATHS | open_paths
         self.token = token.encode() if token else None
         self.max_body_bytes = max_body_bytes
         self.verifier = verifier
@@ -120,9 +122,9 @@ class Guard:
                 return True
             if len(self._allowed) < _ALLOWED_MEMO:
                 self._allowed.add(seen)
-        if self.verifier is not None and scope["path"] not in OPEN_PATHS:
+        if self.verifier is not None and scope["path"] not in self.open_paths:
             return await self._oauth(scope, raw.get(b"authorization", b""), send)
-        if self.token is not None and scope["path"] not in OPEN_PATHS:
+        if self.token is not None and scope["path"] not in self.open_paths:
             scheme, _, given = raw.get(b"authorization", b"").partition(b" ")
             # compare_digest: the time taken does not tell how much of a guess was right.
             if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.token):

@@ -103,6 +103,9 @@ class Supervisor:
         self.directory = Path(tempfile.mkdtemp(prefix="wassette-serve-"))
         (self.directory / "bus").mkdir()
         (self.directory / "sessions").mkdir()
+        # Each worker's metrics, added up at every scrape (server/core/metrics.py).
+        (self.directory / "metrics").mkdir()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(self.directory / "metrics")
         # pid -> the worker's number, when it started
         self.workers: dict[int, tuple[int, float]] = {}
         self.stopping = False
@@ -194,6 +197,9 @@ class Supervisor:
                 continue
             number, started = gone
             code = os.waitstatus_to_exitcode(raw)
+            from wassette.server.core.metrics import worker_gone
+
+            worker_gone(pid)
             if self.stopping:
                 continue
             quick = time.monotonic() - started < CRASH_WINDOW_S

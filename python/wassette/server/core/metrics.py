@@ -1,0 +1,120 @@
+"""Prometheus metrics of the server (prometheus_client): tool calls by
+outcome, their duration, refused accesses by kind, calls in flight, and the
+components and tools offered.
+
+With a worker set (`serve --workers N`) each worker writes its values into
+the set's directory (the client's multiprocess mode, chosen by
+`PROMETHEUS_MULTIPROC_DIR`, which the supervisor sets before it forks) and
+`/metrics`, whichever worker answers it, adds up every worker's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from wassette.runtime.calls import CallResult
+from wassette.runtime.naming import Tool
+from wassette.runtime.runtime import Runtime
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Calls last from microseconds (WAT) to the time limit: seconds.
+MAX_CHILDREN = 10_000
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class Metrics:
+    """Observes every call the engine runs (Runtime.observers)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.runtime = runtime
+        self.multiprocess = bool(os.environ.get(MULTIPROCESS_ENV))
+        # Values go to this registry (or, multiprocess, to the set's files);
+        # what is exposed is assembled at each scrape (`exposition`).
+        self.registry = on = CollectorRegistry()
+        self.calls = Counter(
+            "wassette_tool_calls",
+            "Tool calls the engine ran, by outcome",
+            ["component", "tool", "outcome"],
+            registry=on,
+        )
+        self.duration = Histogram(
+            "wassette_tool_call_duration_seconds",
+            "Time tool calls took",
+            ["component"],
+            buckets=BUCKETS,
+            registry=on,
+        )
+        self.denials = Counter(
+            "wassette_denials", "Accesses the sandbox refused, by kind", ["component", "kind"], registry=on
+        )
+        self.in_flight = Gauge(
+            "wassette_tool_calls_in_flight",
+            "Tool calls running now",
+            multiprocess_mode="livesum",
+            registry=on,
+        )
+        # The labelled children of each (component, tool, outcome): taking
+        # them from a dict costs a third of `labels()` (measured: 1.3 -> 0.4 us).
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        runtime.observers.append(self)
+
+    def started(self, tool: Tool) -> None:
+        self.in_flight.inc()
+
+    def ended(self, result: CallResult) -> None:
+        self.in_flight.dec()
+        component = result.tool.component_id
+        key = (component, result.tool.name, result.status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.calls.labels(*key), self.duration.labels(component))
+            if len(self._children) < MAX_CHILDREN:
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(result.duration_ms / 1000)
+        for denial in result.denials:
+            self.denials.labels(component, str(denial.get("kind", "other"))).inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text a scraper reads, and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+        offered = CollectorRegistry()
+        offered.register(_Offered(self.runtime))
+        if self.multiprocess:
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            values = CollectorRegistry()
+            MultiProcessCollector(values)  # type: ignore[no-untyped-call]
+        else:
+            values = self.registry
+        return generate_latest(values) + generate_latest(offered), CONTENT_TYPE_LATEST
+
+
+class _Offered:
+    """Components and tools offered now (read at each scrape)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        yield GaugeMetricFamily(
+            "wassette_components", "Components installed", value=len(self.runtime.components())
+        )
+        yield GaugeMetricFamily(
+            "wassette_tools", "Tools offered by components", value=len(self.runtime.tools())
+        )
+
+
+def worker_gone(pid: int) -> None:
+    """A worker died: its live gauges stop counting (multiprocess mode)."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
