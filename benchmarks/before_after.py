@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
-from shared_state import Server, emit, home, wassette
+from shared_state import Server, emit, home, p50_ms, wassette
 from suite import fixtures
 
 
@@ -39,14 +38,7 @@ def main() -> int:
             for name in out:
                 server = Server(env, Path(tmp) / f"{name}.log", *args.flags, python=getattr(args, name))
                 try:
-                    for _ in range(200):
-                        server.client.call(call.tool, call.arguments)
-                    samples = []
-                    for _ in range(args.calls):
-                        t = time.perf_counter()
-                        server.client.call(call.tool, call.arguments)
-                        samples.append(time.perf_counter() - t)
-                    out[name].append(statistics.median(samples) * 1000)
+                    out[name].append(p50_ms(server, call, args.calls))
                 finally:
                     server.stop()
     p50 = {k: round(statistics.median(v), 4) for k, v in out.items()}

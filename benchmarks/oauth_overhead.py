@@ -12,10 +12,9 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from shared_state import Server, emit, home, wassette
+from shared_state import Server, emit, home, p50_ms, wassette
 from suite import clients, fixtures
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,15 +48,7 @@ def main() -> int:
                         clients.HTTP_HEADERS.pop("authorization", None)
                     server = Server(env, Path(tmp) / f"{name}.log", *extra)
                     try:
-                        for _ in range(200):
-                            server.client.call(call.tool, call.arguments)
-                        samples = []
-                        for _ in range(args.calls):
-                            t = time.perf_counter()
-                            answer = server.client.call(call.tool, call.arguments)
-                            samples.append(time.perf_counter() - t)
-                        assert not answer.get("isError"), answer
-                        out[name].append(statistics.median(samples) * 1000)
+                        out[name].append(p50_ms(server, call, args.calls))
                     finally:
                         server.stop()
     finally:

@@ -86,6 +86,19 @@ class Server:
         self.proc.wait(10)
 
 
+def p50_ms(server: Server, call: fixtures.Call, calls: int) -> float:
+    """p50 in ms of `calls` calls after 200 to warm up (each answer checked)."""
+    for _ in range(200):
+        server.client.call(call.tool, call.arguments)
+    samples = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        answer = server.client.call(call.tool, call.arguments)
+        samples.append(time.perf_counter() - t)
+        assert not answer.get("isError"), answer
+    return statistics.median(samples) * 1000
+
+
 def value(answer: dict[str, Any]) -> Any:
     assert not answer.get("isError"), answer
     return answer["structuredContent"]["result"]
@@ -148,14 +161,7 @@ def latency(root: Path, url: str, calls: int, repeats: int) -> dict[str, Any]:
         for name, env in subjects.items():
             server = Server(env, root / f"{name}.log")
             try:
-                for _ in range(200):
-                    server.client.call(call.tool, call.arguments)
-                samples = []
-                for _ in range(calls):
-                    t = time.perf_counter()
-                    server.client.call(call.tool, call.arguments)
-                    samples.append(time.perf_counter() - t)
-                out[name].append(statistics.median(samples) * 1000)
+                out[name].append(p50_ms(server, call, calls))
             finally:
                 server.stop()
     p50 = {name: round(statistics.median(v), 4) for name, v in out.items()}
