@@ -1,9 +1,11 @@
-"""What OAuth costs a call: the same server with `--oauth-issuer` (a real
-issuer on loopback, tests/test_oauth.py's, RS256 tokens) and without auth,
+"""What OAuth (and telemetry) cost a call: the same server with
+`--oauth-issuer` (a real issuer on loopback, tests/test_oauth.py's, RS256
+tokens) and, with `--telemetry`, traces exported by OTLP to a receiver on
+loopback (tests/test_tracing.py's) and Prometheus metrics, against neither;
 p50 over HTTP (raw keep-alive client, 2025-11-25 session, the C `io`
 component), in alternating rounds.
 
-Usage: python benchmarks/oauth_overhead.py [--calls 3000] [--repeats 7] [--json OUT]
+Usage: python benchmarks/oauth_overhead.py [--telemetry] [--calls 3000] [--repeats 7] [--json OUT]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from suite import clients, fixtures
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 from test_oauth import RESOURCE, Issuer  # noqa: E402  (the tests' issuer)
+from test_tracing import Collector  # noqa: E402  (the tests' OTLP receiver)
 
 
 def main() -> int:
@@ -27,10 +30,15 @@ def main() -> int:
     ap.add_argument("--calls", type=int, default=3000)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--telemetry", action="store_true", help="also traces (OTLP) on the OAuth side")
+    ap.add_argument(
+        "--sample", type=float, help="with --telemetry: the share of traces kept (OTEL_TRACES_SAMPLER)"
+    )
     args = ap.parse_args()
     built = fixtures.build(["io"])
     call = fixtures.CALLS["io"]
     issuer = Issuer()
+    collector = Collector() if args.telemetry else None
     out: dict[str, list[float]] = {"oauth": [], "none": []}
     try:
         with tempfile.TemporaryDirectory(prefix="wassette-bench-oauth-") as tmp:
@@ -46,16 +54,29 @@ def main() -> int:
                         )
                     else:
                         clients.HTTP_HEADERS.pop("authorization", None)
-                    server = Server(env, Path(tmp) / f"{name}.log", *extra)
+                    traced = (
+                        {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url}
+                        if collector and name == "oauth"
+                        else {}
+                    )
+                    if traced and args.sample is not None:
+                        traced["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+                        traced["OTEL_TRACES_SAMPLER_ARG"] = str(args.sample)
+                    server = Server({**env, **traced}, Path(tmp) / f"{name}.log", *extra)
                     try:
                         out[name].append(p50_ms(server, call, args.calls))
                     finally:
                         server.stop()
     finally:
         issuer.close()
+        if collector is not None:
+            collector.httpd.shutdown()
     p50 = {k: round(statistics.median(v), 4) for k, v in out.items()}
     results = {
         "fixture": "io (C, env-count)",
+        "telemetry": args.telemetry,
+        "sample": args.sample,
+        "spans_received": len(collector.spans) if collector else 0,
         "calls": args.calls,
         "rounds": args.repeats,
         "p50_ms": p50,

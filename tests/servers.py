@@ -20,7 +20,7 @@ import mcp.types as types
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-ANNOUNCE = re.compile(r"serving MCP \(([a-z-]+)\) at (http://\S+)")
+ANNOUNCE = re.compile(r"serving MCP \(([a-z-]+)\) at (http://[^\s\"]+)")  # also inside a JSON log line
 
 
 class HttpServer:

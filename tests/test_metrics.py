@@ -145,3 +145,17 @@ def test_metrics_can_be_public(env: dict[str, str], tmp_path: Path) -> None:
         assert "wassette_components 0.0" in r.text
         assert httpx.get(f"{server.base}/info", timeout=10).status_code == 401  # only /metrics is open
         assert json.loads(httpx.get(f"{server.base}/health", timeout=10).text) == {"status": "ok"}
+
+
+def test_logs_as_json_lines(env: dict[str, str], tmp_path: Path) -> None:
+    """`WASSETTE_LOG_FORMAT=json`: every line of the server's log is one
+    JSON object with the documented keys."""
+    environment = {**env, "WASSETTE_WORKERS": "2", "WASSETTE_LOG_FORMAT": "json"}
+    with http_server(environment, tmp_path / "serve.log") as server:
+        assert server.url.endswith("/mcp")
+        assert httpx.get(f"{server.base}/health", timeout=10).status_code == 200
+    lines = [line for line in (tmp_path / "serve.log").read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]
+    assert all(set(r) >= {"ts", "level", "logger", "message"} for r in records), records
+    assert any(r["message"].startswith("serving MCP (streamable-http) at http://") for r in records)
+    assert {r["level"] for r in records} <= {"debug", "info", "warning", "error", "critical"}

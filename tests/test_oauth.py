@@ -5,9 +5,12 @@ metadata (RFC 8414), its JWKS, and tokens with every kind of defect."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import secrets
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,19 +43,33 @@ INIT = {
 
 
 class Issuer:
-    """An authorization server's public face: metadata and JWKS (counting
-    fetches), and the private keys to mint tokens with."""
+    """An authorization server: metadata (RFC 8414), JWKS (counting
+    fetches), dynamic client registration, the authorization-code grant
+    with PKCE (the test approves each authorization itself: `authorize`),
+    and the private keys to mint tokens with."""
 
     def __init__(self) -> None:
         self.keys: dict[str, Any] = {}
         self.published: list[str] = []
         self.fetches = 0
+        self.codes: dict[str, dict[str, str]] = {}  # code -> the authorization request
+        self.granted: list[dict[str, str]] = []  # token requests answered
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 if self.path == "/.well-known/oauth-authorization-server":
-                    body = {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/jwks"}
+                    body = {
+                        "issuer": issuer.url,
+                        "jwks_uri": f"{issuer.url}/jwks",
+                        "authorization_endpoint": f"{issuer.url}/authorize",
+                        "token_endpoint": f"{issuer.url}/token",
+                        "registration_endpoint": f"{issuer.url}/register",
+                        "response_types_supported": ["code"],
+                        "grant_types_supported": ["authorization_code"],
+                        "code_challenge_methods_supported": ["S256"],
+                        "token_endpoint_auth_methods_supported": ["none"],
+                    }
                 elif self.path == "/jwks":
                     issuer.fetches += 1
                     body = {"keys": [issuer.jwk(kid) for kid in issuer.published]}
@@ -60,8 +77,26 @@ class Issuer:
                     self.send_response(404)
                     self.end_headers()
                     return
+                self.answer(200, body)
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if self.path == "/register":
+                    body = {
+                        **json.loads(raw),
+                        "client_id": uuid.uuid4().hex,
+                        "client_id_issued_at": int(time.time()),
+                    }
+                    body["token_endpoint_auth_method"] = "none"
+                    self.answer(201, body)
+                elif self.path == "/token":
+                    self.answer(*issuer.exchange(dict(urllib.parse.parse_qsl(raw.decode()))))
+                else:
+                    self.answer(404, {"error": "not_found"})
+
+            def answer(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
@@ -105,6 +140,29 @@ class Issuer:
         payload = {k: v for k, v in payload.items() if v is not None}
         algorithm = alg or ("RS256" if kid.startswith("rsa") else "ES256")
         return jwt.encode(payload, self.keys[kid], algorithm=algorithm, headers={"kid": kid})
+
+    def authorize(self, url: str) -> tuple[str, str | None]:
+        """The user approves: a code for this authorization request, and its state."""
+        request = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+        assert request["response_type"] == "code" and request["code_challenge_method"] == "S256"
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = request
+        return code, request.get("state")
+
+    def exchange(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """The token endpoint: the code, once, with the PKCE verifier that matches."""
+        request = self.codes.pop(form.get("code", ""), None)
+        if request is None or form.get("grant_type") != "authorization_code":
+            return 400, {"error": "invalid_grant"}
+        verifier = form.get("code_verifier", "").encode()
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=").decode()
+        if challenge != request["code_challenge"] or form.get("client_id") != request["client_id"]:
+            return 400, {"error": "invalid_grant"}
+        audience = form.get("resource") or request.get("resource")
+        scope = request.get("scope", "")
+        self.granted.append({"resource": str(audience), "scope": scope})
+        token = self.token(aud=audience, scope=scope, sub="alice")
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 300, "scope": scope}
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -373,3 +431,102 @@ def test_the_audit_log_needs_the_audit_scope(
     for bad in ("?limit=0", "?limit=abc", "?limit=99999"):
         assert audit(issuer.token(scope="wassette:audit"), bad).status_code == 400
     assert httpx.get(f"{server.base}/audit", timeout=10).status_code == 401
+
+
+def test_a_legacy_sse_session_belongs_to_its_identity(
+    issuer: Issuer, module_env: dict[str, str], tmp_path: Path
+) -> None:
+    args = ("--sse", "--oauth-issuer", issuer.url, "--oauth-resource", RESOURCE)
+    with http_server({**module_env, "WASSETTE_WORKERS": "2"}, tmp_path / "sse.log", *args) as server:
+        alice = {"authorization": f"Bearer {issuer.token(sub='alice')}"}
+        bob = {"authorization": f"Bearer {issuer.token(sub='bob')}"}
+        with httpx.stream("GET", f"{server.base}/sse", headers=alice, timeout=30) as stream:
+            lines = stream.iter_lines()
+            endpoint = next(line for line in lines if line.startswith("data:"))[5:].strip()
+            for n in range(6):  # new connections: over both workers (a relayed post is checked too)
+                bobs = {"jsonrpc": "2.0", "id": 100 + n, "method": "ping"}
+                r = httpx.post(f"{server.base}{endpoint}", json=bobs, headers=bob, timeout=10)
+                assert r.status_code in (404, 202), r.text
+            ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+            r = httpx.post(f"{server.base}{endpoint}", json=ping, headers=alice, timeout=10)
+            assert r.status_code == 202
+            answers = []
+            for line in lines:
+                if line.startswith("data:"):
+                    answers.append(json.loads(line[5:]))
+                    break
+            assert answers == [{"jsonrpc": "2.0", "id": 1, "result": {}}]  # only alice's ping was answered
+
+
+def test_the_official_client_logs_in_and_steps_up_its_scopes(
+    issuer: Issuer, module_env: dict[str, str], tmp_path: Path, components: dict[str, Path]
+) -> None:
+    """The MCP SDK's own OAuth client: from the 401 to the resource metadata,
+    the issuer's metadata, registration, authorization with PKCE and the
+    token for this resource (RFC 8707); then, refused a load for want of a
+    scope (403 insufficient_scope), it authorizes again for it and goes on."""
+    from mcp.client.auth import OAuthClientProvider
+    from mcp.shared.auth import OAuthClientMetadata, OAuthToken
+
+    from postgres import free_port
+
+    port = free_port()
+    resource = f"http://127.0.0.1:{port}/mcp"
+    args = ("--bind-address", f"127.0.0.1:{port}", "--oauth-issuer", issuer.url, "--oauth-resource", resource)
+    with http_server({**module_env, "WASSETTE_WORKERS": "1"}, tmp_path / "login.log", *args) as server:
+        assert server.url == resource
+
+        class Memory:
+            tokens: OAuthToken | None = None
+            client: Any = None
+
+            async def get_tokens(self) -> OAuthToken | None:
+                return self.tokens
+
+            async def set_tokens(self, tokens: OAuthToken) -> None:
+                self.tokens = tokens
+
+            async def get_client_info(self) -> Any:
+                return self.client
+
+            async def set_client_info(self, info: Any) -> None:
+                self.client = info
+
+        approved: list[tuple[str, str | None]] = []
+
+        async def redirect(url: str) -> None:  # the browser, and the user saying yes
+            approved.append(issuer.authorize(url))
+
+        async def callback() -> Any:
+            from mcp.shared.auth import AuthorizationCodeResult
+
+            code, state = approved[-1]
+            return AuthorizationCodeResult(code=code, state=state)
+
+        provider = OAuthClientProvider(
+            server.url,
+            OAuthClientMetadata(redirect_uris=["http://127.0.0.1:1/callback"], client_name="wassette-tests"),
+            Memory(),
+            redirect_handler=redirect,
+            callback_handler=callback,
+        )
+
+        async def main() -> None:
+            from mcp import ClientSession
+            from mcp.client.streamable_http import streamable_http_client
+
+            async with (
+                httpx.AsyncClient(auth=provider, timeout=30) as client,
+                streamable_http_client(server.url, http_client=client) as (read, write),
+                ClientSession(read, write) as session,
+            ):
+                await session.initialize()
+                r = await session.call_tool("load-component", {"path": components["arith"].as_uri()})
+                assert not r.is_error, text(r)
+                r = await session.call_tool("add", {"a": 40, "b": 2})
+                assert r.structured_content == {"result": 42}, text(r)
+
+        anyio.run(main)
+    assert [g["resource"] for g in issuer.granted] == [resource, resource]  # RFC 8707, both times
+    assert issuer.granted[0]["scope"] == "wassette:tools"  # what the 401 asked for
+    assert set(issuer.granted[1]["scope"].split()) == {"wassette:tools", "wassette:components"}  # stepped up

@@ -354,3 +354,46 @@ def test_wasi_config_store_serves_granted_variables_and_secrets(cli, components:
     assert invoke(cli, "get-config", {"key": "TOKEN"}, *extra)[1] == "t0k"
     assert invoke(cli, "get-config", {"key": "OTHER"}, *extra)[1] is None
     assert invoke(cli, "config-keys", {}, *extra)[1] == ["API_KEY", "TOKEN"]
+
+
+def test_audit_records_follow_the_published_schema(
+    cli, components: dict[str, Path], home: Path, tmp_path: Path
+) -> None:
+    """Every kind of record the scenario makes validates against
+    wassette/runtime/audit.schema.json (the stable schema log shippers read)."""
+    import jsonschema
+
+    from wassette.runtime import audit
+
+    schema = json.loads((Path(audit.__file__).parent / "audit.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for name in ("io", "spin"):
+        assert cli("component", "load", components[name].as_uri()).returncode == 0
+    (home / "config/wassette").mkdir(parents=True, exist_ok=True)
+    (home / "config/wassette/config.toml").write_text("timeout_ms = 300\n")
+    cli("permission", "grant", "network", "io", "api.example.com")
+    cli("permission", "revoke", "network", "io", "api.example.com")
+    cli("tool", "invoke", "read-file", "--args", '{"path": "/etc/hostname"}')
+    cli("tool", "invoke", "spin", "--args", "{}")
+    cli("secret", "set", "io", "K=v")
+    cli("secret", "delete", "io", "K")
+    policy = tmp_path / "p.yaml"
+    policy.write_text('version: "1.0"\npermissions: {}\n')
+    cli("policy", "attach", "io", str(policy))
+    cli("permission", "reset", "io")
+    records = [json.loads(x) for x in (home / "data/wassette/audit.jsonl").read_text().splitlines()]
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    for record in records:
+        validator.validate(record)
+    seen = {r["event"] for r in records}
+    assert seen >= {
+        "granted",
+        "revoked",
+        "denied",
+        "stopped",
+        "secret_set",
+        "secret_deleted",
+        "policy_attached",
+        "reset",
+    }
+    assert "v" not in [str(r.get("keys")) for r in records]  # names, never values

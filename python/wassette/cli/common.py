@@ -11,12 +11,11 @@ from wassette.runtime.errors import WassetteError
 from wassette.runtime.runtime import Runtime
 
 
-def runtime(
-    args: argparse.Namespace, *, refresh: bool = True, serve: dict[str, Any] | None = None
-) -> Runtime:
+def settings(args: argparse.Namespace, serve: dict[str, Any] | None = None) -> Any:
+    """The settings the command line, the environment and config.toml give."""
     from wassette.runtime.config import Settings
 
-    settings = Settings.load(
+    return Settings.load(
         component_dir=getattr(args, "component_dir", None),
         env_vars=getattr(args, "env", None) or (),
         env_file=getattr(args, "env_file", None),
@@ -24,7 +23,12 @@ def runtime(
         serve=serve,
         state=getattr(args, "state", None),
     )
-    rt = Runtime(settings)
+
+
+def runtime(
+    args: argparse.Namespace, *, refresh: bool = True, serve: dict[str, Any] | None = None
+) -> Runtime:
+    rt = Runtime(settings(args, serve))
     if refresh:
         rt.refresh()
     elif rt.shared is not None and serve is None:

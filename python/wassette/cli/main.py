@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -88,14 +87,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(default: str) -> None:
-    level_name = (os.environ.get("WASSETTE_LOG") or os.environ.get("RUST_LOG") or default).split(",")[0]
-    level = getattr(logging, level_name.strip().upper(), logging.INFO)
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     if "_ARGCOMPLETE" in os.environ:  # the shell asks what to complete (`wassette completion`)
         from wassette.cli.commands.completion import complete
@@ -107,7 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     handler: Handler = args.handler
-    _configure_logging("info" if args.command in SERVERS else "warning")
+    from wassette.cli import logs
+
+    logs.configure("info" if args.command in SERVERS else "warning")
     try:
         return handler(args)
     except WassetteError as e:

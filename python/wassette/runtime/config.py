@@ -107,6 +107,8 @@ class ServeSettings(NamedTuple):
     oauth: OAuthSettings | None = None
     # /metrics without a token (else behind the same auth as everything).
     metrics_public: bool = False
+    # Tool calls a minute per caller (0: no limit).
+    rate_limit_per_minute: int = 0
 
     def __repr__(self) -> str:  # the token stays out of logs and tracebacks
         shown = self._replace(auth_token="***" if self.auth_token else None)
@@ -347,7 +349,22 @@ def serve_settings(env: Mapping[str, str], doc: Document, flags: Mapping[str, An
         metrics_public=_flag(
             env.get("WASSETTE_METRICS_PUBLIC") or doc.get("metrics_public"), "metrics_public"
         ),
+        rate_limit_per_minute=_rate_limit(
+            env.get("WASSETTE_RATE_LIMIT_PER_MINUTE") or doc.get("rate_limit_per_minute")
+        ),
     )
+
+
+def _rate_limit(value: object) -> int:
+    if value is None or value == "":
+        return 0
+    try:
+        limit = int(str(value))
+    except ValueError:
+        limit = -1
+    if limit < 0:
+        raise ConfigError(f"rate_limit_per_minute must be a number of calls (0: no limit), got {value!r}")
+    return limit
 
 
 def _oauth(

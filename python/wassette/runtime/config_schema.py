@@ -98,6 +98,7 @@ def _workers(v: Any) -> bool:
 
 WORKERS = Type(f'"auto" or a number of processes from 1 to {MAX_WORKERS}', _workers)
 URL = Type("an http(s):// URL", lambda v: isinstance(v, str) and v.startswith(("https://", "http://")))
+COUNT = Type("a number from 0 up", lambda v: _is_int(v) and v >= 0)
 REFRESH = Type("a number of seconds from 1 to 3600", lambda v: _is_int(v) and 1 <= v <= 3600)
 SKEW = Type("a number of seconds from 0 to 300", lambda v: _is_int(v) and 0 <= v <= 300)
 SCOPES = Type(
@@ -221,6 +222,9 @@ SCHEMA: dict[str, Key] = {
     "allowed_hosts": Key(STRINGS, ("WASSETTE_ALLOWED_HOSTS",), "Host headers `serve` accepts"),
     "max_request_bytes": Key(BYTES, (), "largest request accepted"),
     "workers": Key(WORKERS, ("WASSETTE_WORKERS",), "processes `serve` runs (auto: one per usable core)"),
+    "rate_limit_per_minute": Key(
+        COUNT, ("WASSETTE_RATE_LIMIT_PER_MINUTE",), "tool calls a minute per caller (0: no limit)"
+    ),
     "metrics_public": Key(BOOL, ("WASSETTE_METRICS_PUBLIC",), "serve /metrics without a token"),
     "oauth_issuer": Key(
         URL, ("WASSETTE_OAUTH_ISSUER",), "the authorization server whose tokens `serve` accepts"

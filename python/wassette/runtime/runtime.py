@@ -61,9 +61,12 @@ class ComponentInfo(NamedTuple):
 
 
 class CallObserver(Protocol):
-    def started(self, tool: Tool) -> None: ...
+    """Told when a call starts (on the caller's thread) and when it ends
+    (on any thread), with what `started` returned (e.g. a trace span)."""
 
-    def ended(self, result: CallResult) -> None: ...
+    def started(self, tool: Tool) -> object: ...
+
+    def ended(self, result: CallResult, handle: object) -> None: ...
 
 
 class Runtime:
@@ -307,9 +310,17 @@ class Runtime:
         except ValueError as e:  # arguments that are not JSON at all, or not valid Unicode
             why = (unencodable(arguments) if not isinstance(arguments, str) else None) or str(e)
             return ToolCall(tool, None, CallResult(tool=tool, status="invalid_arguments", error=why))
-        for observer in self.observers:
-            observer.started(tool)
-        return ToolCall(tool, pending, None, self._ended)
+        observers = tuple(self.observers)
+        if not observers:
+            return ToolCall(tool, pending, None, self._ended)
+        handles = [observer.started(tool) for observer in observers]
+
+        def ended(result: CallResult) -> None:
+            for observer, handle in zip(observers, handles, strict=True):
+                observer.ended(result, handle)
+            self._ended(result)
+
+        return ToolCall(tool, pending, None, ended)
 
     def _target(self, name: str) -> tuple[Tool, _engine.Component]:
         """A tool and its compiled component (compiled on first use)."""
@@ -325,9 +336,7 @@ class Runtime:
         return tool, component
 
     def _ended(self, result: CallResult) -> None:
-        """Refusals and stops are audited; observers hear of every end."""
-        for observer in self.observers:
-            observer.ended(result)
+        """Refusals and stops are audited."""
         tool = result.tool
         for d in result.denials:
             self.audit.record("denied", component=tool.component_id, tool=tool.name, **d)

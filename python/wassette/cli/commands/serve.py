@@ -185,10 +185,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, rt: Any, options: HttpOptions, worker: WorkerSpec | None) -> int:
     """Serves HTTP in this process: alone, or as one `worker` of a set."""
-    from wassette.server.http.app import serve_http
+    from wassette.cli.common import settings
+    from wassette.server.http.app import HttpOptions, serve_http
+
+    def reload() -> HttpOptions:  # SIGHUP: the configuration as it is now
+        return HttpOptions.from_settings(settings(args, _serve_flags(args)), transport=options.transport)
 
     rt = _start(args, rt, provision_it=worker is None or worker.provisions)
-    serve_http(rt, options, _server_options_of(args), worker)
+    serve_http(rt, options, _server_options_of(args), worker, reload)
     return 0
 
 

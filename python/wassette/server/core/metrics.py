@@ -65,7 +65,7 @@ class Metrics:
     def started(self, tool: Tool) -> None:
         self.in_flight.inc()
 
-    def ended(self, result: CallResult) -> None:
+    def ended(self, result: CallResult, handle: object) -> None:
         self.in_flight.dec()
         component = result.tool.component_id
         key = (component, result.tool.name, result.status)

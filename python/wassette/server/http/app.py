@@ -5,12 +5,16 @@ revision), or the legacy SSE transport at /sse, plus /health, /ready and
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import logging
 import os
+import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from wassette import __version__
@@ -21,6 +25,7 @@ from wassette.server.core import protocol
 from wassette.server.core.server import McpServer, ServerOptions
 from wassette.server.http.guard import IDENTITY, LOOPBACK_HOSTS, Guard, HostAllowlist
 from wassette.server.http.legacy_sse import MESSAGES_PATH, LegacySse
+from wassette.server.http.oauth import TokenVerifier
 from wassette.server.http.sockets import bind_socket
 from wassette.server.http.streamable import StreamableHttp
 from wassette.server.http.supervisor import WorkerSpec
@@ -32,6 +37,7 @@ MCP_PATH = "/mcp"
 # The newest audit records, as JSON (with OAuth: the `audit` right).
 AUDIT_PATH = "/audit"
 MAX_AUDIT_RECORDS = 10_000
+_TRACE_HEADERS = (b"traceparent", b"tracestate")
 # Prometheus metrics (with OAuth: the `audit` right; `metrics_public`: no token).
 METRICS_PATH = "/metrics"
 SSE_PATH = "/sse"
@@ -55,6 +61,7 @@ class HttpOptions:
     oauth: OAuthSettings | None = None
     ca_bundle: str | None = None
     metrics_public: bool = False
+    rate_limit_per_minute: int = 0
 
     @classmethod
     def from_settings(cls, settings: Settings, *, transport: Transport = "streamable-http") -> HttpOptions:
@@ -76,6 +83,7 @@ class HttpOptions:
             max_request_bytes=serve.max_request_bytes,
             oauth=serve.oauth,
             metrics_public=serve.metrics_public,
+            rate_limit_per_minute=serve.rate_limit_per_minute,
             ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
         )
 
@@ -92,34 +100,72 @@ class App:
         self.worker = worker
         self.runtime = server.runtime
         self.options = options
-        self.verifier = None
-        if options.oauth is not None:
-            from pathlib import Path
-
-            from wassette.server.http.oauth import TokenVerifier
-
-            self.verifier = TokenVerifier(
-                options.oauth, Path(options.ca_bundle) if options.ca_bundle else None
-            )
-        self.guard = Guard(
-            hosts=HostAllowlist(options.allowed_hosts),
-            token=options.auth_token,
-            max_body_bytes=options.max_request_bytes,
-            verifier=self.verifier,
-            open_paths=frozenset({METRICS_PATH}) if options.metrics_public else frozenset(),
-        )
+        self.verifier: TokenVerifier | None = None
+        self._gates(options)
         self.streamable = StreamableHttp(
             server, json_response=options.json_response, legacy_sessions=options.legacy_sessions
         )
         self.sse = LegacySse(server)
+        from wassette.server.core import tracing
         from wassette.server.core.metrics import Metrics
 
         self.metrics = Metrics(self.runtime)
+        self.tracing = tracing.Tracing(self.runtime) if tracing.enabled() else None
         self.status: dict[str, Callable[[], tuple[int, dict[str, Any]]]] = {
             "/health": lambda: (200, {"status": "ok"}),
             "/ready": self.ready,
             "/info": self.info,
         }
+
+    def _gates(self, options: HttpOptions) -> None:
+        """The guard, the token verifier and the admission checks, made from
+        `options` (at start, and again at each reload)."""
+        verifier = self.verifier
+        if options.oauth is None:
+            verifier = None
+        elif verifier is None or verifier.settings != options.oauth:  # else: its keys are kept
+            from wassette.server.http.oauth import TokenVerifier
+
+            verifier = TokenVerifier(options.oauth, Path(options.ca_bundle) if options.ca_bundle else None)
+        guard = Guard(
+            hosts=HostAllowlist(options.allowed_hosts),
+            token=options.auth_token,
+            max_body_bytes=options.max_request_bytes,
+            verifier=verifier,
+            open_paths=frozenset({METRICS_PATH}) if options.metrics_public else frozenset(),
+        )
+        limiter = None
+        if options.rate_limit_per_minute:
+            from wassette.server.http.limits import RateLimiter
+
+            worker = self.worker
+            limiter = RateLimiter(
+                options.rate_limit_per_minute,
+                worker.directory / "rate-limits" if worker is not None else None,
+            )
+        from wassette.server.http.admission import Admission
+
+        # Assigned last, together: a request sees the old gates or the new ones.
+        self.verifier, self.guard, self.admission = verifier, guard, Admission(guard, verifier, limiter)
+        self.options = options
+
+    def reload(self, read: Callable[[], HttpOptions]) -> None:
+        """SIGHUP: the configuration read again and applied to the next
+        requests (connections, sessions and calls in flight go on). What only
+        a restart changes is said; a configuration that does not read is
+        refused whole, the running one kept."""
+        try:
+            options = read()
+        except Exception as e:  # a broken file must not stop a running server
+            log.error("configuration not reloaded, the running one is kept: %s", e)
+            return
+        fixed = ("host", "port", "transport", "legacy_sessions", "json_response")
+        changed = [name for name in fixed if getattr(options, name) != getattr(self.options, name)]
+        if changed:
+            log.warning("%s: changed, but only a restart applies it", ", ".join(changed))
+            options = dataclasses.replace(options, **{name: getattr(self.options, name) for name in changed})
+        self._gates(options)
+        log.info("configuration reloaded")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -139,7 +185,8 @@ class App:
             await self._audit(scope, send)
             return
         if path == METRICS_PATH:
-            if not await self._missing_right(scope, send, "audit"):
+            public = self.options.metrics_public
+            if public or not await self.admission.missing_right(scope, send, "audit"):
                 text, content_type = await asyncio.to_thread(self.metrics.exposition)
                 await respond(send, 200, text, [], content_type.encode())
             return
@@ -152,19 +199,47 @@ class App:
             return
         if self.options.transport == "sse":
             if path == SSE_PATH and scope["method"] == "GET":
-                await self.sse.open(receive, send)
+                await self.sse.open(receive, send, _owner(scope))
                 return
             if path == MESSAGES_PATH or path == MESSAGES_PATH.rstrip("/"):
                 body = await self.guard.read_body(scope, receive, send)
-                if body is not None and not await self._out_of_scope(scope, body, send):
-                    await self.sse.post(scope, body, send)
+                if body is not None and not await self.admission.refused(scope, body, send):
+                    with self._traced(scope, body):
+                        await self.sse.post(scope, body, send, _owner(scope))
                 return
         elif path == MCP_PATH:
             body = await self.guard.read_body(scope, receive, send)
-            if body is not None and not await self._out_of_scope(scope, body, send):
-                await self.streamable(scope, body, header_map(scope), receive, send)
+            if body is not None and not await self.admission.refused(scope, body, send):
+                with self._traced(scope, body):
+                    await self.streamable(scope, body, header_map(scope), receive, send)
             return
         await respond(send, 404, b'{"error": "not found"}', [])
+
+    def _traced(self, scope: Scope, body: bytes) -> contextlib.AbstractContextManager[Any]:
+        """With tracing on: the span of this request (a POST of one message),
+        in the caller's trace when it names one (`traceparent`: the header, or
+        the message's `_meta`)."""
+        if self.tracing is None or scope["method"] != "POST":
+            return contextlib.nullcontext()
+        try:
+            message = json.loads(body)
+        except ValueError:
+            message = None
+        method = message.get("method") if isinstance(message, dict) else None
+        carrier = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in header_map(scope).items()
+            if k in _TRACE_HEADERS
+        }
+        params = message.get("params") if isinstance(message, dict) else None
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        if (
+            "traceparent" not in carrier
+            and isinstance(meta, dict)
+            and isinstance(meta.get("traceparent"), str)
+        ):
+            carrier = {k: meta[k] for k in ("traceparent", "tracestate") if isinstance(meta.get(k), str)}
+        return self.tracing.request(method if isinstance(method, str) else "batch", carrier, "http")
 
     async def _audit(self, scope: Scope, send: Send) -> None:
         """`GET /audit?limit=N&component=ID&event=KIND`: the newest records, oldest first."""
@@ -173,7 +248,7 @@ class App:
         if scope["method"] != "GET":
             await respond(send, 405, b'{"error": "method not allowed"}', [(b"allow", b"GET")])
             return
-        if await self._missing_right(scope, send, "audit"):
+        if await self.admission.missing_right(scope, send, "audit"):
             return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         limit_text = query.get("limit", ["100"])[-1]
@@ -191,41 +266,6 @@ class App:
             await respond(send, 503, json.dumps({"error": str(e)}).encode(), [])
             return
         await respond(send, 200, json.dumps({"records": records}).encode(), [])
-
-    async def _missing_right(self, scope: Scope, send: Send, right: str) -> bool:
-        """With OAuth: answers 403 `insufficient_scope` when the token lacks
-        the scope of `right` (True: answered)."""
-        if self.verifier is None or (scope["path"] == METRICS_PATH and self.options.metrics_public):
-            return False
-        identity = scope.get(IDENTITY)
-        wanted = self.verifier.scope_of(right)
-        if identity is not None and wanted in identity.scopes:
-            return False
-        return await self.guard.challenge(
-            send, 403, f"this needs the scope {wanted} ({right})", "insufficient_scope", wanted
-        )
-
-    async def _out_of_scope(self, scope: Scope, body: bytes, send: Send) -> bool:
-        """With OAuth: a message that needs a right the token's scopes do not
-        give is answered 403 `insufficient_scope`, naming the scope."""
-        if self.verifier is None or not body:
-            return False
-        from wassette.server.http.oauth import required_right
-
-        try:
-            message = json.loads(body)
-        except ValueError:
-            return False  # answered as the parse error it is, further on
-        identity = scope.get(IDENTITY)
-        for item in message if isinstance(message, list) else [message]:
-            right = required_right(item)
-            if right is None:
-                continue
-            wanted = self.verifier.scope_of(right)
-            if identity is None or wanted not in identity.scopes:
-                why = f"this needs the scope {wanted} ({right})"
-                return await self.guard.challenge(send, 403, why, "insufficient_scope", wanted)
-        return False
 
     def ready(self) -> tuple[int, dict[str, Any]]:
         directory = self.runtime.settings.component_dir
@@ -274,11 +314,22 @@ def announcement(options: HttpOptions, host: str, port: int) -> str:
     return f"serving MCP ({options.transport}) at http://{shown}:{port}{options.path}"
 
 
+def _owner(scope: Scope) -> str | None:
+    """The OAuth identity a request speaks for (None without OAuth)."""
+    identity = scope.get(IDENTITY)
+    return identity.subject if identity is not None else None
+
+
 def serve_http(
-    runtime: Runtime, options: HttpOptions, server_options: ServerOptions, worker: WorkerSpec | None = None
+    runtime: Runtime,
+    options: HttpOptions,
+    server_options: ServerOptions,
+    worker: WorkerSpec | None = None,
+    reload: Callable[[], HttpOptions] | None = None,
 ) -> None:
     """Serves until SIGTERM or SIGINT; `worker`: as one of the worker
-    processes of `serve --workers N` (supervisor.py)."""
+    processes of `serve --workers N` (supervisor.py); `reload`: what SIGHUP
+    calls for the configuration as it is now."""
     import uvicorn
 
     since = runtime.store.stamp()
@@ -328,6 +379,8 @@ def serve_http(
             peers = Peers(worker)
             peers.attach(app, asyncio.get_running_loop())
         server.changes.watch(since)
+        if reload is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, app.reload, reload)
         expiry = asyncio.ensure_future(app.streamable.sessions.expire_idle())
         try:
             await http.serve(sockets=[sock])
@@ -335,6 +388,8 @@ def serve_http(
             expiry.cancel()
             server.changes.stop()
             app.close()
+            if app.tracing is not None:
+                app.tracing.shutdown()
             if peers is not None:
                 peers.close()
 

@@ -143,7 +143,9 @@ class Guard:
         scheme, _, given = authorization.partition(b" ")
         token = given.strip()
         if scheme.lower() != b"bearer" or not token:
-            return await self.challenge(send, 401, "an OAuth access token is required", None)
+            # The scope a client should ask for first: calling tools (it steps up on a 403).
+            tools = self.verifier.scope_of("tools")
+            return await self.challenge(send, 401, "an OAuth access token is required", None, tools)
         now = time.monotonic()
         known = self._valid.get(token)
         if known is not None and known[0] > now:

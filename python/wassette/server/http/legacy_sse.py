@@ -43,16 +43,19 @@ class LegacySse:
     def __init__(self, server: McpServer) -> None:
         self.server = server
         self.sessions: dict[str, tuple[Session, StreamChannel]] = {}
+        # With OAuth, who opened each session: only they may post to it.
+        self.owners: dict[str, str | None] = {}
         # The other workers of `serve --workers N`: a post may land on a
         # worker without the session's stream; it is relayed to the one with it.
         self.peers: Peers | None = None
 
-    async def open(self, receive: Receive, send: Send) -> None:
+    async def open(self, receive: Receive, send: Send, owner: str | None = None) -> None:
         """GET /sse: one session for as long as the stream is open."""
         sid = uuid.uuid4().hex
         channel = StreamChannel(Stream(asyncio.get_running_loop()))
         session = self.server.open(Session(channel, session_id=sid))
         self.sessions[sid] = (session, channel)
+        self.owners[sid] = owner
         if self.peers is not None:
             self.peers.records.save(session)  # says the session exists, to every worker
         endpoint = f"event: endpoint\r\ndata: {MESSAGES_PATH}?session_id={sid}\r\n\r\n".encode()
@@ -61,11 +64,12 @@ class LegacySse:
             await channel.stream.pump(send, receive, endpoint)
         finally:
             del self.sessions[sid]
+            self.owners.pop(sid, None)
             if self.peers is not None:
                 self.peers.records.remove(sid)
             self.server.close(session)
 
-    async def post(self, scope: Scope, body: bytes, send: Send) -> None:
+    async def post(self, scope: Scope, body: bytes, send: Send, owner: str | None = None) -> None:
         """POST /messages/?session_id=...: accepted at once; answered on the stream."""
         if scope["method"] != "POST":
             await respond(send, 405, b"Method Not Allowed", [(b"allow", b"POST")], TEXT)
@@ -83,9 +87,9 @@ class LegacySse:
         held = self.sessions.get(sid)
         if held is None and self.peers is not None and self.peers.records.stamp(sid) is not None:
             await respond(send, 202, b"Accepted", [], TEXT)
-            self.peers.forward_sse(sid, body)
+            self.peers.forward_sse(sid, body, owner)  # the worker with the stream checks the owner
             return
-        if held is None:
+        if held is None or not self._owned(sid, owner):
             await respond(send, 404, b"Could not find session", [], TEXT)
             return
         parsed = jsonrpc.parse(body)
@@ -98,10 +102,14 @@ class LegacySse:
         session, channel = held
         self.server.handle(session, parsed, channel)
 
-    def deliver(self, sid: str, body: bytes) -> None:
+    def _owned(self, sid: str, owner: str | None) -> bool:
+        opened_by = self.owners.get(sid)
+        return opened_by is None or opened_by == owner
+
+    def deliver(self, sid: str, body: bytes, owner: str | None = None) -> None:
         """A post relayed by the worker it landed on."""
         held = self.sessions.get(sid)
-        if held is None:
+        if held is None or not self._owned(sid, owner):
             return
         session, channel = held
         parsed = jsonrpc.parse(body)

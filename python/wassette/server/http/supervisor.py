@@ -80,6 +80,7 @@ def _become_worker(number: int, keep: int) -> None:
     no descriptor of the parent's but the standard ones and `keep`."""
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
         signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the server reloads on it (app.py)
     signal.alarm(0)
     os.setsid()
     libc = ctypes.CDLL(None, use_errno=True)
@@ -152,6 +153,10 @@ class Supervisor:
         self.signal_all(signal.SIGTERM)
         signal.alarm(STOP_GRACE_S)
 
+    def _reload(self, signum: int, frame: FrameType | None) -> None:
+        log.info("reloading the configuration in %d workers", len(self.workers))
+        self.signal_all(signal.SIGHUP)
+
     def _kill(self, signum: int, frame: FrameType | None) -> None:
         log.warning("workers still running after %d s: killed", STOP_GRACE_S)
         self.signal_all(signal.SIGKILL)
@@ -163,6 +168,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGALRM, self._kill)
+        signal.signal(signal.SIGHUP, self._reload)
         try:
             if not self.spawn(0, wait_ready=True):
                 return self._first_failed()

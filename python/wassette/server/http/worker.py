@@ -77,8 +77,8 @@ class Peers:
         self.bus.send({"t": "push", "sid": sid, "message": message})
         return True
 
-    def forward_sse(self, sid: str, body: bytes) -> None:
-        self.bus.send({"t": "sse", "sid": sid, "body": body.decode("utf-8", "replace")})
+    def forward_sse(self, sid: str, body: bytes, owner: str | None = None) -> None:
+        self.bus.send({"t": "sse", "sid": sid, "body": body.decode("utf-8", "replace"), "owner": owner})
 
     # -- from the others (the bus's thread) ---------------------------------------------
 
@@ -94,7 +94,13 @@ class Peers:
         if kind == "end":
             loop.call_soon_threadsafe(app.streamable.sessions.end_here, sid)
         elif kind == "sse":
-            loop.call_soon_threadsafe(app.sse.deliver, sid, str(message.get("body", "")).encode())
+            owner = message.get("owner")
+            loop.call_soon_threadsafe(
+                app.sse.deliver,
+                sid,
+                str(message.get("body", "")).encode(),
+                owner if isinstance(owner, str) else None,
+            )
         elif kind == "push":
             pushed = message.get("message")
             held = app.streamable.sessions.get(sid)

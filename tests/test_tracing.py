@@ -1,0 +1,157 @@
+"""OpenTelemetry traces: `serve` with the standard OTLP settings exports a
+span per MCP request and per tool call to a collector the test starts (an
+OTLP/HTTP receiver decoding the protocol's own protobuf messages), joined to
+the caller's trace named by `traceparent` (header, or 2026-07-28 `_meta`)."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from homes import Cli
+from servers import RAW_HEADERS, RawSession, http_server
+from test_http_protocol import ENVELOPE, MODERN
+
+
+class Collector:
+    """Receives OTLP/HTTP trace exports; keeps every span as a dict."""
+
+    def __init__(self) -> None:
+        self.spans: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                with collector.lock:
+                    for resource in request.resource_spans:
+                        service = {a.key: a.value.string_value for a in resource.resource.attributes}
+                        for scope in resource.scope_spans:
+                            for span in scope.spans:
+                                collector.spans.append(_span(span, service))
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def wait(self, condition: Any, timeout: float = 15) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                found = [s for s in self.spans if condition(s)]
+            if found:
+                return found
+            assert time.monotonic() < deadline, f"no such span; got {[s['name'] for s in self.spans]}"
+            time.sleep(0.05)
+
+
+def _value(v: Any) -> Any:
+    kind = v.WhichOneof("value")
+    return getattr(v, kind) if kind else None
+
+
+def _span(span: Any, service: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": span.name,
+        "trace_id": span.trace_id.hex(),
+        "span_id": span.span_id.hex(),
+        "parent": span.parent_span_id.hex(),
+        "attributes": {a.key: _value(a.value) for a in span.attributes},
+        "events": [(e.name, {a.key: _value(a.value) for a in e.attributes}) for e in span.events],
+        "status": span.status.code,
+        "service": service.get("service.name"),
+    }
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    made = Collector()
+    yield made
+    made.httpd.shutdown()
+
+
+def test_spans_of_requests_and_tool_calls_join_the_callers_trace(
+    env: dict[str, str], tmp_path: Path, components: dict[str, Path], collector: Collector
+) -> None:
+    cli = Cli(env)
+    for name in ("arith", "io"):
+        assert cli("component", "load", components[name].as_uri()).returncode == 0
+    traced = {
+        **env,
+        "WASSETTE_WORKERS": "2",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        "OTEL_SERVICE_NAME": "wassette-test",
+    }
+    with http_server(traced, tmp_path / "serve.log") as server:
+        trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
+        session = RawSession(server.url, headers={"traceparent": f"00-{trace_id}-{parent}-01"})
+        assert session.call(1, "add", {"a": 2, "b": 3}).status_code == 200
+        assert session.call(2, "read-file", {"path": "/etc/hostname"}).status_code == 200  # refused inside
+
+        request = collector.wait(lambda s: s["name"] == "mcp tools/call" and s["trace_id"] == trace_id)[0]
+        assert request["parent"] == parent and request["service"] == "wassette-test"
+        assert request["attributes"]["rpc.method"] == "tools/call"
+        add = collector.wait(lambda s: s["name"] == "tool add" and s["trace_id"] == trace_id)[0]
+        assert add["attributes"]["wassette.component.id"] == "arith"
+        assert len(add["attributes"]["wassette.component.digest"]) == 64
+        assert add["attributes"]["wassette.outcome"] == "ok" and add["attributes"]["wassette.duration_ms"] > 0
+        requests = {s["span_id"] for s in collector.spans if s["name"] == "mcp tools/call"}
+        assert add["parent"] in requests  # the call's span is inside its request's
+        read = collector.wait(lambda s: s["name"] == "tool read-file" and s["trace_id"] == trace_id)[0]
+        denied = [attrs for name, attrs in read["events"] if name == "wassette.denied"]
+        assert denied and denied[0]["wassette.denial.kind"] == "storage", read["events"]
+
+        # 2026-07-28: no header, the trace named in the request's _meta.
+        modern_trace, modern_parent = secrets.token_hex(16), secrets.token_hex(8)
+        meta = {**ENVELOPE, "traceparent": f"00-{modern_trace}-{modern_parent}-01"}
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "add", "arguments": {"a": 1, "b": 1}, "_meta": meta}}  # fmt: skip
+        headers = {
+            **RAW_HEADERS,
+            "mcp-protocol-version": MODERN,
+            "mcp-method": "tools/call",
+            "mcp-name": "add",
+        }
+        assert httpx.post(server.url, json=body, headers=headers, timeout=30).status_code == 200
+        modern = collector.wait(lambda s: s["name"] == "mcp tools/call" and s["trace_id"] == modern_trace)[0]
+        assert modern["parent"] == modern_parent
+        collector.wait(lambda s: s["name"] == "tool add" and s["trace_id"] == modern_trace)
+
+
+def test_off_without_an_endpoint(env: dict[str, str], tmp_path: Path) -> None:
+    """No OTLP setting: nothing of OpenTelemetry is even imported."""
+    script = (
+        "import sys\n"
+        "from wassette.runtime.config import Settings\n"
+        "from wassette.runtime.runtime import Runtime\n"
+        "from wassette.server.core.server import McpServer, ServerOptions\n"
+        "from wassette.server.http.app import App, HttpOptions\n"
+        "App(McpServer(Runtime(Settings.load()), ServerOptions()), HttpOptions())\n"
+        "print(any(m.startswith('opentelemetry') for m in sys.modules))\n"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
