@@ -1,4 +1,4 @@
-"""`wassette component load|verify|publish|unload|list`."""
+"""`wassette component load|verify|publish|unload|list|test`."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ def add(sub: Any, p: Parents) -> None:
     unload.set_defaults(handler=cmd_unload)
     lst = csub.add_parser("list", parents=[p.dirs, p.out], help="list loaded components")
     lst.set_defaults(handler=cmd_list)
+    from wassette.cli.commands.component_test import add_parser
+
+    add_parser(csub, p)
 
 
 def cmd_load(args: argparse.Namespace) -> int:
