@@ -46,6 +46,7 @@ class Tracing:
         self._kind = trace.SpanKind
         self._status = trace.Status
         self._status_code = trace.StatusCode
+        self._current = trace.get_current_span
         self.runtime = runtime
         runtime.observers.append(self)
 
@@ -67,6 +68,9 @@ class Tracing:
     # -- the observer of tool calls ---------------------------------------------------
 
     def started(self, tool: Tool) -> Any:
+        current = self._current()
+        if current.get_span_context().is_valid and not current.is_recording():
+            return None  # the request's trace is not kept: nor is its call's span (saves ~8 us)
         meta = self.runtime.known(tool.component_id)
         return self.tracer.start_span(
             f"tool {tool.name}",
@@ -80,6 +84,8 @@ class Tracing:
         )
 
     def ended(self, result: CallResult, handle: object) -> None:
+        if handle is None:
+            return
         span: Any = handle
         span.set_attribute("wassette.outcome", result.status)
         span.set_attribute("wassette.duration_ms", result.duration_ms)
