@@ -155,3 +155,25 @@ def test_off_without_an_endpoint(env: dict[str, str], tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_a_dropped_trace_makes_no_call_span(
+    env: dict[str, str], tmp_path: Path, components: dict[str, Path], collector: Collector
+) -> None:
+    """A caller's trace marked not sampled (`-00`): parent-based sampling
+    keeps nothing of it, not even the tool call's span; a sampled one next
+    to it is kept whole."""
+    assert Cli(env)("component", "load", components["arith"].as_uri()).returncode == 0
+    traced = {
+        **env,
+        "WASSETTE_WORKERS": "1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+    }
+    with http_server(traced, tmp_path / "serve.log") as server:
+        dropped, kept = secrets.token_hex(16), secrets.token_hex(16)
+        for trace_id, flags in ((dropped, "00"), (kept, "01")):
+            header = {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"}
+            assert RawSession(server.url, headers=header).call(1, "add", {"a": 1, "b": 2}).status_code == 200
+        collector.wait(lambda s: s["name"] == "tool add" and s["trace_id"] == kept)
+    assert not [s for s in collector.spans if s["trace_id"] == dropped]
