@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from wassette.runtime.config import Settings, usable_cores
+from wassette.runtime.config import Settings
 from wassette.runtime.config_schema import SCHEMA
 from wassette.runtime.errors import ConfigError
+from wassette.runtime.serve_config import usable_cores
 
 
 def load(tmp_path: Path, text: str) -> Settings:

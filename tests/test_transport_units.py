@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from wassette.cli.main import build_parser
-from wassette.runtime.config import ServeSettings, parse_bind_address, serve_settings
 from wassette.runtime.config_schema import validate
 from wassette.runtime.errors import ConfigError
+from wassette.runtime.serve_config import ServeSettings, parse_bind_address, serve_settings
 from wassette.server.http.guard import HostAllowlist
 from wassette.server.stdio import LineSplitter, rejection
 

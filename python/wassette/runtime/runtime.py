@@ -89,7 +89,7 @@ class Runtime:
                 settings.state, Directories(settings.component_dir, settings.secrets_dir)
             )
             self.store.shared = self.shared
-            self.audit.also = self.shared.audit
+            self.audit.also = self.shared.audit_log.ship
         self.policies = EffectivePolicies(settings, self.permissions, self.secrets)
         self.compiler = Compiler(settings)
         self._metadata: dict[str, Metadata] = {}
@@ -361,7 +361,7 @@ class Runtime:
     ) -> list[dict[str, Any]]:
         """The newest audit records (of the whole fleet, with a shared state)."""
         if self.shared is not None:
-            return self.shared.read_audit(limit, component=component, event=event)
+            return self.shared.audit_log.read(limit, component=component, event=event)
         return self.audit.read(limit, component=component, event=event)
 
     def effective_policy(self, component_id: str) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from wassette.runtime.config import DEFAULT_MAX_REQUEST_BYTES
 from wassette.runtime.runtime import Runtime
+from wassette.runtime.serve_config import DEFAULT_MAX_REQUEST_BYTES
 from wassette.server.core import jsonrpc
 from wassette.server.core.jsonrpc import INVALID_REQUEST, Id, Rejected
 from wassette.server.core.server import McpServer, ServerOptions

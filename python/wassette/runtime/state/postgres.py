@@ -20,13 +20,10 @@ the call path). The database is the truth:
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
-import json
 import logging
 import os
-import queue
 import socket
 import threading
 import time
@@ -35,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from wassette.runtime.errors import WassetteError
 from wassette.runtime.state import schema
+from wassette.runtime.state.audit_log import SharedAuditLog
 from wassette.runtime.state.records import Directories, Record
 from wassette.runtime.state.sealed import Sealed, SecretBox
 
@@ -51,7 +49,6 @@ HEARTBEAT_S = 1.0
 # Connections give up on a database that stopped answering after this long
 # (connect, and TCP without acknowledgement), so the follower notices.
 CONNECT_TIMEOUT_S = 3
-AUDIT_QUEUE = 10_000
 
 
 class StateUnavailable(WassetteError):
@@ -75,9 +72,7 @@ class PostgresState:
         self.on_change: Callable[[], object] | None = None
         self._stop = threading.Event()
         self._follower: threading.Thread | None = None
-        self._audit: queue.Queue[dict[str, Any]] = queue.Queue(AUDIT_QUEUE)
-        self._shipper: threading.Thread | None = None
-        self._shipper_pid = 0
+        self.audit_log = SharedAuditLog(self.connect, self.replica)
         self._outage_logged = False
         self.started = False
 
@@ -111,7 +106,7 @@ class PostgresState:
 
     # -- start ------------------------------------------------------------------------
 
-    def start(self, *, migrate: bool = True) -> None:
+    def start(self) -> None:
         """Migrates the schema if needed (one replica at a time), then brings
         the working copy up to date. Raises StateUnavailable, SchemaError."""
         import psycopg
@@ -120,12 +115,9 @@ class PostgresState:
         os.chmod(self.settings.working_dir, 0o700)
         conn = self.connect(autocommit=True)
         try:
-            if migrate:
-                done = schema.migrate(conn)
-                if done:
-                    log.info("shared state migrated to schema %s", done[-1])
-            else:
-                schema.require_current(conn)
+            done = schema.migrate(conn)
+            if done:
+                log.info("shared state migrated to schema %s", done[-1])
         except psycopg.Error as e:
             raise StateUnavailable(f"shared state at {self.settings.shown}: {_why(e)}") from None
         finally:
@@ -171,30 +163,13 @@ class PostgresState:
         if revision == self._applied:
             return False
         since = self._applied
-        rows = conn.execute(
-            "SELECT c.id, c.sha256, c.metadata, p.active, p.meta, p.pending FROM wassette_components c "
-            "LEFT JOIN wassette_policies p ON p.component_id = c.id WHERE c.revision > %s",
-            (since,),
-        ).fetchall()
-        records = {
-            r[0]: Record(id=r[0], sha256=r[1], metadata=r[2], policy=r[3], policy_meta=r[4], pending=r[5])
-            for r in rows
-        }
-        for cid, name, key_id, nonce, data in conn.execute(
-            "SELECT component_id, name, key_id, nonce, ciphertext FROM wassette_secrets "
-            "WHERE component_id = ANY(%s)",
-            (list(records),),
-        ):
-            records[cid].secrets[name] = self.box.open(cid, name, Sealed(key_id, bytes(nonce), bytes(data)))
+        records = read_records(conn, self.box, since)
         if since < 0:  # a first read: what the database does not have goes
             for cid in self.dirs.ids() - set(records):
                 records[cid] = Record(id=cid)
         changed = False
         for record in records.values():
-            wasm = None
-            if record.sha256 is not None and self.dirs.local_sha256(record.id) != record.sha256:
-                wasm = self.blob(conn, record.sha256)
-            changed |= self.dirs.write(record, wasm)
+            changed |= apply_record(conn, self.dirs, record)
         self._applied = revision
         return changed
 
@@ -313,71 +288,33 @@ class PostgresState:
             "so a revoked permission cannot be ruled out; calls resume when the database is back"
         )
 
-    # -- the audit log ------------------------------------------------------------------
 
-    def read_audit(self, limit: int, *, component: str | None, event: str | None) -> list[dict[str, Any]]:
-        """The newest `limit` records of every replica (oldest first)."""
-        import psycopg
+def read_records(conn: Any, box: SecretBox, since: int) -> dict[str, Record]:
+    """The records of every id changed after revision `since` (-1: all),
+    their secrets opened with `box`."""
+    records = {
+        r[0]: Record(id=r[0], sha256=r[1], metadata=r[2], policy=r[3], policy_meta=r[4], pending=r[5])
+        for r in conn.execute(
+            "SELECT c.id, c.sha256, c.metadata, p.active, p.meta, p.pending FROM wassette_components c "
+            "LEFT JOIN wassette_policies p ON p.component_id = c.id WHERE c.revision > %s ORDER BY c.id",
+            (since,),
+        )
+    }
+    for cid, name, key_id, nonce, data in conn.execute(
+        "SELECT component_id, name, key_id, nonce, ciphertext FROM wassette_secrets WHERE component_id = ANY(%s)",
+        (list(records),),
+    ):
+        records[cid].secrets[name] = box.open(cid, name, Sealed(key_id, bytes(nonce), bytes(data)))
+    return records
 
-        try:
-            with self.connect() as conn:
-                rows = conn.execute(
-                    "SELECT record FROM wassette_audit WHERE (%(c)s::text IS NULL OR component = %(c)s) "
-                    "AND (%(e)s::text IS NULL OR event = %(e)s) ORDER BY id DESC LIMIT %(n)s",
-                    {"c": component, "e": event, "n": limit},
-                ).fetchall()
-        except psycopg.Error as e:
-            raise StateUnavailable(f"cannot read the audit log: {_why(e)}") from None
-        return [dict(r[0]) for r in reversed(rows)]
 
-    def audit(self, entry: dict[str, Any]) -> None:
-        """Queues an audit record for the database (never blocks a call)."""
-        if self._shipper is None or self._shipper_pid != os.getpid():
-            self._shipper_pid = os.getpid()
-            self._shipper = threading.Thread(target=self._ship, name="wassette-audit", daemon=True)
-            self._shipper.start()
-            atexit.register(self.flush_audit)
-        try:
-            self._audit.put_nowait(entry)
-        except queue.Full:
-            log.error("audit queue full: a record was kept in the local audit file only")
-
-    def flush_audit(self, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self._audit.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def _ship(self) -> None:
-        conn = None
-        batch: list[dict[str, Any]] = []
-        while True:
-            if not batch:
-                batch.append(self._audit.get())
-                while len(batch) < 500:
-                    try:
-                        batch.append(self._audit.get_nowait())
-                    except queue.Empty:
-                        break
-            try:
-                if conn is None or conn.closed:
-                    conn = self.connect()
-                with conn.transaction(), conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO wassette_audit (ts, replica, event, component, record) "
-                        "VALUES (%s, %s, %s, %s, %s)",
-                        [
-                            (e["ts"], self.replica, e["event"], e.get("component"), json.dumps(e))
-                            for e in batch
-                        ],
-                    )
-            except Exception as e:  # kept and retried: the local file has them meanwhile
-                log.debug("audit shipping waits: %s", e)
-                conn = None
-                time.sleep(HEARTBEAT_S)  # a retry's pace, not synchronisation
-                continue
-            for _ in batch:
-                self._audit.task_done()
-            batch = []
+def apply_record(conn: Any, dirs: Directories, record: Record) -> bool:
+    """Makes the files in `dirs` say what `record` says (its bytes fetched
+    only when the files lack them). True when any file changed."""
+    wasm = None
+    if record.sha256 is not None and dirs.local_sha256(record.id) != record.sha256:
+        wasm = PostgresState.blob(conn, record.sha256)
+    return dirs.write(record, wasm)
 
 
 def write_record(

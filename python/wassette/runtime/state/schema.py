@@ -123,12 +123,3 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> list[int]:
         return applied
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
-
-
-def require_current(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    have = version(conn)
-    if have != LATEST:
-        raise SchemaError(
-            f"the database is at schema version {have}, this wassette needs {LATEST}: "
-            + ("run `wassette state migrate`" if have < LATEST else "upgrade wassette")
-        )

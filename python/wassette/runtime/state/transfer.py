@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from wassette.runtime.errors import WassetteError
-from wassette.runtime.state.postgres import CHANNEL, PostgresState, StateUnavailable, write_record
+from wassette.runtime.state import audit_log
+from wassette.runtime.state.postgres import (
+    CHANNEL,
+    PostgresState,
+    StateUnavailable,
+    apply_record,
+    read_records,
+    write_record,
+)
 from wassette.runtime.state.records import Directories
 
 
@@ -42,10 +50,7 @@ def import_local(state: PostgresState, source: Directories, audit_file: Path | N
                 for cid in ids:
                     write_record(conn, state.box, source, cid, revision, secrets=True)
             with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO wassette_audit (ts, replica, event, component, record) VALUES (%s, %s, %s, %s, %s)",
-                    [(e["ts"], "import", e["event"], e.get("component"), json.dumps(e)) for e in audit],
-                )
+                cur.executemany(audit_log.INSERT, audit_log.rows(audit, "import"))
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(revision)))
     except psycopg.Error as e:
         raise StateUnavailable(f"nothing was imported: {str(e).strip().splitlines()[0]}") from None
@@ -61,30 +66,16 @@ def import_local(state: PostgresState, source: Directories, audit_file: Path | N
 def export_local(state: PostgresState, target: Directories) -> dict[str, Any]:
     import psycopg
 
-    from wassette.runtime.state.records import Record
-    from wassette.runtime.state.sealed import Sealed
-
     written: list[str] = []
     try:
         with state.connect() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            rows = conn.execute(
-                "SELECT c.id, c.sha256, c.metadata, p.active, p.meta, p.pending FROM wassette_components c "
-                "LEFT JOIN wassette_policies p ON p.component_id = c.id WHERE c.sha256 IS NOT NULL ORDER BY c.id"
-            ).fetchall()
+            records = read_records(conn, state.box, -1)
             with target.store.flocked():
-                for cid, sha256, metadata, active, meta, pending in rows:
-                    record = Record(cid, sha256, metadata, active, meta, pending)
-                    for name, key_id, nonce, data in conn.execute(
-                        "SELECT name, key_id, nonce, ciphertext FROM wassette_secrets WHERE component_id = %s",
-                        (cid,),
-                    ):
-                        record.secrets[name] = state.box.open(
-                            cid, name, Sealed(key_id, bytes(nonce), bytes(data))
-                        )
-                    wasm = None if target.local_sha256(cid) == sha256 else state.blob(conn, sha256)
-                    target.write(record, wasm)
-                    written.append(cid)
+                for record in records.values():
+                    if record.sha256 is not None:  # unloaded ids stay as the directory has them
+                        apply_record(conn, target, record)
+                        written.append(record.id)
     except psycopg.Error as e:
         raise StateUnavailable(f"export stopped: {str(e).strip().splitlines()[0]}") from None
     return {"status": "exported", "components": written, "to": str(target.store.dir)}

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from wassette import __version__
-from wassette.runtime.config import ConfigError, OAuthSettings, Settings
+from wassette.runtime.config import ConfigError, Settings
 from wassette.runtime.errors import WassetteError
 from wassette.runtime.runtime import Runtime
+from wassette.runtime.serve_config import OAuthSettings
 from wassette.server.core import protocol
 from wassette.server.core.server import McpServer, ServerOptions
-from wassette.server.http.guard import IDENTITY, LOOPBACK_HOSTS, Guard, HostAllowlist
+from wassette.server.http.guard import IDENTITY, LOOPBACK_HOSTS, METADATA_PATH, Guard, HostAllowlist
 from wassette.server.http.legacy_sse import MESSAGES_PATH, LegacySse
 from wassette.server.http.oauth import TokenVerifier
 from wassette.server.http.sockets import bind_socket
@@ -174,11 +175,7 @@ class App:
             return
         path = scope["path"]
         route = self.status.get(path)
-        if (
-            route is None
-            and self.verifier is not None
-            and path.startswith("/.well-known/oauth-protected-resource")
-        ):
+        if route is None and self.verifier is not None and path.startswith(METADATA_PATH):
             verifier = self.verifier
             route = lambda: (200, verifier.metadata())  # noqa: E731
         if path == AUDIT_PATH:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from wassette.runtime.config import split_host
 from wassette.server.core.jsonrpc import INVALID_REQUEST, UNAUTHORIZED
@@ -22,6 +22,8 @@ from wassette.server.http.wire import Message, Receive, Scope, Send, header_map,
 
 if TYPE_CHECKING:
     from wassette.server.http.oauth import Identity, TokenVerifier
+
+METADATA_PATH = "/.well-known/oauth-protected-resource"
 
 log = logging.getLogger("wassette.http")
 
@@ -107,11 +109,7 @@ class Guard:
         # (Host, Origin) pairs found allowed.
         self._allowed: set[tuple[bytes, bytes | None]] = set()
         self._valid: dict[bytes, tuple[float, Identity]] = {}
-        self.metadata_url = ""
-        if verifier is not None:
-            parts = urlsplit(verifier.settings.resource)
-            path = "/.well-known/oauth-protected-resource" + parts.path.rstrip("/")
-            self.metadata_url = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+        self.metadata_url = verifier.metadata_url if verifier is not None else ""
 
     async def refuse(self, scope: Scope, send: Send) -> bool:
         """Answers and returns True when the request may not go on."""
@@ -138,7 +136,7 @@ class Guard:
         on in the scope); else 401 with the challenge that leads a client to
         the metadata. The metadata itself needs no token."""
         assert self.verifier is not None
-        if scope["path"].startswith("/.well-known/oauth-protected-resource"):
+        if scope["path"].startswith(METADATA_PATH):
             return False
         scheme, _, given = authorization.partition(b" ")
         token = given.strip()

@@ -22,11 +22,11 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 from wassette.runtime.builtin_tools import RIGHT_OF
-from wassette.runtime.config import OAuthSettings
+from wassette.runtime.serve_config import OAuthSettings
+from wassette.server.http.guard import METADATA_PATH
 
 log = logging.getLogger("wassette.http")
 
-METADATA_PATH = "/.well-known/oauth-protected-resource"
 # Longer tokens are refused unread (a bound on the work a request can cause).
 MAX_TOKEN_BYTES = 16 * 1024
 JWKS_MAX_AGE_S = 3600.0
@@ -79,8 +79,13 @@ class TokenVerifier:
             "resource_name": "Wassette MCP server",
         }
 
-    def metadata_url(self, base: str) -> str:
-        return base.rstrip("/") + METADATA_PATH
+    @property
+    def metadata_url(self) -> str:
+        """Where the metadata of this resource is (RFC 9728: the well-known
+        path, then the resource's own path)."""
+        parts = urlsplit(self.settings.resource)
+        path = METADATA_PATH + parts.path.rstrip("/")
+        return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
     def scope_of(self, right: str) -> str:
         return self.settings.scopes[right]
