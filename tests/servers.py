@@ -170,11 +170,21 @@ RAW_HEADERS = {"accept": "application/json, text/event-stream", "content-type": 
 class RawSession:
     """A handshake-era session, driven with plain HTTP requests."""
 
-    def __init__(self, url: str, version: str = "2025-11-25", headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        version: str = "2025-11-25",
+        headers: dict[str, str] | None = None,
+        capabilities: dict[str, Any] | None = None,
+    ) -> None:
         self.url = url
         # Sent with every request (e.g. Authorization).
         self.client = httpx.Client(timeout=30, headers=headers)
-        init = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+        init = {
+            "protocolVersion": version,
+            "capabilities": capabilities or {},
+            "clientInfo": {"name": "t", "version": "0"},
+        }
         r = self.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init}, session=False)
         self.headers = {
             **RAW_HEADERS,

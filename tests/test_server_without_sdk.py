@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,6 +158,36 @@ async def test_every_feature_with_the_official_client(server: HttpServer, compon
         assert bool(progress) is not server.json_response  # type: ignore[attr-defined]
         tg.cancel_scope.cancel()
     assert "must not import" not in server.log.read_text()
+
+
+def test_a_question_waits_for_the_stream_being_opened(no_sdk_env: dict[str, str], tmp_path: Path) -> None:
+    """With --json-response a question to the user goes on the session's GET
+    stream; a client opens that stream in parallel with its first requests,
+    so a question asked before it is open waits for it (CI once saw the SDK
+    client's first grant refused in that moment)."""
+    with http_server(no_sdk_env, tmp_path / "serve.log", "--json-response") as srv:
+        s = RawSession(srv.url, capabilities={"elicitation": {}})
+        grant = {"component_id": "io", "details": {"key": "LATE_STREAM"}}
+        answers: list[httpx.Response] = []
+        asking = threading.Thread(
+            target=lambda: answers.append(s.call(1, "grant-environment-variable-permission", grant))
+        )
+        asking.start()
+        # The stream opens only once the call waits for it.
+        deadline = time.monotonic() + 10
+        while "waits for its stream" not in srv.log.read_text():
+            assert not answers and time.monotonic() < deadline, answers and answers[0].text
+            time.sleep(0.02)
+        with httpx.stream("GET", srv.url, headers=s.headers, timeout=30) as events:
+            line = next(line for line in events.iter_lines() if line.startswith("data:"))
+            question = json.loads(line[5:])
+            assert (
+                question["method"] == "elicitation/create" and "LATE_STREAM" in question["params"]["message"]
+            )
+            reply = {"jsonrpc": "2.0", "id": question["id"], "result": {"action": "accept", "content": {}}}
+            assert s.post(reply).status_code == 202
+            asking.join(30)
+        assert answers and messages(answers[0])[-1]["result"]["isError"] is False, answers[0].text
 
 
 def test_stdio_and_sse(no_sdk_env: dict[str, str], tmp_path: Path) -> None:

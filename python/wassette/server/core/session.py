@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
@@ -29,6 +30,10 @@ log = logging.getLogger("wassette.server")
 
 # How long a question to the user (elicitation) may go unanswered.
 ASK_TIMEOUT_S = 600.0
+# A client opens its standing GET stream just after `initialize`, in
+# parallel with its first requests (the SDK's does): a question asked in that
+# moment waits this long for the stream before giving up.
+STREAM_WAIT_S = 5.0
 
 
 class Channel(Protocol):
@@ -192,10 +197,8 @@ class Session:
         try:
             if channel is not None and channel.can_ask:
                 channel.send(message, False)
-            elif (self.outbound is None or not self.outbound.send(message)) and (
-                self.forward is None or not self.forward(message)
-            ):
-                raise NoBackChannel("there is no open stream to the client to ask on")
+            else:
+                self._send_standing(message, token)
             deadline_left = ASK_TIMEOUT_S
             while not waiter.done.wait(min(0.5, deadline_left)):
                 deadline_left -= 0.5
@@ -214,6 +217,25 @@ class Session:
                 error.get("data"),
             )
         return waiter.result
+
+    def _send_standing(self, message: dict[str, Any], token: Any) -> None:
+        """Sends on the session's standing stream (here or, through
+        `forward`, on another worker), waiting up to STREAM_WAIT_S for one
+        to open."""
+        waited = 0.0
+        while not (
+            (self.outbound is not None and self.outbound.send(message))
+            or (self.forward is not None and self.forward(message))
+        ):
+            cancelled = token is not None and token.cancelled
+            if waited == 0:
+                log.info("a question to the client waits for its stream (up to %g s)", STREAM_WAIT_S)
+            if waited >= STREAM_WAIT_S or self.closed or cancelled:
+                raise NoBackChannel("there is no open stream to the client to ask on")
+            # Polled: the stream may open on this worker or on another one
+            # (seen through the shared session record), with no event for both.
+            time.sleep(0.05)
+            waited += 0.05
 
     def answered(self, message: jsonrpc.Message) -> bool:
         """A response from the client to one of our requests; False when
