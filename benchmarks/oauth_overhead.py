@@ -1,5 +1,5 @@
 """What OAuth (and telemetry) cost a call: the same server with
-`--oauth-issuer` (a real issuer on loopback, tests/test_oauth.py's, RS256
+`--oauth-issuer` (a real issuer on loopback, tests/issuer.py, RS256
 tokens) and, with `--telemetry`, traces exported by OTLP to a receiver on
 loopback (tests/test_tracing.py's) and Prometheus metrics, against neither;
 p50 over HTTP (raw keep-alive client, 2025-11-25 session, the C `io`
@@ -21,7 +21,7 @@ from suite import clients, fixtures
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-from test_oauth import RESOURCE, Issuer  # noqa: E402  (the tests' issuer)
+from issuer import RESOURCE, Issuer  # noqa: E402  (the tests' issuer)
 from test_tracing import Collector  # noqa: E402  (the tests' OTLP receiver)
 
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from homes import COMPILED_CACHE, DEV_CACHE, Cli, isolated_env
+from issuer import Issuer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,6 +34,14 @@ def _load_build_module() -> ModuleType:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[Issuer]:
+    """An OAuth authorization server on loopback for one module's tests."""
+    made = Issuer()
+    yield made
+    made.close()
 
 
 @pytest.fixture(scope="session")

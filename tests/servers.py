@@ -4,6 +4,7 @@ fed a whole session on stdin."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -252,3 +253,81 @@ def run_piped(
     )
     answers = {m["id"]: m for m in map(json.loads, done.stdout.splitlines()) if "id" in m}
     return done, answers
+
+
+class Pinned:
+    """One keep-alive connection, and so one worker."""
+
+    def __init__(self, server: HttpServer, headers: dict[str, str] | None = None) -> None:
+        host, port = server.base.removeprefix("http://").rsplit(":", 1)
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        # Sent with every request (e.g. Authorization).
+        self.headers = headers or {}
+        self.worker = self.get("/info")["worker"]
+
+    def get(self, path: str) -> Any:
+        self.conn.request("GET", path, headers=self.headers)
+        r = self.conn.getresponse()
+        return json.loads(r.read())
+
+    def post(
+        self, body: dict[str, Any], sid: str | None = None
+    ) -> tuple[int, list[dict[str, Any]], dict[str, str]]:
+        headers = {**RAW_HEADERS, **self.headers}
+        if sid is not None:
+            headers.update({"mcp-session-id": sid, "mcp-protocol-version": "2025-11-25"})
+        self.conn.request("POST", "/mcp", json.dumps(body), headers)
+        r = self.conn.getresponse()
+        raw = r.read().decode()
+        if not raw:
+            found = []
+        elif r.getheader("content-type", "").startswith("application/json"):
+            found = [json.loads(raw)]
+        else:
+            found = [
+                json.loads(line[5:])
+                for line in raw.splitlines()
+                if line.startswith("data:") and line[5:].strip()
+            ]
+        return r.status, found, {k.lower(): v for k, v in r.getheaders()}
+
+    def delete(self, sid: str) -> int:
+        self.conn.request("DELETE", "/mcp", headers={**self.headers, "mcp-session-id": sid})
+        r = self.conn.getresponse()
+        r.read()
+        return r.status
+
+    def listen(self, sid: str) -> http.client.HTTPResponse:
+        """The session's standing GET stream, on this connection's worker."""
+        headers = {"accept": "text/event-stream", "mcp-session-id": sid, "mcp-protocol-version": "2025-11-25"}
+        self.conn.request("GET", "/mcp", headers={**self.headers, **headers})
+        events = self.conn.getresponse()
+        assert events.status == 200
+        return events
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def pinned(server: HttpServer, count: int = 2, headers: dict[str, str] | None = None) -> list[Pinned]:
+    """One connection to each of `count` workers (a worker that is starting
+    gets connections once it listens)."""
+    by_worker: dict[int, Pinned] = {}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        p = Pinned(server, headers)
+        if p.worker in by_worker:
+            p.close()
+        else:
+            by_worker[p.worker] = p
+        if len(by_worker) == count:
+            return [by_worker[n] for n in sorted(by_worker)]
+    raise AssertionError(f"connections for 30 s reached only workers {sorted(by_worker)}")
+
+
+def all_serving(server: HttpServer, count: int = 2) -> None:
+    """Waits until every worker listens (the first serves alone until then)."""
+    deadline = time.monotonic() + 60
+    while f"{count} workers serving" not in server.log.read_text():
+        assert server.proc.poll() is None and time.monotonic() < deadline, server.log.read_text()
+        time.sleep(0.05)

@@ -142,7 +142,7 @@ def test_metrics_can_be_public(env: dict[str, str], tmp_path: Path) -> None:
     with http_server(environment, tmp_path / "serve.log") as server:
         r = httpx.get(f"{server.base}/metrics", timeout=10)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
-        assert "wassette_components 0.0" in r.text
+        assert 'wassette_components{tenant=""} 0.0' in r.text
         assert httpx.get(f"{server.base}/info", timeout=10).status_code == 401  # only /metrics is open
         assert json.loads(httpx.get(f"{server.base}/health", timeout=10).text) == {"status": "ok"}
 

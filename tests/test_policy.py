@@ -397,3 +397,13 @@ def test_audit_records_follow_the_published_schema(
         "reset",
     }
     assert "v" not in [str(r.get("keys")) for r in records]  # names, never values
+    # A tenant's load over its quota (config [tenants]), in its own audit log.
+    (home / "config/wassette/config.toml").write_text(
+        '[tenants]\nclaim = "org"\n[tenants.quota.q]\ncomponents = 1\n'
+    )
+    assert cli("component", "load", components["io"].as_uri(), "--tenant", "q").returncode == 0
+    assert cli("component", "load", components["spin"].as_uri(), "--tenant", "q").returncode != 0
+    theirs = [json.loads(x) for x in (home / "data/wassette/tenants/q/audit.jsonl").read_text().splitlines()]
+    for record in theirs:
+        validator.validate(record)
+    assert [r["quota"] for r in theirs if r["event"] == "over_quota"] == ["components"]

@@ -242,3 +242,29 @@ def test_audit_log_reads_the_newest_records_from_the_end(tmp_path: Path) -> None
     assert [r["n"] for r in granted] == [2982, 2988, 2994]  # i % 6 == 0: granted, and c0
     assert len(log.read(10_000)) == 3001
     assert AuditLog(tmp_path / "none.jsonl").read(10) == []
+
+
+def test_a_tenants_calls_at_once_are_capped_in_the_runtime(
+    runtime: Runtime, components: dict[str, Path]
+) -> None:
+    """The runtime's own check of `concurrent_calls` (every transport, the
+    HTTP queue in front of it or not): a call beyond it ends at once as
+    `over_quota`, audited; once one ends, the next runs."""
+    from wassette import _engine
+    from wassette.runtime.tenants import Quota, for_tenant
+
+    tenant = Runtime(
+        for_tenant(runtime.settings, "t1")._replace(quota=Quota(concurrent_calls=1)), engine_of=runtime
+    )
+    load_component(tenant, components["spin"].as_uri())
+    load_component(tenant, components["arith"].as_uri())
+    cancel = _engine.CancelToken()
+    spinning = tenant.start_tool("spin", {}, cancel=cancel)
+    refused = tenant.call_tool("add", {"a": 1, "b": 2})
+    assert refused.status == "over_quota" and "concurrent_calls = 1" in refused.message()
+    assert "tenant t1" in refused.message()
+    cancel.cancel()
+    assert spinning.finish().status == "cancelled"
+    assert tenant.call_tool("add", {"a": 1, "b": 2}).value == 3
+    assert [r["quota"] for r in tenant.audit.read(10, event="over_quota")] == ["concurrent_calls"]
+    assert tenant.compiler.engine is runtime.compiler.engine  # one engine for every tenant

@@ -365,3 +365,36 @@ def test_status_and_new_key(db: str, tmp_path: Path) -> None:
     status = ok(cli("state", "status"))
     assert status["schema_version"] == 1 and status["components"] == 0 and "***" in status["state"]
     assert os.environ.get("WASSETTE_STATE") is None  # the test run itself is local
+
+
+def test_tenants_have_schemas_of_their_own(db: str, tmp_path: Path, components: dict[str, Path]) -> None:
+    """`--tenant` on a shared state: each tenant's records live in a schema
+    of its own (tenant_<name>), which every replica reads for that tenant
+    and for no other; the untenanted state stays in the default schema."""
+    a, b = Cli(replica(tmp_path, "a", db)), Cli(replica(tmp_path, "b", db))
+    ok(a("component", "load", components["arith"].as_uri(), "--tenant", "acme"))
+    ok(a("component", "load", components["io"].as_uri(), "--tenant", "globex"))
+    ok(a("secret", "set", "io", "S1=globex-secret", "--tenant", "globex"))
+    ok(a("component", "load", components["strings"].as_uri()))
+    assert {c["id"] for c in ok(b("component", "list", "--tenant", "acme"))} == {"arith"}
+    assert {c["id"] for c in ok(b("component", "list", "--tenant", "globex"))} == {"io"}
+    assert {c["id"] for c in ok(b("component", "list"))} == {"strings"}
+    assert invoke(b, "add", {"a": 2, "b": 3}, "--tenant", "acme") == 5
+    assert invoke(b, "get-env", {"key": "S1"}, "--tenant", "globex") == "globex-secret"
+    refused = b("tool", "invoke", "get-env", "--args", '{"key": "S1"}', "--tenant", "acme")
+    assert refused.returncode != 0 and "get-env" in refused.stderr
+    status = ok(b("state", "status", "--tenant", "acme"))
+    assert status["schema"] == "tenant_acme" and status["components"] == 1
+    with psycopg.connect(db) as conn:
+        schemas = {
+            r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant_%'")
+        }
+        assert schemas == {"tenant_acme", "tenant_globex"}
+        rows = conn.execute(
+            "SELECT id FROM tenant_acme.wassette_components WHERE sha256 IS NOT NULL"
+        ).fetchall()
+        assert rows == [("arith",)]
+        sealed = conn.execute("SELECT ciphertext FROM tenant_globex.wassette_secrets").fetchall()
+        assert len(sealed) == 1 and b"globex-secret" not in bytes(sealed[0][0])
+    bad = b("component", "list", "--tenant", "../public")
+    assert bad.returncode != 0 and "tenant name" in bad.stderr

@@ -144,9 +144,9 @@ def test_off_without_an_endpoint(env: dict[str, str], tmp_path: Path) -> None:
         "import sys\n"
         "from wassette.runtime.config import Settings\n"
         "from wassette.runtime.runtime import Runtime\n"
-        "from wassette.server.core.server import McpServer, ServerOptions\n"
-        "from wassette.server.http.app import App, HttpOptions\n"
-        "App(McpServer(Runtime(Settings.load()), ServerOptions()), HttpOptions())\n"
+        "from wassette.server.http.app import App\n"
+        "from wassette.server.http.options import HttpOptions\n"
+        "App(Runtime(Settings.load()), HttpOptions())\n"
         "print(any(m.startswith('opentelemetry') for m in sys.modules))\n"
     )
     import subprocess

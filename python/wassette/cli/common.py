@@ -22,6 +22,7 @@ def settings(args: argparse.Namespace, serve: dict[str, Any] | None = None) -> A
         allow_insecure_loopback=getattr(args, "allow_insecure_loopback", None),
         serve=serve,
         state=getattr(args, "state", None),
+        tenant=getattr(args, "tenant", None),
     )
 
 

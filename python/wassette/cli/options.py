@@ -25,6 +25,12 @@ def _component_dir() -> argparse.ArgumentParser:
         help="where components, policies and secrets live: 'local' (default: the directories) or a "
         "PostgreSQL URL shared by a fleet of replicas (env WASSETTE_STATE)",
     )
+    p.add_argument(
+        "--tenant",
+        metavar="NAME",
+        default=argparse.SUPPRESS,
+        help="act on this tenant's components, policies, secrets and audit log (env WASSETTE_TENANT)",
+    )
     return p
 
 

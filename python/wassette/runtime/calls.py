@@ -28,6 +28,7 @@ STATUS_LABELS = {
     "exit": "the component exited",
     "sandbox_error": "the sandbox could not be set up",
     "policy_error": "the component's policy is invalid",
+    "over_quota": "over quota",
 }
 # Outcomes where the sandbox, not the component, ended the call.
 STOPPED = frozenset({"timeout", "cpu_limit", "out_of_memory"})

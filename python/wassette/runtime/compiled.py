@@ -16,8 +16,11 @@ from wassette.runtime.errors import ConfigError, InvalidComponentError, StoreErr
 
 
 class Compiler:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, engine_of: Compiler | None = None) -> None:
+        """`engine_of`: a compiler whose engine this one uses (one engine per
+        process serves every tenant: its artifact cache is keyed by digest)."""
         self.settings = settings
+        self._engine_of = engine_of
         self._engine: _engine.Engine | None = None
         self._compiled: dict[str, _engine.Component] = {}
         self._lock = threading.Lock()
@@ -25,6 +28,8 @@ class Compiler:
 
     @property
     def engine(self) -> _engine.Engine:
+        if self._engine_of is not None:
+            return self._engine_of.engine
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
@@ -84,3 +89,12 @@ class Compiler:
                 raise StoreError(f"component {cid}: {e}") from None
             self._compiled[cid] = compiled
             return compiled
+
+    def artifact_bytes(self, sha256: str) -> int:
+        """The size of the compiled artifact of this wasm in the engine's
+        cache (0 when it has none)."""
+        name = f"{sha256}-{self.engine.fingerprint}.cwasm"
+        try:
+            return (self.settings.cache_dir / name).stat().st_size
+        except OSError:
+            return 0

@@ -27,6 +27,7 @@ from wassette.runtime.config_schema import (
 )
 from wassette.runtime.errors import ConfigError
 from wassette.runtime.serve_config import ServeSettings, flag, serve_settings
+from wassette.runtime.tenants import Quota, Tenancy, for_tenant
 
 __all__ = ["ConfigError", "Settings", "StateSettings", "parse_bool", "split_host"]
 
@@ -56,6 +57,13 @@ class StateSettings(NamedTuple):
     max_staleness_ms: int = DEFAULT_STATE_MAX_STALENESS_MS
     secrets_key: bytes | None = None
     secrets_key_source: str = "none"
+    # A tenant's schema (tenants.py); None: the database's default (public).
+    schema: str | None = None
+
+    @property
+    def channel(self) -> str:
+        """The NOTIFY channel of this state's changes (one per schema)."""
+        return "wassette_state" if self.schema is None else f"wassette_state_{self.schema}"
 
     @property
     def shown(self) -> str:
@@ -110,6 +118,11 @@ class Settings(NamedTuple):
     serve: ServeSettings = ServeSettings()
     # A shared state (None: the local directories above are the state).
     state: StateSettings | None = None
+    # config [tenants] (None: no tenants); the tenant whose state this is
+    # (None: the untenanted one) and its quota.
+    tenancy: Tenancy | None = None
+    tenant: str | None = None
+    quota: Quota = Quota()
 
     @property
     def signatures(self) -> dict[str, Any]:
@@ -128,12 +141,14 @@ class Settings(NamedTuple):
         allow_insecure_loopback: bool | None = None,
         serve: Mapping[str, Any] | None = None,
         state: str | None = None,
+        tenant: str | None = None,
     ) -> Settings:
         """`env_vars` are `KEY=VALUE` strings (--env), `env_file` a dotenv
         file (--env-file); both feed granted environment variables. `serve`:
         the flags of `wassette serve` that were given (bind_address,
         allowed_hosts, auth_token, legacy_sessions, json_response,
-        max_request_bytes)."""
+        max_request_bytes). `tenant` (--tenant, WASSETTE_TENANT): that
+        tenant's state instead of the untenanted one."""
         env = os.environ if env is None else env
         config_dir = _xdg(env, "XDG_CONFIG_HOME", ".config") / "wassette"
         config_file = Path(env["WASSETTE_CONFIG_FILE"]) if env.get("WASSETTE_CONFIG_FILE") else None
@@ -178,12 +193,14 @@ class Settings(NamedTuple):
             signatures_override=env.get("WASSETTE_SIGNATURES") or None,
             catalogs=(catalogs,) if isinstance(catalogs, str) else tuple(catalogs),
             serve=serve_settings(env, doc, serve or {}),
+            tenancy=Tenancy.from_config(doc.get("tenants")) if doc.get("tenants") is not None else None,
         )
         url = str(pick("state", state) or "local")
-        if url == "local":
-            return settings
-        STATE.validate(url, "state (--state, WASSETTE_STATE or config state)")
-        return shared_state(settings, url, env, doc)
+        if url != "local":
+            STATE.validate(url, "state (--state, WASSETTE_STATE or config state)")
+            settings = shared_state(settings, url, env, doc)
+        tenant = tenant or env.get("WASSETTE_TENANT") or None
+        return for_tenant(settings, tenant) if tenant is not None else settings
 
 
 def shared_state(settings: Settings, url: str, env: Mapping[str, str], doc: Document) -> Settings:

@@ -134,7 +134,7 @@ class Table:
 
     def __init__(
         self,
-        fields: Mapping[str, Type | Table | Tables],
+        fields: Mapping[str, Type | Table | Tables | Named],
         required: tuple[str, ...] = (),
         expected: str = "a table",
     ) -> None:
@@ -170,6 +170,33 @@ class Tables:
             raise ConfigError(f"{where}: expected an array of tables ([[...]]), got {_kind(value)}")
         return [self.item.validate(v, f"{where}[{i}]") for i, v in enumerate(value)]
 
+
+class Named:
+    """A table of tables by name (`[table.NAME]`)."""
+
+    def __init__(self, item: Table) -> None:
+        self.item = item
+
+    def validate(self, value: Any, where: str) -> dict[str, dict[str, Any]]:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table of tables ([...NAME]), got {_kind(value)}")
+        return {str(k): self.item.validate(v, f"{where}.{k}") for k, v in value.items()}
+
+
+STRING_MAP = Type(
+    'a table of NAME = "value"',
+    lambda v: isinstance(v, dict) and all(isinstance(x, str) and x for x in v.values()),
+)
+QUOTA = {
+    "components": COUNT,
+    "concurrent_calls": COUNT,
+    "calls_per_minute": COUNT,
+    "compiled_cache_bytes": COUNT,
+}
+TENANTS = Table(
+    {"claim": NONEMPTY, "map": STRING_MAP, "quota": Named(Table(QUOTA)), **QUOTA},
+    expected='a table like { claim = "tenant", concurrent_calls = 8 }',
+)
 
 IDENTITY = Table(
     {"identity": NONEMPTY, "identity_regexp": NONEMPTY, "issuer": NONEMPTY},
@@ -246,6 +273,7 @@ SCHEMA: dict[str, Key] = {
         MILLISECONDS, ("WASSETTE_STATE_MAX_STALENESS_MS",), "calls are refused once the shared state is older"
     ),
     "secrets_key_file": Key(PATH, ("WASSETTE_SECRETS_KEY_FILE",), "key sealing secrets in the shared state"),
+    "tenants": Key(TENANTS, (), "tenants of a shared server: the token claim naming them, their quotas"),
 }
 
 

@@ -119,6 +119,7 @@ def install(runtime: Runtime, package: Package, options: InstallOptions, say: Pr
     with runtime.changing():
         runtime.store.ensure()
         with runtime.store.locked():
+            runtime.check_quota(cid, compiled.sha256)
             replaced = runtime.store.exists(cid)
             meta = runtime.store.install(
                 cid,

@@ -29,6 +29,7 @@ from wassette.runtime.permissions import Permissions
 from wassette.runtime.policy import PolicyError
 from wassette.runtime.secrets import SecretStore
 from wassette.runtime.store import ComponentStore, Metadata, valid_id
+from wassette.runtime.tenants import CallSlots, QuotaExceeded
 
 if TYPE_CHECKING:
     # Installing is imported when a load needs it: serving does not (a
@@ -72,7 +73,9 @@ class CallObserver(Protocol):
 class Runtime:
     """Components, their tools, and calls into them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, engine_of: Runtime | None = None) -> None:
+        """`engine_of`: a runtime whose engine this one uses (a tenant's, in
+        a server of several tenants)."""
         self.settings = settings
         self.store = ComponentStore(settings.component_dir)
         self.audit = AuditLog(settings.data_dir / "audit.jsonl")
@@ -91,7 +94,9 @@ class Runtime:
             self.store.shared = self.shared
             self.audit.also = self.shared.audit_log.ship
         self.policies = EffectivePolicies(settings, self.permissions, self.secrets)
-        self.compiler = Compiler(settings)
+        self.compiler: Compiler = Compiler(settings, engine_of.compiler if engine_of is not None else None)
+        quota = settings.quota
+        self.slots = CallSlots(quota.concurrent_calls, settings.tenant) if quota.concurrent_calls else None
         self._metadata: dict[str, Metadata] = {}
         self._broken: dict[str, str] = {}
         self._catalog = Catalog()
@@ -193,6 +198,37 @@ class Runtime:
         """Held while the set of components changes."""
         with self._lock:
             yield
+
+    def check_quota(self, cid: str, sha256: str) -> None:
+        """Before installing `cid` (this wasm) under the store's lock: the
+        tenant's components and compiled-cache bytes stay within its quota.
+        Raises QuotaExceeded (audited)."""
+        quota = self.settings.quota
+        if not quota.components and not quota.compiled_cache_bytes:
+            return
+        # The directory, not this runtime's view: another process (or
+        # replica, through the shared state) may have installed since.
+        ids = set(self.store.ids())
+        others = ids - {cid}
+        if quota.components and cid not in ids and len(others) >= quota.components:
+            self._over(
+                "components", cid, f"{len(others)} components installed, its quota is {quota.components}"
+            )
+        if quota.compiled_cache_bytes:
+            metas = (self.store.metadata(i) or self._metadata.get(i) for i in others)
+            digests = {m.sha256 for m in metas if m is not None} | {sha256}
+            used = sum(self.compiler.artifact_bytes(d) for d in digests)
+            if used > quota.compiled_cache_bytes:
+                self._over(
+                    "compiled_cache_bytes",
+                    cid,
+                    f"its compiled components would take {used} bytes, its quota is {quota.compiled_cache_bytes}",
+                )
+
+    def _over(self, quota: str, cid: str, detail: str) -> None:
+        self.audit.record("over_quota", component=cid, quota=quota)
+        who = f"tenant {self.settings.tenant}" if self.settings.tenant else "this server"
+        raise QuotaExceeded(f"over quota ({quota}): {who} has {detail}; unload a component first")
 
     def installed(self, meta: Metadata, compiled: _engine.Component) -> None:
         """Takes note of a component just installed (under `changing`)."""
@@ -305,17 +341,27 @@ class Runtime:
         except WassetteError as e:
             return ToolCall(tool, None, CallResult(tool=tool, status="policy_error", error=str(e)))
         args_json = arguments_json(arguments)
+        slots = self.slots
+        if slots is not None and not slots.enter():
+            self.audit.record(
+                "over_quota", component=tool.component_id, tool=tool.name, quota="concurrent_calls"
+            )
+            return ToolCall(tool, None, CallResult(tool=tool, status="over_quota", error=slots.refusal()))
         try:
             pending = component.start(tool.interface, tool.function, args_json, policy_json, cancel)
         except ValueError as e:  # arguments that are not JSON at all, or not valid Unicode
+            if slots is not None:
+                slots.leave()
             why = (unencodable(arguments) if not isinstance(arguments, str) else None) or str(e)
             return ToolCall(tool, None, CallResult(tool=tool, status="invalid_arguments", error=why))
         observers = tuple(self.observers)
-        if not observers:
+        if not observers and slots is None:
             return ToolCall(tool, pending, None, self._ended)
         handles = [observer.started(tool) for observer in observers]
 
         def ended(result: CallResult) -> None:
+            if slots is not None:
+                slots.leave()
             for observer, handle in zip(observers, handles, strict=True):
                 observer.ended(result, handle)
             self._ended(result)

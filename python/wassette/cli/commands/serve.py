@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from wassette.cli.options import Parents
 
 if TYPE_CHECKING:
-    from wassette.server.http.app import HttpOptions
+    from wassette.server.http.options import HttpOptions
     from wassette.server.http.supervisor import WorkerSpec
 
 
@@ -173,7 +173,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.transport == "stdio":
         return cmd_run(args)
     from wassette.cli.common import runtime
-    from wassette.server.http.app import HttpOptions
+    from wassette.server.http.options import HttpOptions
 
     # Not read yet: the parent of a worker set never reads the components.
     rt = runtime(args, refresh=False, serve=_serve_flags(args))
@@ -186,7 +186,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, rt: Any, options: HttpOptions, worker: WorkerSpec | None) -> int:
     """Serves HTTP in this process: alone, or as one `worker` of a set."""
     from wassette.cli.common import settings
-    from wassette.server.http.app import HttpOptions, serve_http
+    from wassette.server.http.app import serve_http
+    from wassette.server.http.options import HttpOptions
 
     def reload() -> HttpOptions:  # SIGHUP: the configuration as it is now
         return HttpOptions.from_settings(settings(args, _serve_flags(args)), transport=options.transport)
@@ -197,7 +198,7 @@ def _serve(args: argparse.Namespace, rt: Any, options: HttpOptions, worker: Work
 
 
 def _supervise(args: argparse.Namespace, rt: Any, options: HttpOptions, count: int) -> int:
-    from wassette.server.http.app import announcement
+    from wassette.server.http.options import announcement
     from wassette.server.http.sockets import bind_socket
     from wassette.server.http.supervisor import Supervisor
 

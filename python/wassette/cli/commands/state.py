@@ -40,7 +40,9 @@ def _shared(args: argparse.Namespace) -> Any:
     from wassette.runtime.state.records import Directories
 
     settings = Settings.load(
-        component_dir=getattr(args, "component_dir", None), state=getattr(args, "state", None)
+        component_dir=getattr(args, "component_dir", None),
+        state=getattr(args, "state", None),
+        tenant=getattr(args, "tenant", None),
     )
     if settings.state is None:
         raise WassetteError("no shared state: give --state postgresql://... (or WASSETTE_STATE)")
@@ -58,7 +60,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     config, state = _shared(args)
     with state.connect(autocommit=True) as conn:
         try:
-            applied = schema.migrate(conn)
+            applied = schema.migrate(conn, config.schema)
         except psycopg.Error as e:
             raise StateUnavailable(f"migration failed: {str(e).strip().splitlines()[0]}") from None
     emit(
@@ -80,6 +82,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     with state.connect(autocommit=True) as conn:
         version = schema.version(conn)
         out: dict[str, Any] = {"state": config.shown, "schema_version": version, "latest": schema.LATEST}
+        if config.schema is not None:
+            out["schema"] = config.schema
         if version:
             out["revision"] = conn.execute("SELECT revision FROM wassette_state").fetchone()[0]
             out["components"] = conn.execute(

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("wassette.state")
 
-CHANNEL = "wassette_state"
 # The follower's longest wait for a notification before asking the
 # database itself (a heartbeat): bounds how stale a quiet replica may be.
 HEARTBEAT_S = 1.0
@@ -81,9 +80,14 @@ class PostgresState:
     def connect(self, *, autocommit: bool = False) -> Any:
         import psycopg
 
+        schema = self.settings.schema
+        # A tenant's tables are its schema's; tenants.py allows no quote,
+        # space or backslash in a name.
+        options = f'-c search_path="{schema}"' if schema is not None else None
         try:
             return psycopg.connect(
                 self.settings.url,
+                options=options,
                 autocommit=autocommit,
                 connect_timeout=CONNECT_TIMEOUT_S,
                 application_name="wassette",
@@ -115,7 +119,7 @@ class PostgresState:
         os.chmod(self.settings.working_dir, 0o700)
         conn = self.connect(autocommit=True)
         try:
-            done = schema.migrate(conn)
+            done = schema.migrate(conn, self.settings.schema)
             if done:
                 log.info("shared state migrated to schema %s", done[-1])
         except psycopg.Error as e:
@@ -224,7 +228,7 @@ class PostgresState:
         for cid in sorted({cid for cid, _ in changes}):
             changed_secrets = any(c == cid and path in secret_files for c, (path, _) in changes)
             write_record(conn, self.box, self.dirs, cid, revision, secrets=changed_secrets)
-        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(revision)))
+        conn.execute("SELECT pg_notify(%s, %s)", (self.settings.channel, str(revision)))
         self._applied = revision
 
     # -- following other replicas ---------------------------------------------------------
@@ -242,12 +246,13 @@ class PostgresState:
 
     def _follow(self) -> None:
         import psycopg
+        from psycopg import sql
 
         while not self._stop.is_set():
             conn = None
             try:
                 conn = self.connect(autocommit=True)
-                conn.execute(f"LISTEN {CHANNEL}")
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.settings.channel)))
                 while not self._stop.is_set():
                     started = time.monotonic()
                     if self._catch_up(conn) and self.on_change is not None:

@@ -94,11 +94,16 @@ def version(conn: psycopg.Connection[tuple[object, ...]]) -> int:
     return int(str(row[0])) if row else 0
 
 
-def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> list[int]:
+def migrate(conn: psycopg.Connection[tuple[object, ...]], schema: str | None = None) -> list[int]:
     """Applies the missing migrations; returns their numbers. `conn` must
-    be in autocommit mode (each migration is its own transaction)."""
+    be in autocommit mode (each migration is its own transaction), its
+    search_path `schema` (a tenant's, made here) when one is given."""
+    from psycopg import sql as psql
+
     conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
     try:
+        if schema is not None:
+            conn.execute(psql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(psql.Identifier(schema)))
         conn.execute(
             "CREATE TABLE IF NOT EXISTS wassette_migrations ("
             " version integer PRIMARY KEY, name text NOT NULL,"

@@ -17,7 +17,6 @@ from typing import Any
 from wassette.runtime.errors import WassetteError
 from wassette.runtime.state import audit_log
 from wassette.runtime.state.postgres import (
-    CHANNEL,
     PostgresState,
     StateUnavailable,
     apply_record,
@@ -51,7 +50,7 @@ def import_local(state: PostgresState, source: Directories, audit_file: Path | N
                     write_record(conn, state.box, source, cid, revision, secrets=True)
             with conn.cursor() as cur:
                 cur.executemany(audit_log.INSERT, audit_log.rows(audit, "import"))
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(revision)))
+            conn.execute("SELECT pg_notify(%s, %s)", (state.settings.channel, str(revision)))
     except psycopg.Error as e:
         raise StateUnavailable(f"nothing was imported: {str(e).strip().splitlines()[0]}") from None
     return {

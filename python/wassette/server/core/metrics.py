@@ -30,7 +30,7 @@ class Metrics:
     def __init__(self, runtime: Runtime) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-        self.runtime = runtime
+        self.runtimes: list[Runtime] = []
         self.multiprocess = bool(os.environ.get(MULTIPROCESS_ENV))
         # Values go to this registry (or, multiprocess, to the set's files);
         # what is exposed is assembled at each scrape (`exposition`).
@@ -38,18 +38,21 @@ class Metrics:
         self.calls = Counter(
             "wassette_tool_calls",
             "Tool calls the engine ran, by outcome",
-            ["component", "tool", "outcome"],
+            ["tenant", "component", "tool", "outcome"],
             registry=on,
         )
         self.duration = Histogram(
             "wassette_tool_call_duration_seconds",
             "Time tool calls took",
-            ["component"],
+            ["tenant", "component"],
             buckets=BUCKETS,
             registry=on,
         )
         self.denials = Counter(
-            "wassette_denials", "Accesses the sandbox refused, by kind", ["component", "kind"], registry=on
+            "wassette_denials",
+            "Accesses the sandbox refused, by kind",
+            ["tenant", "component", "kind"],
+            registry=on,
         )
         self.in_flight = Gauge(
             "wassette_tool_calls_in_flight",
@@ -57,34 +60,22 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=on,
         )
-        # The labelled children of each (component, tool, outcome): taking
-        # them from a dict costs a third of `labels()` (measured: 1.3 -> 0.4 us).
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
-        runtime.observers.append(self)
+        # The labelled children of each (tenant, component, tool, outcome):
+        # taking them from a dict costs a third of `labels()` (measured: 1.3 -> 0.4 us).
+        self.children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+        self.observe(runtime)
 
-    def started(self, tool: Tool) -> None:
-        self.in_flight.inc()
-
-    def ended(self, result: CallResult, handle: object) -> None:
-        self.in_flight.dec()
-        component = result.tool.component_id
-        key = (component, result.tool.name, result.status)
-        children = self._children.get(key)
-        if children is None:
-            children = (self.calls.labels(*key), self.duration.labels(component))
-            if len(self._children) < MAX_CHILDREN:
-                self._children[key] = children
-        children[0].inc()
-        children[1].observe(result.duration_ms / 1000)
-        for denial in result.denials:
-            self.denials.labels(component, str(denial.get("kind", "other"))).inc()
+    def observe(self, runtime: Runtime) -> None:
+        """Counts `runtime`'s calls too (a tenant's: its series carry its name)."""
+        self.runtimes.append(runtime)
+        runtime.observers.append(_Calls(self, runtime.settings.tenant or ""))
 
     def exposition(self) -> tuple[bytes, str]:
         """The text a scraper reads, and its content type."""
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
         offered = CollectorRegistry()
-        offered.register(_Offered(self.runtime))
+        offered.register(_Offered(list(self.runtimes)))
         if self.multiprocess:
             from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -95,21 +86,49 @@ class Metrics:
         return generate_latest(values) + generate_latest(offered), CONTENT_TYPE_LATEST
 
 
-class _Offered:
-    """Components and tools offered now (read at each scrape)."""
+class _Calls:
+    """The observer of one runtime's calls (Runtime.observers)."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, metrics: Metrics, tenant: str) -> None:
+        self.metrics = metrics
+        self.tenant = tenant
+
+    def started(self, tool: Tool) -> None:
+        self.metrics.in_flight.inc()
+
+    def ended(self, result: CallResult, handle: object) -> None:
+        m = self.metrics
+        m.in_flight.dec()
+        component = result.tool.component_id
+        key = (self.tenant, component, result.tool.name, result.status)
+        children = m.children.get(key)
+        if children is None:
+            children = (m.calls.labels(*key), m.duration.labels(self.tenant, component))
+            if len(m.children) < MAX_CHILDREN:
+                m.children[key] = children
+        children[0].inc()
+        children[1].observe(result.duration_ms / 1000)
+        for denial in result.denials:
+            m.denials.labels(self.tenant, component, str(denial.get("kind", "other"))).inc()
+
+
+class _Offered:
+    """Components and tools offered now, per tenant (read at each scrape)."""
+
+    def __init__(self, runtimes: list[Runtime]) -> None:
+        self.runtimes = runtimes
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        yield GaugeMetricFamily(
-            "wassette_components", "Components installed", value=len(self.runtime.components())
-        )
-        yield GaugeMetricFamily(
-            "wassette_tools", "Tools offered by components", value=len(self.runtime.tools())
-        )
+        components = GaugeMetricFamily("wassette_components", "Components installed", labels=["tenant"])
+        tools = GaugeMetricFamily("wassette_tools", "Tools offered by components", labels=["tenant"])
+        for runtime in self.runtimes:
+            tenant = runtime.settings.tenant or ""
+            components.add_metric([tenant], len(runtime.components()))
+            tools.add_metric([tenant], len(runtime.tools()))
+        yield components
+        yield tools
 
 
 def worker_gone(pid: int) -> None:

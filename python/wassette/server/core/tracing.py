@@ -43,12 +43,15 @@ class Tracing:
         self.provider = TracerProvider(resource=resource)
         self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         self.tracer = self.provider.get_tracer("wassette", __version__)
-        self._kind = trace.SpanKind
-        self._status = trace.Status
-        self._status_code = trace.StatusCode
-        self._current = trace.get_current_span
-        self.runtime = runtime
-        runtime.observers.append(self)
+        self.kind = trace.SpanKind
+        self.status = trace.Status
+        self.status_code = trace.StatusCode
+        self.current_span = trace.get_current_span
+        self.observe(runtime)
+
+    def observe(self, runtime: Runtime) -> None:
+        """Makes the spans of `runtime`'s calls too (a tenant's carry its name)."""
+        runtime.observers.append(_Spans(self, runtime))
 
     @contextlib.contextmanager
     def request(self, method: str, carrier: Mapping[str, str], transport: str) -> Iterator[Any]:
@@ -60,26 +63,39 @@ class Tracing:
         with self.tracer.start_as_current_span(
             f"mcp {method}",
             context=parent,
-            kind=self._kind.SERVER,
+            kind=self.kind.SERVER,
             attributes={"rpc.system": "jsonrpc", "rpc.method": method, "network.transport": transport},
         ) as span:
             yield span
 
-    # -- the observer of tool calls ---------------------------------------------------
+    def shutdown(self) -> None:
+        """Exports what is still queued (the server stops)."""
+        self.provider.shutdown()
+
+
+class _Spans:
+    """The observer of one runtime's calls: a span for each."""
+
+    def __init__(self, tracing: Tracing, runtime: Runtime) -> None:
+        self.tracing = tracing
+        self.runtime = runtime
+        tenant = runtime.settings.tenant
+        self.tenant = {"wassette.tenant": tenant} if tenant is not None else {}
 
     def started(self, tool: Tool) -> Any:
-        current = self._current()
+        current = self.tracing.current_span()
         if current.get_span_context().is_valid and not current.is_recording():
             return None  # the request's trace is not kept: nor is its call's span (saves ~8 us)
         meta = self.runtime.known(tool.component_id)
-        return self.tracer.start_span(
+        return self.tracing.tracer.start_span(
             f"tool {tool.name}",
-            kind=self._kind.INTERNAL,
+            kind=self.tracing.kind.INTERNAL,
             attributes={
                 "wassette.tool": tool.name,
                 "wassette.component.id": tool.component_id,
                 "wassette.component.digest": meta.sha256 if meta is not None else "",
                 "wassette.export": tool.export,
+                **self.tenant,
             },
         )
 
@@ -99,9 +115,7 @@ class Tracing:
                 }
                 span.add_event(name, attributes)
         if result.status != OK:
-            span.set_status(self._status(self._status_code.ERROR, result.error or result.status))
+            span.set_status(
+                self.tracing.status(self.tracing.status_code.ERROR, result.error or result.status)
+            )
         span.end()
-
-    def shutdown(self) -> None:
-        """Exports what is still queued (the server stops)."""
-        self.provider.shutdown()

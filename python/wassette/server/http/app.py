@@ -13,110 +13,115 @@ import os
 import signal
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from wassette import __version__
-from wassette.runtime.config import ConfigError, Settings
 from wassette.runtime.errors import WassetteError
 from wassette.runtime.runtime import Runtime
-from wassette.runtime.serve_config import OAuthSettings
 from wassette.server.core import protocol
-from wassette.server.core.server import McpServer, ServerOptions
-from wassette.server.http.guard import IDENTITY, LOOPBACK_HOSTS, METADATA_PATH, Guard, HostAllowlist
-from wassette.server.http.legacy_sse import MESSAGES_PATH, LegacySse
+from wassette.server.core.server import ServerOptions
+from wassette.server.http.guard import IDENTITY, METADATA_PATH, Guard, HostAllowlist
+from wassette.server.http.lanes import Lanes
+from wassette.server.http.legacy_sse import MESSAGES_PATH
 from wassette.server.http.oauth import TokenVerifier
+from wassette.server.http.options import (
+    AUDIT_PATH,
+    DRAIN_S,
+    MAX_AUDIT_RECORDS,
+    MCP_PATH,
+    METRICS_PATH,
+    SSE_PATH,
+    HttpOptions,
+    announcement,
+    check_tenancy,
+)
+from wassette.server.http.sessions import EXPIRY_INTERVAL_S
 from wassette.server.http.sockets import bind_socket
-from wassette.server.http.streamable import StreamableHttp
 from wassette.server.http.supervisor import WorkerSpec
+from wassette.server.http.tenants import Served, Tenants
 from wassette.server.http.wire import Receive, Scope, Send, header_map, respond
+
+if TYPE_CHECKING:
+    from wassette.server.http.worker import WorkerLink
 
 log = logging.getLogger("wassette.http")
 
-MCP_PATH = "/mcp"
-# The newest audit records, as JSON (with OAuth: the `audit` right).
-AUDIT_PATH = "/audit"
-MAX_AUDIT_RECORDS = 10_000
 _TRACE_HEADERS = (b"traceparent", b"tracestate")
-# Prometheus metrics (with OAuth: the `audit` right; `metrics_public`: no token).
-METRICS_PATH = "/metrics"
-SSE_PATH = "/sse"
-# At SIGTERM, requests in flight get this long to finish; those still
-# running a second before the end are stopped and answered with why.
-DRAIN_S = 10
-
-Transport = Literal["streamable-http", "sse"]
-
-
-@dataclass(frozen=True)
-class HttpOptions:
-    host: str = "127.0.0.1"
-    port: int = 9001
-    transport: Transport = "streamable-http"
-    allowed_hosts: tuple[str, ...] = ()
-    auth_token: str | None = field(default=None, repr=False)
-    legacy_sessions: bool = True
-    json_response: bool = False
-    max_request_bytes: int = 4 * 1024 * 1024
-    oauth: OAuthSettings | None = None
-    ca_bundle: str | None = None
-    metrics_public: bool = False
-    rate_limit_per_minute: int = 0
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, transport: Transport = "streamable-http") -> HttpOptions:
-        """Where and how to serve, as the configuration says (flags,
-        environment and config.toml were merged into `settings.serve`)."""
-        serve = settings.serve
-        try:
-            HostAllowlist(serve.allowed_hosts)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-        return cls(
-            host=serve.host,
-            port=serve.port,
-            transport=transport,
-            allowed_hosts=serve.allowed_hosts,
-            auth_token=serve.auth_token,
-            legacy_sessions=serve.legacy_sessions,
-            json_response=serve.json_response,
-            max_request_bytes=serve.max_request_bytes,
-            oauth=serve.oauth,
-            metrics_public=serve.metrics_public,
-            rate_limit_per_minute=serve.rate_limit_per_minute,
-            ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
-        )
-
-    @property
-    def path(self) -> str:
-        return SSE_PATH if self.transport == "sse" else MCP_PATH
 
 
 class App:
-    """The whole HTTP application."""
+    """The whole HTTP application: the gates every request passes, then the
+    part of the server of the caller's tenant (tenants.py)."""
 
-    def __init__(self, server: McpServer, options: HttpOptions, worker: WorkerSpec | None = None) -> None:
-        self.server = server
+    def __init__(
+        self,
+        runtime: Runtime,
+        options: HttpOptions,
+        server_options: ServerOptions | None = None,
+        worker: WorkerSpec | None = None,
+    ) -> None:
         self.worker = worker
-        self.runtime = server.runtime
         self.options = options
+        self.server_options = server_options or ServerOptions()
         self.verifier: TokenVerifier | None = None
-        self._gates(options)
-        self.streamable = StreamableHttp(
-            server, json_response=options.json_response, legacy_sessions=options.legacy_sessions
-        )
-        self.sse = LegacySse(server)
+        self.lanes = Lanes()
+        # The other workers of a set (serve_http links them).
+        self.link: WorkerLink | None = None
         from wassette.server.core import tracing
         from wassette.server.core.metrics import Metrics
 
-        self.metrics = Metrics(self.runtime)
-        self.tracing = tracing.Tracing(self.runtime) if tracing.enabled() else None
-        self.status: dict[str, Callable[[], tuple[int, dict[str, Any]]]] = {
-            "/health": lambda: (200, {"status": "ok"}),
+        self.metrics = Metrics(runtime)
+        self.tracing = tracing.Tracing(runtime) if tracing.enabled() else None
+        tenancy = runtime.settings.tenancy
+        check_tenancy(runtime.settings, options)
+        self.tenants = Tenants(self._part(runtime), self._tenant if tenancy is not None else None)
+        self._gates(options)
+        self.status: dict[str, Callable[[Served], tuple[int, dict[str, Any]]]] = {
+            "/health": lambda served: (200, {"status": "ok"}),
             "/ready": self.ready,
             "/info": self.info,
         }
+
+    def _part(self, runtime: Runtime) -> Served:
+        return Served(
+            runtime,
+            self.server_options,
+            json_response=self.options.json_response,
+            legacy_sessions=self.options.legacy_sessions,
+        )
+
+    def _tenant(self, name: str) -> Served:
+        """A tenant's part, made at its first request (off the event loop)."""
+        from wassette.runtime.tenants import for_tenant
+
+        base = self.tenants.base.runtime
+        runtime = Runtime(for_tenant(base.settings, name), engine_of=base)
+        since = runtime.store.stamp()
+        runtime.refresh()
+        served = self._part(runtime)
+        self.metrics.observe(runtime)
+        if self.tracing is not None:
+            self.tracing.observe(runtime)
+        served.server.changes.watch(since)
+        if self.link is not None:
+            self.link.serve(served)
+        log.info("serving tenant %s (%d components)", name, len(runtime.components()))
+        return served
+
+    async def _served(self, scope: Scope, send: Send) -> Served | None:
+        """The part of the caller's tenant (None: answered with why not)."""
+        identity = scope.get(IDENTITY)
+        tenant = identity.tenant if identity is not None else None
+        served = self.tenants.known(tenant)
+        if served is not None:
+            return served
+        try:
+            return await asyncio.to_thread(self.tenants.get, tenant)
+        except WassetteError as e:
+            log.error("tenant %s cannot be served: %s", tenant, e)
+            await respond(send, 503, json.dumps({"error": f"tenant {tenant}: {e}"}).encode(), [])
+            return None
 
     def _gates(self, options: HttpOptions) -> None:
         """The guard, the token verifier and the admission checks, made from
@@ -134,20 +139,24 @@ class App:
             max_body_bytes=options.max_request_bytes,
             verifier=verifier,
             open_paths=frozenset({METRICS_PATH}) if options.metrics_public else frozenset(),
+            tenancy=self.tenants.base.runtime.settings.tenancy if verifier is not None else None,
         )
+        from wassette.server.http.admission import Admission
+        from wassette.server.http.limits import RateLimiter
+
+        shared = self.worker.directory if self.worker is not None else None
         limiter = None
         if options.rate_limit_per_minute:
-            from wassette.server.http.limits import RateLimiter
-
-            worker = self.worker
-            limiter = RateLimiter(
-                options.rate_limit_per_minute,
-                worker.directory / "rate-limits" if worker is not None else None,
+            limiter = RateLimiter(options.rate_limit_per_minute, shared / "rate-limits" if shared else None)
+        tenancy = guard.tenancy
+        tenant_limiter = None
+        if tenancy is not None and any(q.calls_per_minute for q in (tenancy.quota, *tenancy.quotas.values())):
+            tenant_limiter = RateLimiter(
+                tenancy.quota.calls_per_minute, shared / "tenant-limits" if shared else None
             )
-        from wassette.server.http.admission import Admission
-
+        admission = Admission(guard, verifier, limiter, tenancy, tenant_limiter, self.lanes)
         # Assigned last, together: a request sees the old gates or the new ones.
-        self.verifier, self.guard, self.admission = verifier, guard, Admission(guard, verifier, limiter)
+        self.verifier, self.guard, self.admission = verifier, guard, admission
         self.options = options
 
     def reload(self, read: Callable[[], HttpOptions]) -> None:
@@ -174,43 +183,61 @@ class App:
         if await self.guard.refuse(scope, send):
             return
         path = scope["path"]
-        route = self.status.get(path)
-        if route is None and self.verifier is not None and path.startswith(METADATA_PATH):
+        if self.verifier is not None and path.startswith(METADATA_PATH):
             verifier = self.verifier
-            route = lambda: (200, verifier.metadata())  # noqa: E731
-        if path == AUDIT_PATH:
-            await self._audit(scope, send)
+            await self._get(scope, send, lambda: (200, verifier.metadata()))
             return
         if path == METRICS_PATH:
-            public = self.options.metrics_public
-            if public or not await self.admission.missing_right(scope, send, "audit"):
-                text, content_type = await asyncio.to_thread(self.metrics.exposition)
-                await respond(send, 200, text, [], content_type.encode())
+            await self._metrics(scope, send)
             return
+        served = await self._served(scope, send)
+        if served is None:
+            return
+        route = self.status.get(path)
         if route is not None:
-            if scope["method"] != "GET":
-                await respond(send, 405, b'{"error": "method not allowed"}', [(b"allow", b"GET")])
-            else:
-                status, answer = route()
-                await respond(send, status, json.dumps(answer).encode(), [])
-            return
-        if self.options.transport == "sse":
-            if path == SSE_PATH and scope["method"] == "GET":
-                await self.sse.open(receive, send, _owner(scope))
-                return
-            if path == MESSAGES_PATH or path == MESSAGES_PATH.rstrip("/"):
-                body = await self.guard.read_body(scope, receive, send)
-                if body is not None and not await self.admission.refused(scope, body, send):
-                    with self._traced(scope, body):
-                        await self.sse.post(scope, body, send, _owner(scope))
-                return
-        elif path == MCP_PATH:
+            await self._get(scope, send, lambda: route(served))
+        elif path == AUDIT_PATH:
+            await self._audit(scope, send, served)
+        elif self.options.transport == "sse" and path == SSE_PATH and scope["method"] == "GET":
+            await served.sse.open(receive, send, _owner(scope))
+        elif self.options.transport == "sse" and path in (MESSAGES_PATH, MESSAGES_PATH.rstrip("/")):
             body = await self.guard.read_body(scope, receive, send)
             if body is not None and not await self.admission.refused(scope, body, send):
-                with self._traced(scope, body):
-                    await self.streamable(scope, body, header_map(scope), receive, send)
+                async with self.admission.lane(scope, send) as admitted:
+                    if admitted:
+                        with self._traced(scope, body):
+                            await served.sse.post(scope, body, send, _owner(scope))
+        elif self.options.transport != "sse" and path == MCP_PATH:
+            body = await self.guard.read_body(scope, receive, send)
+            if body is not None and not await self.admission.refused(scope, body, send):
+                async with self.admission.lane(scope, send) as admitted:
+                    if admitted:
+                        with self._traced(scope, body):
+                            await served.streamable(scope, body, header_map(scope), receive, send)
+        else:
+            await respond(send, 404, b'{"error": "not found"}', [])
+
+    @staticmethod
+    async def _get(scope: Scope, send: Send, route: Callable[[], tuple[int, dict[str, Any]]]) -> None:
+        if scope["method"] != "GET":
+            await respond(send, 405, b'{"error": "method not allowed"}', [(b"allow", b"GET")])
             return
-        await respond(send, 404, b'{"error": "not found"}', [])
+        status, answer = route()
+        await respond(send, status, json.dumps(answer).encode(), [])
+
+    async def _metrics(self, scope: Scope, send: Send) -> None:
+        """Prometheus metrics: every tenant's series, so with tenants only
+        for a caller of none (`metrics_public`, or the static token)."""
+        if not self.options.metrics_public:
+            if await self.admission.missing_right(scope, send, "audit"):
+                return
+            identity = scope.get(IDENTITY)
+            if identity is not None and identity.tenant is not None:
+                why = "/metrics shows every tenant: it is for the operator (metrics_public)"
+                await respond(send, 403, json.dumps({"error": why}).encode(), [])
+                return
+        text, content_type = await asyncio.to_thread(self.metrics.exposition)
+        await respond(send, 200, text, [], content_type.encode())
 
     def _traced(self, scope: Scope, body: bytes) -> contextlib.AbstractContextManager[Any]:
         """With tracing on: the span of this request (a POST of one message),
@@ -238,7 +265,7 @@ class App:
             carrier = {k: meta[k] for k in ("traceparent", "tracestate") if isinstance(meta.get(k), str)}
         return self.tracing.request(method if isinstance(method, str) else "batch", carrier, "http")
 
-    async def _audit(self, scope: Scope, send: Send) -> None:
+    async def _audit(self, scope: Scope, send: Send, served: Served) -> None:
         """`GET /audit?limit=N&component=ID&event=KIND`: the newest records, oldest first."""
         from urllib.parse import parse_qs
 
@@ -257,20 +284,20 @@ class App:
         event = query.get("event", [None])[-1]
         try:
             records = await asyncio.to_thread(
-                self.runtime.audit_records, int(limit_text), component=component, event=event
+                served.runtime.audit_records, int(limit_text), component=component, event=event
             )
         except WassetteError as e:
             await respond(send, 503, json.dumps({"error": str(e)}).encode(), [])
             return
         await respond(send, 200, json.dumps({"records": records}).encode(), [])
 
-    def ready(self) -> tuple[int, dict[str, Any]]:
-        directory = self.runtime.settings.component_dir
+    def ready(self, served: Served) -> tuple[int, dict[str, Any]]:
+        directory = served.runtime.settings.component_dir
         if directory.exists() and not os.access(directory, os.R_OK | os.X_OK):
             return 503, {"status": "unavailable", "reason": "component directory unreadable"}
         return 200, {"status": "ready"}
 
-    def info(self) -> tuple[int, dict[str, Any]]:
+    def info(self, served: Served) -> tuple[int, dict[str, Any]]:
         options = self.options
         return 200, {
             "name": protocol.SERVER_NAME,
@@ -283,38 +310,33 @@ class App:
             "authRequired": options.auth_token is not None or options.oauth is not None,
             "workers": self.worker.workers if self.worker else 1,
             "worker": self.worker.number if self.worker else 0,
-            "components": len(self.runtime.components()),
-            "tools": len(self.server.tools()),
+            "components": len(served.runtime.components()),
+            "tools": len(served.server.tools()),
         }
 
     def close_streams(self) -> None:
         """The server is stopping: streams that never end by themselves
         end now (listen streams gracefully); requests in flight go on."""
-        self.server.changes.close_listeners()
-        self.streamable.sessions.close_streams()
-        self.sse.close_all()
+        for served in self.tenants.all():
+            served.close_streams()
 
     def close(self, reason: str | None = None) -> None:
         """The server stops: streams end, calls in flight are stopped."""
-        self.close_streams()
-        self.streamable.sessions.close_all(reason)
+        for served in self.tenants.all():
+            served.close(reason)
 
-
-def announcement(options: HttpOptions, host: str, port: int) -> str:
-    """The line that says where the server listens (after any warning about how)."""
-    if host not in LOOPBACK_HOSTS:
-        if options.auth_token is None:
-            log.warning("listening on %s without an auth token: whoever reaches it can use every tool", host)
-        if not options.allowed_hosts:
-            log.warning("only requests naming a loopback host are served; add --allowed-host for others")
-    shown = f"[{host}]" if ":" in host else host
-    return f"serving MCP ({options.transport}) at http://{shown}:{port}{options.path}"
+    async def expire_idle(self) -> None:
+        """Ends idle sessions, every tenant's (for as long as the server runs)."""
+        while True:
+            await asyncio.sleep(EXPIRY_INTERVAL_S)
+            for served in self.tenants.all():
+                served.streamable.sessions.expire_idle()
 
 
 def _owner(scope: Scope) -> str | None:
     """The OAuth identity a request speaks for (None without OAuth)."""
     identity = scope.get(IDENTITY)
-    return identity.subject if identity is not None else None
+    return identity.owner if identity is not None else None
 
 
 def serve_http(
@@ -330,12 +352,15 @@ def serve_http(
     import uvicorn
 
     since = runtime.store.stamp()
-    server = McpServer(runtime, server_options)
-    app = App(server, options, worker)
+    app = App(runtime, options, server_options, worker)
+    base = app.tenants.base
     if worker is None:
         sock = bind_socket(options.host, options.port)
         log.info("%s", announcement(options, *sock.getsockname()[:2]))
     else:
+        from wassette.server.http.sessions import share_owner_key
+
+        share_owner_key(worker.secret)
         sock = bind_socket(worker.host, worker.port, shared=True)
     config = uvicorn.Config(
         app,
@@ -369,25 +394,25 @@ def serve_http(
     http = Server(config)
 
     async def main() -> None:
-        peers = None
         if worker is not None:
-            from wassette.server.http.worker import Peers
+            from wassette.server.http.worker import WorkerLink
 
-            peers = Peers(worker)
-            peers.attach(app, asyncio.get_running_loop())
-        server.changes.watch(since)
+            app.link = WorkerLink(worker)
+            app.link.attach(app.tenants, asyncio.get_running_loop())
+        base.server.changes.watch(since)
         if reload is not None:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, app.reload, reload)
-        expiry = asyncio.ensure_future(app.streamable.sessions.expire_idle())
+        expiry = asyncio.ensure_future(app.expire_idle())
         try:
             await http.serve(sockets=[sock])
         finally:
             expiry.cancel()
-            server.changes.stop()
+            for served in app.tenants.all():
+                served.stop()
             app.close()
             if app.tracing is not None:
                 app.tracing.shutdown()
-            if peers is not None:
-                peers.close()
+            if app.link is not None:
+                app.link.close()
 
     asyncio.run(main())

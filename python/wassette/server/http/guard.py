@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from wassette.runtime.config import split_host
+from wassette.runtime.errors import WassetteError
 from wassette.server.core.jsonrpc import INVALID_REQUEST, UNAUTHORIZED
 from wassette.server.http.wire import Message, Receive, Scope, Send, header_map, respond_error
 
 if TYPE_CHECKING:
+    from wassette.runtime.tenants import Tenancy
     from wassette.server.http.oauth import Identity, TokenVerifier
 
 METADATA_PATH = "/.well-known/oauth-protected-resource"
@@ -100,12 +102,14 @@ class Guard:
         max_body_bytes: int,
         verifier: TokenVerifier | None = None,
         open_paths: frozenset[str] = frozenset(),
+        tenancy: Tenancy | None = None,
     ) -> None:
         self.hosts = hosts
         self.open_paths = OPEN_PATHS | open_paths
         self.token = token.encode() if token else None
         self.max_body_bytes = max_body_bytes
         self.verifier = verifier
+        self.tenancy = tenancy
         # (Host, Origin) pairs found allowed.
         self._allowed: set[tuple[bytes, bytes | None]] = set()
         self._valid: dict[bytes, tuple[float, Identity]] = {}
@@ -156,6 +160,14 @@ class Guard:
         except (InvalidToken, UnicodeDecodeError) as e:
             why = str(e) if isinstance(e, InvalidToken) else "not a JWT"
             return await self.challenge(send, 401, why, "invalid_token")
+        if self.tenancy is not None:
+            try:
+                tenant = self.tenancy.tenant_of(identity.subject, identity.claims)
+            except WassetteError as e:
+                # A valid token that gives no tenant: nothing here is its caller's.
+                await respond_error(send, 403, UNAUTHORIZED, str(e), [])
+                return True
+            identity = identity._replace(tenant=tenant)
         exp = identity.claims.get("exp")
         ttl = min(_TOKEN_MEMO_S, float(exp) - time.time()) if isinstance(exp, int | float) else 0.0
         if ttl > 0:

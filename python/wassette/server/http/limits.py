@@ -30,10 +30,19 @@ def _key(identity: str) -> int:
     return int.from_bytes(hashlib.blake2b(identity.encode(), digest_size=8).digest(), "little") or 1
 
 
+def _spend(capacity: float, tokens: float, stamp: float, now: float) -> tuple[float, float]:
+    """A bucket of `capacity` a minute, refilled since `stamp`, less one
+    token: (tokens left, 0.0), or (tokens, seconds until one) when empty."""
+    refill = capacity / 60.0
+    tokens = min(capacity, tokens + max(0.0, now - stamp) * refill)
+    if tokens >= 1.0:
+        return tokens - 1.0, 0.0
+    return tokens, (1.0 - tokens) / refill
+
+
 class RateLimiter:
     def __init__(self, per_minute: int, shared: Path | None = None) -> None:
         self.capacity = float(per_minute)
-        self.refill = per_minute / 60.0  # tokens per second
         self._lock = threading.Lock()
         self._local: dict[str, tuple[float, float]] = {}
         self._fd = -1
@@ -44,27 +53,23 @@ class RateLimiter:
                 os.ftruncate(self._fd, SLOTS * _SLOT.size)
             self._map = mmap.mmap(self._fd, SLOTS * _SLOT.size)
 
-    def take(self, identity: str) -> float:
-        """Takes a token for `identity`: 0.0 when it may go on, else the
-        seconds until it may (Retry-After)."""
+    def take(self, identity: str, per_minute: int = 0) -> float:
+        """Takes a token for `identity` (whose limit is `per_minute`, when
+        not the limiter's): 0.0 when it may go on, else the seconds until it
+        may (Retry-After)."""
         now = time.time()  # wall clock: the same in every worker
+        capacity = float(per_minute) if per_minute else self.capacity
         if self._map is None:
             with self._lock:
-                tokens, stamp = self._local.get(identity, (self.capacity, now))
-                tokens, wait = self._spend(tokens, stamp, now)
+                tokens, stamp = self._local.get(identity, (capacity, now))
+                tokens, wait = _spend(capacity, tokens, stamp, now)
                 if len(self._local) >= 100_000 and identity not in self._local:
                     self._local.clear()  # a flood of identities: start over rather than grow
                 self._local[identity] = (tokens, now)
             return wait
-        return self._take_shared(_key(identity), now)
+        return self._take_shared(_key(identity), capacity, now)
 
-    def _spend(self, tokens: float, stamp: float, now: float) -> tuple[float, float]:
-        tokens = min(self.capacity, tokens + max(0.0, now - stamp) * self.refill)
-        if tokens >= 1.0:
-            return tokens - 1.0, 0.0
-        return tokens, (1.0 - tokens) / self.refill
-
-    def _take_shared(self, key: int, now: float) -> float:
+    def _take_shared(self, key: int, capacity: float, now: float) -> float:
         assert self._map is not None
         start = key % SLOTS
         for probe in range(PROBES):
@@ -76,8 +81,8 @@ class RateLimiter:
                 if found not in (0, key) and probe < PROBES - 1:
                     continue  # another identity's: try the next slot
                 if found != key:  # a free slot, or (table full) shared with another
-                    tokens, stamp = self.capacity, now
-                tokens, wait = self._spend(tokens, stamp, now)
+                    tokens, stamp = capacity, now
+                tokens, wait = _spend(capacity, tokens, stamp, now)
                 _SLOT.pack_into(self._map, offset, key, tokens, now)
                 return wait
             finally:

@@ -40,6 +40,13 @@ class Identity(NamedTuple):
     subject: str
     scopes: frozenset[str]
     claims: dict[str, Any]
+    # The tenant the token's claims name (config [tenants]; None: no tenants).
+    tenant: str | None = None
+
+    @property
+    def owner(self) -> str:
+        """Whose sessions these are: the subject, within its tenant."""
+        return self.subject if self.tenant is None else f"{self.tenant}/{self.subject}"
 
 
 class InvalidToken(Exception):

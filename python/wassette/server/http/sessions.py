@@ -9,7 +9,6 @@ another ended, and sends a question to the worker with the stream.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -32,16 +31,23 @@ log = logging.getLogger("wassette.http")
 # A session with nothing in flight for this long is closed (its id then
 # answers 404 and the client opens a new one).
 SESSION_IDLE_S = 30 * 60
+EXPIRY_INTERVAL_S = 60
 MAX_SESSIONS = 10_000
 
 
-# Binds session ids to the identity that opened them (OAuth): made once in
-# the process that starts the worker set, so every worker shares it.
-_OWNER_KEY = os.urandom(32)
+# Binds session ids to the identity that opened them (OAuth). A worker set's
+# workers use the key their parent made (`share_owner_key`), so a session
+# opened on one is its owner's on every other.
+_owner_key = os.urandom(32)
+
+
+def share_owner_key(key: bytes) -> None:
+    global _owner_key
+    _owner_key = key
 
 
 def _tag(base: str, owner: str) -> str:
-    return hmac.new(_OWNER_KEY, f"{base}\0{owner}".encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.new(_owner_key, f"{base}\0{owner}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def session_id(owner: str | None) -> str:
@@ -188,26 +194,24 @@ class HttpSessions:
             if held.stream is not None:
                 held.stream.close()
 
-    async def expire_idle(self) -> None:
-        """Closes sessions with nothing in flight for SESSION_IDLE_S (runs
-        for as long as the server). With other workers, a session is theirs
-        too: this worker lets go of its copy, marks the ones it used as used,
-        and ends those no worker used for that long."""
-        while True:
-            await asyncio.sleep(60)
-            now = time.monotonic()
-            limit = now - SESSION_IDLE_S
-            for sid, held in list(self._held.items()):
-                if self.peers is not None and (held.in_flight or held.last_used > now - 120):
-                    self.peers.records.touch(sid)
-                if held.in_flight == 0 and held.last_used < limit:
-                    if self.peers is None:
-                        log.info("session %s closed after %d s idle", sid, SESSION_IDLE_S)
-                    self.end_here(sid)
-            if self.peers is not None:
-                for sid in self.peers.records.expired(SESSION_IDLE_S):
+    def expire_idle(self) -> None:
+        """Closes sessions with nothing in flight for SESSION_IDLE_S (the
+        server calls it every EXPIRY_INTERVAL_S). With other workers, a
+        session is theirs too: this worker lets go of its copy, marks the
+        ones it used as used, and ends those no worker used for that long."""
+        now = time.monotonic()
+        limit = now - SESSION_IDLE_S
+        for sid, held in list(self._held.items()):
+            if self.peers is not None and (held.in_flight or held.last_used > now - 2 * EXPIRY_INTERVAL_S):
+                self.peers.records.touch(sid)
+            if held.in_flight == 0 and held.last_used < limit:
+                if self.peers is None:
                     log.info("session %s closed after %d s idle", sid, SESSION_IDLE_S)
-                    self.end(sid)
+                self.end_here(sid)
+        if self.peers is not None:
+            for sid in self.peers.records.expired(SESSION_IDLE_S):
+                log.info("session %s closed after %d s idle", sid, SESSION_IDLE_S)
+                self.end(sid)
 
     def close_streams(self) -> None:
         """Standing streams end (the server stops; requests in flight may finish)."""

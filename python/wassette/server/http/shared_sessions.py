@@ -40,6 +40,7 @@ class Stamp(NamedTuple):
 class SessionRecords:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def _path(self, sid: str) -> Path | None:
         return self.directory / f"{sid}.json" if _SESSION_ID.fullmatch(sid) else None

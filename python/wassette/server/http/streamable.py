@@ -93,7 +93,7 @@ class StreamableHttp:
                 return
         method = scope["method"]
         identity = scope.get(IDENTITY)
-        owner = identity.subject if identity is not None else None
+        owner = identity.owner if identity is not None else None
         if method == "POST":
             await self._post(body, headers, receive, send, owner)
         elif method == "GET" and self.legacy_sessions:

@@ -55,6 +55,10 @@ class WorkerSpec(NamedTuple):
     host: str
     port: int
     ready_fd: int  # -1: nobody waits for it
+    # A key the set's workers share (sessions.py binds session ids to their
+    # owners with it): made by the parent, so each worker, and each one that
+    # replaces another, has the same.
+    secret: bytes = b""
 
     @property
     def provisions(self) -> bool:
@@ -101,6 +105,7 @@ class Supervisor:
         self.port = port
         self.serve = serve
         self.parent = os.getpid()
+        self.secret = os.urandom(32)
         self.directory = Path(tempfile.mkdtemp(prefix="wassette-serve-"))
         (self.directory / "bus").mkdir()
         (self.directory / "sessions").mkdir()
@@ -116,7 +121,7 @@ class Supervisor:
         """Starts worker `number`; with `wait_ready`, returns once it listens
         (False: it exited first)."""
         read_fd, write_fd = os.pipe() if wait_ready else (-1, -1)
-        spec = WorkerSpec(self.directory, number, self.count, self.host, self.port, write_fd)
+        spec = WorkerSpec(self.directory, number, self.count, self.host, self.port, write_fd, self.secret)
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the parent's code
             code = 1

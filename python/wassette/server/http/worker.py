@@ -13,6 +13,10 @@ what they share.
   every call reads the policy's current state.
 - A legacy SSE post that lands on a worker without the session's stream:
   relayed to the worker that has it.
+
+Every message names the tenant (config [tenants]) whose sessions or tools
+it is about: tenants' sessions are kept apart (records of their own), and
+a worker acts on a message only within that tenant.
 """
 
 from __future__ import annotations
@@ -29,85 +33,80 @@ from wassette.server.http.shared_sessions import SessionRecords
 from wassette.server.http.supervisor import WorkerSpec
 
 if TYPE_CHECKING:
-    from wassette.server.http.app import App
+    from wassette.server.http.tenants import Served, Tenants
 
 log = logging.getLogger("wassette.http")
 
 
-class Peers:
-    """The other workers of the set, as this worker sees them."""
+# The name standing for the untenanted part in messages and record folders
+# (not a tenant name: those start with a letter or digit).
+UNTENANTED = "_"
+
+
+class WorkerLink:
+    """This worker's link to the others of the set: one bus, and what comes
+    over it handed to the tenant it names."""
 
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
-        self.records = SessionRecords(spec.directory / "sessions")
         self.bus = Bus(spec.directory / "bus", f"worker-{spec.number}")
-        self._app: App | None = None
+        self._tenants: Tenants | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def attach(self, app: App, loop: asyncio.AbstractEventLoop) -> None:
-        self._app, self._loop = app, loop
-        server = app.server
-        server.relay = self.relay
-        server.changes.elsewhere = lambda: self.bus.send({"t": "tools"})
-        app.streamable.sessions.peers = self
-        app.sse.peers = self
+    def attach(self, tenants: Tenants, loop: asyncio.AbstractEventLoop) -> None:
+        self._tenants, self._loop = tenants, loop
+        for served in tenants.all():
+            self.serve(served)
         self.bus.start(self._received)
+
+    def serve(self, served: Served) -> None:
+        """Links one tenant's part of this worker (when it is first used)."""
+        peers = Peers(self, served.name or UNTENANTED)
+        served.server.relay = peers.relay
+        served.server.changes.elsewhere = lambda: self.bus.send({"t": "tools", "tn": peers.tenant})
+        served.streamable.sessions.peers = peers
+        served.sse.peers = peers
 
     def close(self) -> None:
         self.bus.close()
 
-    # -- to the others -------------------------------------------------------------
-
-    def relay(self, session: Session, message: Message) -> None:
-        """A cancellation or an answer that no request here waits for."""
-        if session.id is None:
-            return
-        if message.kind == "notification":
-            self.bus.send({"t": "cancel", "sid": session.id, "params": message.params})
-        else:
-            answer = {"id": message.id, "result": message.result, "error": message.error}
-            self.bus.send({"t": "answer", "sid": session.id, "answer": answer})
-
-    def ended(self, sid: str) -> None:
-        self.records.remove(sid)
-        self.bus.send({"t": "end", "sid": sid})
-
-    def push(self, sid: str, message: dict[str, Any]) -> bool:
-        """A question for the client of a session whose GET stream another worker holds."""
-        self.bus.send({"t": "push", "sid": sid, "message": message})
-        return True
-
-    def forward_sse(self, sid: str, body: bytes, owner: str | None = None) -> None:
-        self.bus.send({"t": "sse", "sid": sid, "body": body.decode("utf-8", "replace"), "owner": owner})
-
     # -- from the others (the bus's thread) ---------------------------------------------
 
     def _received(self, message: dict[str, Any]) -> None:
-        app, loop = self._app, self._loop
-        assert app is not None and loop is not None
+        tenants, loop = self._tenants, self._loop
+        assert tenants is not None and loop is not None
+        tenant = message.get("tn")
+        if not isinstance(tenant, str):
+            return
+        # Only a tenant this worker serves already: one it has not seen has
+        # nothing here to tell (it reads everything when first used).
+        served = tenants.known(None if tenant == UNTENANTED else tenant)
+        if served is None:
+            return
         kind, sid = message.get("t"), message.get("sid")
         if kind == "tools":
-            app.server.changes.refresh(announced=True)
+            served.server.changes.refresh(announced=True)
             return
         if not isinstance(sid, str):
             return
+        sessions = served.streamable.sessions
         if kind == "end":
-            loop.call_soon_threadsafe(app.streamable.sessions.end_here, sid)
+            loop.call_soon_threadsafe(sessions.end_here, sid)
         elif kind == "sse":
             owner = message.get("owner")
             loop.call_soon_threadsafe(
-                app.sse.deliver,
+                served.sse.deliver,
                 sid,
                 str(message.get("body", "")).encode(),
                 owner if isinstance(owner, str) else None,
             )
         elif kind == "push":
             pushed = message.get("message")
-            held = app.streamable.sessions.get(sid)
+            held = sessions.get(sid)
             if held is not None and isinstance(pushed, dict):
                 held.push(pushed)
         elif kind in ("cancel", "answer"):
-            held = app.streamable.sessions.get(sid)
+            held = sessions.get(sid)
             if held is None:
                 return
             if kind == "cancel":
@@ -124,3 +123,38 @@ class Peers:
                             error=answer.get("error"),
                         )
                     )
+
+
+class Peers:
+    """The other workers of the set, as one tenant's sessions here see them."""
+
+    def __init__(self, link: WorkerLink, tenant: str) -> None:
+        self.spec = link.spec
+        self.tenant = tenant
+        self.bus = link.bus
+        self.records = SessionRecords(link.spec.directory / "sessions" / tenant)
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self.bus.send({**message, "tn": self.tenant})
+
+    def relay(self, session: Session, message: Message) -> None:
+        """A cancellation or an answer that no request here waits for."""
+        if session.id is None:
+            return
+        if message.kind == "notification":
+            self._send({"t": "cancel", "sid": session.id, "params": message.params})
+        else:
+            answer = {"id": message.id, "result": message.result, "error": message.error}
+            self._send({"t": "answer", "sid": session.id, "answer": answer})
+
+    def ended(self, sid: str) -> None:
+        self.records.remove(sid)
+        self._send({"t": "end", "sid": sid})
+
+    def push(self, sid: str, message: dict[str, Any]) -> bool:
+        """A question for the client of a session whose GET stream another worker holds."""
+        self._send({"t": "push", "sid": sid, "message": message})
+        return True
+
+    def forward_sse(self, sid: str, body: bytes, owner: str | None = None) -> None:
+        self._send({"t": "sse", "sid": sid, "body": body.decode("utf-8", "replace"), "owner": owner})
