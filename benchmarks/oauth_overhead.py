@@ -39,15 +39,17 @@ def main() -> int:
     call = fixtures.CALLS["io"]
     issuer = Issuer()
     collector = Collector() if args.telemetry else None
-    out: dict[str, list[float]] = {"oauth": [], "none": []}
+    # With --telemetry, OAuth alone is measured in the same rounds too.
+    out: dict[str, list[float]] = {"oauth": [], **({"oauth_only": []} if args.telemetry else {}), "none": []}
     try:
         with tempfile.TemporaryDirectory(prefix="wassette-bench-oauth-") as tmp:
             env = home(Path(tmp), "h", None)
             wassette(env, "component", "load", built["io"].as_uri())
-            flags = {"oauth": ("--oauth-issuer", issuer.url, "--oauth-resource", RESOURCE), "none": ()}
+            oauth = ("--oauth-issuer", issuer.url, "--oauth-resource", RESOURCE)
+            flags = {name: () if name == "none" else oauth for name in out}
             for _ in range(args.repeats):
                 for name, extra in flags.items():
-                    if name == "oauth":
+                    if extra:
                         # The raw client's connection opens its session with this header.
                         clients.HTTP_HEADERS["authorization"] = (
                             f"Bearer {issuer.token(scope='wassette:tools')}"
@@ -82,6 +84,7 @@ def main() -> int:
         "p50_ms": p50,
         "rounds_p50_ms": out,
         "ratio": round(p50["oauth"] / p50["none"], 3),
+        **({"oauth_only_ratio": round(p50["oauth_only"] / p50["none"], 3)} if args.telemetry else {}),
     }
     emit(results, args.json)
     return 0

@@ -14,7 +14,7 @@ use wasmtime::component::Val;
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 
 use crate::engine::{Compiled, EngineCore, error_text, runtime};
-use crate::gates::{Denial, Failure};
+use crate::gates::{Denial, Egress, Failure};
 use crate::policy::EffectivePolicy;
 use crate::sandbox::Host;
 use crate::values::{args_to_vals, val_to_json};
@@ -117,6 +117,7 @@ pub struct Outcome {
     pub stderr_dropped: u64,
     pub denials: Vec<Denial>,
     pub failures: Vec<Failure>,
+    pub egress: Vec<Egress>,
     pub duration: Duration,
 }
 
@@ -133,6 +134,7 @@ impl Outcome {
             stderr_dropped: 0,
             denials: Vec::new(),
             failures: Vec::new(),
+            egress: Vec::new(),
             duration: start.elapsed(),
         }
     }
@@ -323,6 +325,7 @@ async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
         stderr_dropped: err_dropped,
         denials: events.denials,
         failures: events.failures,
+        egress: events.egress,
         duration: Duration::ZERO,
     };
     match result {

@@ -288,6 +288,9 @@ struct CallOutcome {
     denials_json: String,
     /// JSON list of allowed accesses that failed: {kind, resource, access, reason}.
     failures_json: String,
+    /// JSON list of where allowed network accesses went:
+    /// {transport, host, port, connections, sent, received} (bytes: null for raw sockets).
+    egress_json: String,
     duration_ms: f64,
 }
 
@@ -304,6 +307,7 @@ impl CallOutcome {
             stderr_dropped: o.stderr_dropped,
             denials_json: serde_json::to_string(&o.denials).unwrap_or_else(|_| "[]".into()),
             failures_json: serde_json::to_string(&o.failures).unwrap_or_else(|_| "[]".into()),
+            egress_json: serde_json::to_string(&o.egress).unwrap_or_else(|_| "[]".into()),
             duration_ms: o.duration.as_secs_f64() * 1000.0,
         }
     }

@@ -13,6 +13,7 @@ class Outcome:
         self.error: str | None = raw.error
         self.denials: list[dict[str, Any]] = json.loads(raw.denials_json)
         self.failures: list[dict[str, Any]] = json.loads(raw.failures_json)
+        self.egress: list[dict[str, Any]] = json.loads(raw.egress_json)
 
     @property
     def ok(self) -> bool:

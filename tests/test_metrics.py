@@ -115,6 +115,8 @@ def test_prometheus_scrapes_every_workers_calls(served: Any) -> None:
         prometheus.wait_for('sum(wassette_tool_call_duration_seconds_count{component="arith"})', 6)
         prometheus.wait_for("max(wassette_components)", 2)
         prometheus.wait_for("sum(wassette_tool_calls_in_flight)", 0)
+        # Each worker compiled its components once, from the artifact cache.
+        prometheus.wait_for('clamp_max(sum(wassette_compiles_total{cached="true"}), 1)', 1)
         prometheus.wait_for('up{job="wassette"}', 1)
         # Every query of the Grafana dashboard in deploy/ runs, and those about calls have data.
         dashboard = json.loads((REPO / "deploy/grafana/wassette.json").read_text())

@@ -167,6 +167,21 @@ def test_http_with_grant_reaches_the_server(http_probe: Runner, web: Web) -> Non
     out = http_probe(f"http://127.0.0.1:{web.port}/ok", [rule("127.0.0.1", ports=(web.port,))])
     assert out.value == {"ok": "200 hello /ok"} and out.denials == []
     assert web.hits == ["/ok"]
+    # Where it went, with the bytes on the wire each way (request line and
+    # headers out; status, headers and the 9-byte body back).
+    [egress] = out.egress
+    assert {k: egress[k] for k in ("transport", "host", "port", "connections")} == {
+        "transport": "http",
+        "host": "127.0.0.1",
+        "port": web.port,
+        "connections": 1,
+    }
+    assert 40 < egress["sent"] < 2000 and len(b"hello /ok") + 40 < egress["received"] < 2000, egress
+
+
+def test_egress_counts_every_request_and_stays_empty_when_refused(http_probe: Runner, web: Web) -> None:
+    refused = http_probe(f"http://127.0.0.1:{web.port}/no")
+    assert refused.refused and refused.egress == [] and web.hits == []
 
 
 @pytest.mark.parametrize(
@@ -285,6 +300,17 @@ def test_tcp_with_host_grant_reaches_that_port_only(netprobe: Runner, tcp_echo: 
     granted = [rule("127.0.0.1", ports=(tcp_echo,))]
     out = netprobe("tcp-exchange", granted, host="127.0.0.1", port=tcp_echo, payload="hi")
     assert out.value == {"ok": "echo:hi"}
+    # A raw socket's connection is counted, its bytes are not the gate's to count.
+    assert out.egress == [
+        {
+            "transport": "tcp",
+            "host": "127.0.0.1",
+            "port": tcp_echo,
+            "connections": 1,
+            "sent": None,
+            "received": None,
+        }
+    ]
     other = netprobe("tcp-exchange", granted, host="127.0.0.1", port=tcp_echo + 1, payload="hi")
     assert other.refused
 

@@ -23,24 +23,29 @@ from test_http_protocol import ENVELOPE, MODERN
 
 
 class Collector:
-    """Receives OTLP/HTTP trace exports; keeps every span as a dict."""
+    """Receives OTLP/HTTP exports: keeps every span as a dict, and each
+    metric's data points as last pushed (name -> [(attributes, value)])."""
 
     def __init__(self) -> None:
         self.spans: list[dict[str, Any]] = []
+        self.metrics: dict[str, list[tuple[dict[str, Any], float]]] = {}
         self.lock = threading.Lock()
         collector = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
-                request = ExportTraceServiceRequest()
-                request.ParseFromString(body)
-                with collector.lock:
-                    for resource in request.resource_spans:
-                        service = {a.key: a.value.string_value for a in resource.resource.attributes}
-                        for scope in resource.scope_spans:
-                            for span in scope.spans:
-                                collector.spans.append(_span(span, service))
+                if self.path.endswith("/v1/metrics"):
+                    collector.take_metrics(body)
+                else:
+                    request = ExportTraceServiceRequest()
+                    request.ParseFromString(body)
+                    with collector.lock:
+                        for resource in request.resource_spans:
+                            service = {a.key: a.value.string_value for a in resource.resource.attributes}
+                            for scope in resource.scope_spans:
+                                for span in scope.spans:
+                                    collector.spans.append(_span(span, service))
                 self.send_response(200)
                 self.send_header("content-type", "application/x-protobuf")
                 self.send_header("content-length", "0")
@@ -52,6 +57,37 @@ class Collector:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def take_metrics(self, body: bytes) -> None:
+        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+        request = ExportMetricsServiceRequest()
+        request.ParseFromString(body)
+        with self.lock:
+            for resource in request.resource_metrics:
+                for scope in resource.scope_metrics:
+                    for metric in scope.metrics:
+                        kind = metric.WhichOneof("data")
+                        points = getattr(metric, kind).data_points
+                        self.metrics[metric.name] = [
+                            (
+                                {a.key: _value(a.value) for a in p.attributes},
+                                float(p.count if kind == "histogram" else _number(p)),
+                            )
+                            for p in points
+                        ]
+
+    def metric(self, name: str, timeout: float = 15, **attributes: Any) -> float:
+        """The sum of the metric's points with these attributes, once it is above 0."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                points = self.metrics.get(name, [])
+                total = sum(v for a, v in points if all(a.get(k) == x for k, x in attributes.items()))
+            if total > 0:
+                return total
+            assert time.monotonic() < deadline, f"no {name} {attributes}; got {sorted(self.metrics)}"
+            time.sleep(0.05)
 
     def wait(self, condition: Any, timeout: float = 15) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
@@ -67,6 +103,10 @@ class Collector:
 def _value(v: Any) -> Any:
     kind = v.WhichOneof("value")
     return getattr(v, kind) if kind else None
+
+
+def _number(point: Any) -> float:
+    return float(point.as_double if point.WhichOneof("value") == "as_double" else point.as_int)
 
 
 def _span(span: Any, service: dict[str, str]) -> dict[str, Any]:
@@ -177,3 +217,139 @@ def test_a_dropped_trace_makes_no_call_span(
             assert RawSession(server.url, headers=header).call(1, "add", {"a": 1, "b": 2}).status_code == 200
         collector.wait(lambda s: s["name"] == "tool add" and s["trace_id"] == kept)
     assert not [s for s in collector.spans if s["trace_id"] == dropped]
+
+
+def test_the_sampler_decides_before_any_span_is_made(
+    env: dict[str, str], tmp_path: Path, components: dict[str, Path], collector: Collector
+) -> None:
+    """`parentbased_traceidratio` at 0: requests naming no trace make no
+    span, nor do their tool calls (the server decides before the SDK makes
+    one); a request in a sampled caller's trace is still traced whole, and
+    one with its traceparent in 2026-07-28 `_meta` too."""
+    assert Cli(env)("component", "load", components["arith"].as_uri()).returncode == 0
+    traced = {
+        **env,
+        "WASSETTE_WORKERS": "1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0",
+    }
+    with http_server(traced, tmp_path / "serve.log") as server:
+        plain = RawSession(server.url)
+        for i in range(5):
+            assert plain.call(i, "add", {"a": i, "b": 1}).status_code == 200
+        kept = secrets.token_hex(16)
+        header = {"traceparent": f"00-{kept}-{secrets.token_hex(8)}-01"}
+        assert RawSession(server.url, headers=header).call(1, "add", {"a": 1, "b": 2}).status_code == 200
+        modern = secrets.token_hex(16)
+        meta = {**ENVELOPE, "traceparent": f"00-{modern}-{secrets.token_hex(8)}-01"}
+        body = {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                "params": {"name": "add", "arguments": {"a": 1, "b": 1}, "_meta": meta}}  # fmt: skip
+        headers = {
+            **RAW_HEADERS,
+            "mcp-protocol-version": MODERN,
+            "mcp-method": "tools/call",
+            "mcp-name": "add",
+        }
+        assert httpx.post(server.url, json=body, headers=headers, timeout=30).status_code == 200
+        collector.wait(lambda s: s["name"] == "tool add" and s["trace_id"] == kept)
+        collector.wait(lambda s: s["name"] == "tool add" and s["trace_id"] == modern)
+    assert {s["trace_id"] for s in collector.spans} == {kept, modern}, collector.spans
+
+
+def test_a_calls_span_says_where_its_network_accesses_went(
+    env: dict[str, str], tmp_path: Path, components: dict[str, Path], collector: Collector
+) -> None:
+    """The span tree of one call that fetches from a granted host: the
+    request's span, inside it the call's, with an egress event (host, port,
+    connections, bytes each way) and the byte totals; Prometheus counts
+    the same bytes."""
+    body = b"x" * 5000
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    web = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    port = web.server_address[1]
+    cli = Cli(env)
+    assert cli("component", "load", components["http-probe"].as_uri()).returncode == 0
+    assert cli("permission", "grant", "network", "http-probe", f"http://127.0.0.1:{port}").returncode == 0
+    traced = {
+        **env,
+        "WASSETTE_WORKERS": "1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+    }
+    try:
+        with http_server(traced, tmp_path / "serve.log") as server:
+            trace_id = secrets.token_hex(16)
+            session = RawSession(
+                server.url, headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
+            )
+            answer = session.call(1, "fetch-url", {"url": f"http://127.0.0.1:{port}/data", "method": "GET"})
+            assert answer.status_code == 200 and "200" in answer.text, answer.text
+            call = collector.wait(lambda s: s["name"] == "tool fetch-url" and s["trace_id"] == trace_id)[0]
+            request = collector.wait(lambda s: s["name"] == "mcp tools/call" and s["trace_id"] == trace_id)[0]
+            assert call["parent"] == request["span_id"]
+            [(_, egress)] = [e for e in call["events"] if e[0] == "wassette.egress"]
+            assert egress["server.address"] == "127.0.0.1" and egress["server.port"] == port
+            assert egress["url.scheme"] == "http" and egress["wassette.egress.connections"] == 1
+            assert (
+                egress["wassette.egress.received_bytes"]
+                > len(body)
+                > 0
+                < egress["wassette.egress.sent_bytes"]
+            )
+            assert (
+                call["attributes"]["wassette.egress.received_bytes"]
+                == egress["wassette.egress.received_bytes"]
+            )
+            metrics = httpx.get(f"{server.base}/metrics", timeout=10).text
+            line = next(
+                x
+                for x in metrics.splitlines()
+                if x.startswith("wassette_egress_bytes_total{") and 'direction="received"' in x
+            )
+            assert float(line.rsplit(" ", 1)[1]) == egress["wassette.egress.received_bytes"]
+    finally:
+        web.shutdown()
+
+
+def test_metrics_are_pushed_by_otlp_too(
+    env: dict[str, str], tmp_path: Path, components: dict[str, Path], collector: Collector
+) -> None:
+    """The measures /metrics serves, pushed by OTLP to the collector: calls
+    by outcome, the time they took, refused accesses by kind, compiles
+    (cache hits), pulls."""
+    cli = Cli(env)
+    assert cli("component", "load", components["io"].as_uri()).returncode == 0
+    pushed = {
+        **env,
+        "WASSETTE_WORKERS": "1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+        "OTEL_METRIC_EXPORT_INTERVAL": "200",
+    }
+    with http_server(pushed, tmp_path / "serve.log") as server:
+        session = RawSession(server.url)
+        for i in range(3):
+            assert session.call(i, "env-count", {}).status_code == 200
+        assert session.call(5, "read-file", {"path": "/etc/hostname"}).status_code == 200  # refused inside
+        loaded = session.call(6, "load-component", {"path": components["arith"].as_uri()})
+        assert loaded.status_code == 200 and '"isError":false' in loaded.text.replace(" ", "")
+        assert (
+            collector.metric("wassette.tool.calls", tool="env-count", outcome="ok", component="io", tenant="")
+            == 3
+        )
+        assert 0 < collector.metric("wassette.tool.call.time", component="io") < 30
+        assert collector.metric("wassette.denials", kind="storage", component="io") == 1
+        assert collector.metric("wassette.compiles", cached="true") >= 1
+        assert collector.metric("wassette.pulls", scheme="file", outcome="ok") == 1

@@ -104,4 +104,5 @@ class CallOutcome:
     stderr_dropped: int
     denials_json: str
     failures_json: str
+    egress_json: str
     duration_ms: float

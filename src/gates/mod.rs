@@ -6,12 +6,15 @@
 //! What the gates decide is recorded in one place, the `Record` of the call:
 //! denials (an access the policy refuses) and failures (an access the policy
 //! allows that failed: a name that does not resolve, a refused connection).
-//! A failure is never reported as a denial.
+//! A failure is never reported as a denial. And egress: where allowed
+//! network accesses went (HTTP: with the bytes each way, counted on the
+//! connection until the call ends).
 
 pub mod config;
 pub mod fs;
 pub mod net;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -45,14 +48,51 @@ pub struct Failure {
     pub reason: String,
 }
 
+/// Where allowed network accesses of one call went: one entry per
+/// transport, host and port, with the bytes sent and received (HTTP; a raw
+/// socket's connections are counted, their bytes are not: `None`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Egress {
+    /// http, https, tcp, udp
+    pub transport: &'static str,
+    pub host: String,
+    pub port: u16,
+    /// Connections (HTTP requests) opened, or datagram destinations used.
+    pub connections: u64,
+    pub sent: Option<u64>,
+    pub received: Option<u64>,
+}
+
+/// The byte counters of one HTTP connection, shared with its stream.
+#[derive(Clone, Default)]
+pub struct Bytes {
+    pub sent: Arc<AtomicU64>,
+    pub received: Arc<AtomicU64>,
+}
+
+struct EgressEntry {
+    transport: &'static str,
+    host: String,
+    port: u16,
+    connections: u64,
+    bytes: Option<Vec<Bytes>>,
+}
+
 /// What the gates saw during one call, shared by all of them.
 #[derive(Clone, Default)]
-pub struct Record(Arc<Mutex<Events>>);
+pub struct Record(Arc<Mutex<Recorded>>);
+
+#[derive(Default)]
+struct Recorded {
+    events: Events,
+    egress: Vec<EgressEntry>,
+}
 
 #[derive(Default)]
 pub struct Events {
     pub denials: Vec<Denial>,
     pub failures: Vec<Failure>,
+    pub egress: Vec<Egress>,
 }
 
 /// At most this many of each are kept per call: a guest that loops over
@@ -62,22 +102,62 @@ const MAX_EVENTS: usize = 1000;
 
 impl Record {
     pub fn deny(&self, denial: Denial) {
-        let mut events = self.0.lock().unwrap();
+        let events = &mut self.0.lock().unwrap().events;
         if events.denials.len() < MAX_EVENTS {
             events.denials.push(denial);
         }
     }
 
     pub fn fail(&self, failure: Failure) {
-        let mut events = self.0.lock().unwrap();
+        let events = &mut self.0.lock().unwrap().events;
         if events.failures.len() < MAX_EVENTS {
             events.failures.push(failure);
         }
     }
 
-    /// Everything recorded so far (the call has ended).
+    /// An allowed connection to `host:port`; for HTTP, the counters its
+    /// stream adds its bytes to (None past MAX_EVENTS destinations: the
+    /// connection goes on, uncounted).
+    pub fn egress(&self, transport: &'static str, host: &str, port: u16, counted: bool) -> Option<Bytes> {
+        let recorded = &mut *self.0.lock().unwrap();
+        let found = recorded.egress.iter().position(|e| e.transport == transport && e.port == port && e.host == host);
+        let index = match found {
+            Some(i) => i,
+            None if recorded.egress.len() < MAX_EVENTS => {
+                let bytes = counted.then(Vec::new);
+                recorded.egress.push(EgressEntry { transport, host: host.into(), port, connections: 0, bytes });
+                recorded.egress.len() - 1
+            }
+            None => return None,
+        };
+        let entry = &mut recorded.egress[index];
+        entry.connections += 1;
+        let bytes = Bytes::default();
+        entry.bytes.as_mut()?.push(bytes.clone());
+        Some(bytes)
+    }
+
+    /// Everything recorded so far (the call has ended): bytes as counted
+    /// up to now.
     pub fn take(&self) -> Events {
-        std::mem::take(&mut *self.0.lock().unwrap())
+        let recorded = std::mem::take(&mut *self.0.lock().unwrap());
+        let mut events = recorded.events;
+        let sum = |bytes: &[Bytes], pick: fn(&Bytes) -> &AtomicU64| {
+            bytes.iter().map(|b| pick(b).load(Ordering::Relaxed)).sum()
+        };
+        events.egress = recorded
+            .egress
+            .into_iter()
+            .map(|e| Egress {
+                transport: e.transport,
+                host: e.host,
+                port: e.port,
+                connections: e.connections,
+                sent: e.bytes.as_deref().map(|b| sum(b, |b| &b.sent)),
+                received: e.bytes.as_deref().map(|b| sum(b, |b| &b.received)),
+            })
+            .collect();
+        events
     }
 }
 
@@ -106,5 +186,24 @@ mod tests {
         assert_eq!(events.denials.len(), MAX_EVENTS);
         assert_eq!(events.denials[0].resource, "/b0");
         assert!(record.take().denials.is_empty());
+    }
+
+    #[test]
+    fn egress_adds_up_per_destination() {
+        let record = Record::default();
+        let a = record.egress("https", "api.example.com", 443, true).unwrap();
+        let b = record.egress("https", "api.example.com", 443, true).unwrap();
+        assert!(record.egress("tcp", "10.0.0.1", 5432, false).is_none());
+        a.sent.fetch_add(100, Ordering::Relaxed);
+        b.sent.fetch_add(20, Ordering::Relaxed);
+        b.received.fetch_add(7, Ordering::Relaxed);
+        let egress = record.take().egress;
+        assert_eq!(egress.len(), 2);
+        assert_eq!((egress[0].connections, egress[0].sent, egress[0].received), (2, Some(120), Some(7)));
+        assert_eq!((egress[1].transport, egress[1].connections, egress[1].sent), ("tcp", 1, None));
+        for i in 0..2 * MAX_EVENTS {
+            record.egress("udp", &format!("h{i}"), 53, false);
+        }
+        assert_eq!(record.take().egress.len(), MAX_EVENTS);
     }
 }

@@ -22,6 +22,7 @@ from wassette.distribution.registry import RegistryClient
 from wassette.distribution.trust import TrustPolicy, TrustRule
 from wassette.runtime.config import Settings
 from wassette.runtime.errors import SourceError
+from wassette.runtime.events import emit
 from wassette.runtime.install import Package, Progress
 from wassette.runtime.install import quiet as _quiet
 
@@ -98,6 +99,19 @@ def fetch(
     say = progress or _quiet
     if options.digest is not None and not DIGEST_RE.match(options.digest):
         raise SourceError(f"digest pin {options.digest!r} is not sha256: followed by 64 lowercase hex digits")
+    # A label of a metric: only names that exist (any other is "other").
+    given = uri.split("://", 1)[0].lower() if "://" in uri else "file"
+    scheme = given if given in ("file", "https", "http", "oci") else "other"
+    outcome = "error"
+    try:
+        fetched = _fetch(uri, settings, options, say)
+        outcome = "ok"
+        return fetched
+    finally:
+        emit("pull", scheme=scheme, outcome=outcome, tenant=settings.tenant or "")
+
+
+def _fetch(uri: str, settings: Settings, options: FetchOptions, say: Progress) -> Package:
     if uri.startswith("https://") or uri.startswith("http://"):
         fetched = _fetch_https(uri, settings, options, say)
     elif is_oci(uri):
@@ -222,6 +236,7 @@ def _fetch_oci(uri: str, settings: Settings, options: FetchOptions, say: Progres
         found = signatures.discover(client, digest)
         checks = signatures.check(found, digest, rule, trust.trusted_root)
         decision = signatures.decide(checks, rule, str(pinned))
+        emit("signature_check", status=decision.status, tenant=settings.tenant or "")
         if not decision.ok:
             raise signatures.SignatureError(decision.message or "refused by the signature trust policy")
         if decision.message:

@@ -50,6 +50,9 @@ class CallResult(NamedTuple):
     # Network failures that are no denial: the access was allowed, and failed.
     failures: Sequence[dict[str, Any]] = ()
     duration_ms: float = 0.0
+    # Where allowed network accesses went: {transport, host, port,
+    # connections, sent, received} (bytes: None for raw sockets).
+    egress: Sequence[dict[str, Any]] = ()
 
     @property
     def is_error(self) -> bool:
@@ -87,6 +90,7 @@ class CallResult(NamedTuple):
             denials=json.loads(outcome.denials_json) if outcome.denials_json != "[]" else [],
             failures=json.loads(outcome.failures_json) if outcome.failures_json != "[]" else [],
             duration_ms=outcome.duration_ms,
+            egress=json.loads(outcome.egress_json) if outcome.egress_json != "[]" else [],
         )
 
 

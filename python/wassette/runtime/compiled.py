@@ -13,6 +13,7 @@ from pathlib import Path
 from wassette import _engine
 from wassette.runtime.config import Settings
 from wassette.runtime.errors import ConfigError, InvalidComponentError, StoreError
+from wassette.runtime.events import emit
 
 
 class Compiler:
@@ -52,9 +53,14 @@ class Compiler:
     def compile(self, wasm: bytes, label: str) -> _engine.Component:
         """Compiles bytes (or takes them from the artifact cache); not kept."""
         try:
-            return self.engine.compile(wasm)
+            compiled = self.engine.compile(wasm)
         except _engine.ComponentError as e:
             raise InvalidComponentError(f"{label}: {e}") from None
+        self._compiled_event(compiled)
+        return compiled
+
+    def _compiled_event(self, compiled: _engine.Component) -> None:
+        emit("compile", cached="true" if compiled.from_cache else "false", tenant=self.settings.tenant or "")
 
     def get(self, cid: str) -> _engine.Component | None:
         return self._compiled.get(cid)
@@ -88,6 +94,7 @@ class Compiler:
             except _engine.EngineError as e:
                 raise StoreError(f"component {cid}: {e}") from None
             self._compiled[cid] = compiled
+            self._compiled_event(compiled)
             return compiled
 
     def artifact_bytes(self, sha256: str) -> int:

@@ -2,15 +2,21 @@
 //! gate itself (hyper + rustls) to an address it checked.
 
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
 use super::rules::{canonical, default_port};
 use super::{LookupError, NetGate};
+use crate::gates::Bytes;
 
 impl NetGate {
     /// Decides an outgoing HTTP request and picks the addresses to use.
@@ -74,7 +80,9 @@ impl NetGate {
         for addr in addrs {
             match tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(addr)).await {
                 Ok(Ok(s)) => {
-                    stream = Some(s);
+                    // Counted on the wire (TLS included), for the call's egress.
+                    let bytes = self.record.egress(if tls { "https" } else { "http" }, &host, addr.port(), true);
+                    stream = Some(Counted { inner: s, bytes: bytes.unwrap_or_default() });
                     break;
                 }
                 Ok(Err(e)) => {
@@ -133,6 +141,40 @@ impl NetGate {
 
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
+/// A connection that adds the bytes it carries to the call's egress record.
+struct Counted<S> {
+    inner: S,
+    bytes: Bytes,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        self.bytes.received.fetch_add(read as u64, Ordering::Relaxed);
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.bytes.sent.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 fn bracket(host: &str) -> String {
     if host.contains(':') { format!("[{host}]") } else { host.to_string() }

@@ -110,7 +110,12 @@ impl NetGate {
             _ => ("tcp", "socket"),
         };
         match self.socket_allowed(addr, transport) {
-            Ok(()) => true,
+            Ok(()) => {
+                // Connections (datagrams) counted; their bytes are the
+                // socket's, which the gate does not carry.
+                self.record.egress(transport, &canonical(addr.ip()).to_string(), addr.port(), false);
+                true
+            }
             Err(r) => {
                 self.deny(addr.to_string(), access, r);
                 false

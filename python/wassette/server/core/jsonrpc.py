@@ -129,11 +129,19 @@ class Rejected:
         self.answer = answer
 
 
+def decode(data: bytes | str) -> Any:
+    """The JSON value of a message's text (UTF-8). Raises ValueError."""
+    try:
+        return _DECODER.decode(data.decode() if isinstance(data, bytes) else data)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def parse(data: bytes | str) -> Message | Rejected:
     """One message, or why it is refused."""
     try:
-        value = _DECODER.decode(data.decode() if isinstance(data, bytes) else data)
-    except (ValueError, RecursionError):
+        value = decode(data)
+    except ValueError:
         return Rejected(error(None, PARSE_ERROR, "Parse error: not valid JSON"))
     return classify(value)
 

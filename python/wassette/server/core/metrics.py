@@ -11,16 +11,23 @@ the set's directory (the client's multiprocess mode, chosen by
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from wassette.runtime.calls import CallResult
+from wassette.runtime.events import listen
 from wassette.runtime.naming import Tool
 from wassette.runtime.runtime import Runtime
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Calls last from microseconds (WAT) to the time limit: seconds.
 MAX_CHILDREN = 10_000
+# events.py's events: metric, help, labels (besides the tenant).
+EVENT_METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "compile": ("wassette_compiles", "Components compiled, or taken from the artifact cache", ("cached",)),
+    "pull": ("wassette_pulls", "Components fetched, by source scheme", ("scheme", "outcome")),
+    "signature_check": ("wassette_signature_checks", "Signature checks of OCI components", ("status",)),
+}
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -54,6 +61,18 @@ class Metrics:
             ["tenant", "component", "kind"],
             registry=on,
         )
+        self.egress = Counter(
+            "wassette_egress_bytes",
+            "Bytes tool calls sent and received over allowed HTTP connections",
+            ["tenant", "component", "direction"],
+            registry=on,
+        )
+        # Compiles (and artifact-cache hits), pulls, signature checks (events.py).
+        self.events = {
+            name: (Counter(metric, text, ["tenant", *labels], registry=on), labels)
+            for name, (metric, text, labels) in EVENT_METRICS.items()
+        }
+        listen(self.event)
         self.in_flight = Gauge(
             "wassette_tool_calls_in_flight",
             "Tool calls running now",
@@ -64,6 +83,12 @@ class Metrics:
         # taking them from a dict costs a third of `labels()` (measured: 1.3 -> 0.4 us).
         self.children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
         self.observe(runtime)
+
+    def event(self, name: str, labels: Mapping[str, str]) -> None:
+        found = self.events.get(name)
+        if found is not None:
+            counter, names = found
+            counter.labels(labels.get("tenant", ""), *(labels.get(k, "") for k in names)).inc()
 
     def observe(self, runtime: Runtime) -> None:
         """Counts `runtime`'s calls too (a tenant's: its series carry its name)."""
@@ -110,6 +135,10 @@ class _Calls:
         children[1].observe(result.duration_ms / 1000)
         for denial in result.denials:
             m.denials.labels(self.tenant, component, str(denial.get("kind", "other"))).inc()
+        for egress in result.egress:
+            for direction in ("sent", "received"):
+                if egress.get(direction):
+                    m.egress.labels(self.tenant, component, direction).inc(egress[direction])
 
 
 class _Offered:

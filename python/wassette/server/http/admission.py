@@ -7,12 +7,12 @@ Retry-After)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from collections.abc import AsyncIterator
 from typing import Any
 
 from wassette.runtime.tenants import Tenancy
+from wassette.server.core import jsonrpc
 from wassette.server.core.jsonrpc import SERVER_BUSY
 from wassette.server.http.guard import IDENTITY, Guard
 from wassette.server.http.lanes import Lanes
@@ -20,8 +20,10 @@ from wassette.server.http.limits import RateLimiter
 from wassette.server.http.oauth import TokenVerifier, required_right
 from wassette.server.http.wire import Scope, Send, respond_error
 
-# In a request's scope: how many tool calls its message makes.
+# In a request's scope: how many tool calls its message makes; its body's
+# JSON value, once decoded here.
 _CALLS = "wassette.calls"
+DECODED = "wassette.decoded"
 
 
 class Admission:
@@ -65,9 +67,10 @@ class Admission:
         if (self.verifier is None and self.limiter is None) or not body:
             return False
         try:
-            message = json.loads(body)
+            message = jsonrpc.decode(body)
         except ValueError:
             return False  # answered as the parse error it is, further on
+        scope[DECODED] = message  # not decoded again (streamable.py)
         items: list[Any] = message if isinstance(message, list) else [message]
         rights = [r for r in map(required_right, items) if r is not None]
         for right in rights:

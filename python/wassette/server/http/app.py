@@ -68,11 +68,12 @@ class App:
         self.lanes = Lanes()
         # The other workers of a set (serve_http links them).
         self.link: WorkerLink | None = None
-        from wassette.server.core import tracing
+        from wassette.server.core import otlp_metrics, tracing
         from wassette.server.core.metrics import Metrics
 
         self.metrics = Metrics(runtime)
         self.tracing = tracing.Tracing(runtime) if tracing.enabled() else None
+        self.otlp = otlp_metrics.OtlpMetrics(runtime) if otlp_metrics.enabled() else None
         tenancy = runtime.settings.tenancy
         check_tenancy(runtime.settings, options)
         self.tenants = Tenants(self._part(runtime), self._tenant if tenancy is not None else None)
@@ -100,9 +101,9 @@ class App:
         since = runtime.store.stamp()
         runtime.refresh()
         served = self._part(runtime)
-        self.metrics.observe(runtime)
-        if self.tracing is not None:
-            self.tracing.observe(runtime)
+        for observer in (self.metrics, self.tracing, self.otlp):
+            if observer is not None:
+                observer.observe(runtime)
         served.server.changes.watch(since)
         if self.link is not None:
             self.link.serve(served)
@@ -243,18 +244,21 @@ class App:
         """With tracing on: the span of this request (a POST of one message),
         in the caller's trace when it names one (`traceparent`: the header, or
         the message's `_meta`)."""
-        if self.tracing is None or scope["method"] != "POST":
+        tracing = self.tracing
+        if tracing is None or scope["method"] != "POST":
             return contextlib.nullcontext()
+        headers = header_map(scope)
+        carrier = {
+            k.decode("latin-1"): v.decode("latin-1") for k, v in headers.items() if k in _TRACE_HEADERS
+        }
+        named = "traceparent" in carrier or b"traceparent" in body
+        if not named and not tracing.keeps_root():
+            return tracing.unsampled()  # decided before any span is made (tracing.py)
         try:
             message = json.loads(body)
         except ValueError:
             message = None
         method = message.get("method") if isinstance(message, dict) else None
-        carrier = {
-            k.decode("latin-1"): v.decode("latin-1")
-            for k, v in header_map(scope).items()
-            if k in _TRACE_HEADERS
-        }
         params = message.get("params") if isinstance(message, dict) else None
         meta = params.get("_meta") if isinstance(params, dict) else None
         if (
@@ -263,7 +267,7 @@ class App:
             and isinstance(meta.get("traceparent"), str)
         ):
             carrier = {k: meta[k] for k in ("traceparent", "tracestate") if isinstance(meta.get(k), str)}
-        return self.tracing.request(method if isinstance(method, str) else "batch", carrier, "http")
+        return tracing.request(method if isinstance(method, str) else "batch", carrier, "http")
 
     async def _audit(self, scope: Scope, send: Send, served: Served) -> None:
         """`GET /audit?limit=N&component=ID&event=KIND`: the newest records, oldest first."""
@@ -410,8 +414,9 @@ def serve_http(
             for served in app.tenants.all():
                 served.stop()
             app.close()
-            if app.tracing is not None:
-                app.tracing.shutdown()
+            for telemetry in (app.tracing, app.otlp):
+                if telemetry is not None:
+                    telemetry.shutdown()
             if app.link is not None:
                 app.link.close()
 

@@ -30,6 +30,7 @@ from wassette.server.core.jsonrpc import (
 )
 from wassette.server.core.server import McpServer
 from wassette.server.core.session import Session
+from wassette.server.http.admission import DECODED
 from wassette.server.http.channel import PostChannel
 from wassette.server.http.guard import IDENTITY
 from wassette.server.http.sessions import MAX_SESSIONS, HttpSession, HttpSessions, owned_by
@@ -67,6 +68,10 @@ ERROR_STATUS = {
 }
 
 
+# No JSON value decoded before (admission.py decodes when it must look).
+_UNDECODED = object()
+
+
 class StreamableHttp:
     """The /mcp endpoint."""
 
@@ -95,7 +100,7 @@ class StreamableHttp:
         identity = scope.get(IDENTITY)
         owner = identity.owner if identity is not None else None
         if method == "POST":
-            await self._post(body, headers, receive, send, owner)
+            await self._post(body, headers, receive, send, owner, scope.get(DECODED, _UNDECODED))
         elif method == "GET" and self.legacy_sessions:
             await self._get(headers, receive, send, owner)
         elif method == "DELETE" and self.legacy_sessions:
@@ -143,7 +148,13 @@ class StreamableHttp:
     # -- the handshake era ------------------------------------------------------
 
     async def _post(
-        self, body: bytes, headers: dict[bytes, bytes], receive: Receive, send: Send, owner: str | None
+        self,
+        body: bytes,
+        headers: dict[bytes, bytes],
+        receive: Receive,
+        send: Send,
+        owner: str | None,
+        decoded: Any = _UNDECODED,
     ) -> None:
         has_json, has_sse = accepts(headers)
         if self.json_response and not has_json:
@@ -158,7 +169,7 @@ class StreamableHttp:
             text = "Unsupported Media Type: Content-Type must be application/json"
             await respond_error(send, 415, INVALID_REQUEST, text, [])
             return
-        parsed = jsonrpc.parse(body)
+        parsed = jsonrpc.parse(body) if decoded is _UNDECODED else jsonrpc.classify(decoded)
         if isinstance(parsed, Rejected):
             answer = parsed.answer or jsonrpc.error(None, INVALID_REQUEST, jsonrpc.NOT_A_REQUEST)
             await respond_json(send, 400, answer, [])
@@ -318,7 +329,8 @@ class StreamableHttp:
             )
             await respond_error(send, 406, INVALID_REQUEST, text, [])
             return
-        parsed = jsonrpc.parse(body)
+        decoded = scope.get(DECODED, _UNDECODED)
+        parsed = jsonrpc.parse(body) if decoded is _UNDECODED else jsonrpc.classify(decoded)
         if isinstance(parsed, Rejected) or parsed.kind == "response":
             error = parsed.answer if isinstance(parsed, Rejected) else None
             if error is None or error["error"]["code"] != jsonrpc.PARSE_ERROR:
