@@ -345,7 +345,8 @@ def test_a_flooding_tenant_does_not_hold_up_another(server: HttpServer, issuer: 
         stop.set()
         for t in threads:
             t.join(60)
-    assert sorted(took)[len(took) // 2] < 0.25, took
+    # Queued behind solo's spins, each would take at least one 500 ms spin.
+    assert sorted(took)[len(took) // 2] < 0.45, took
     assert set(outcomes) <= {200, 429}
     assert httpx.get(f"{server.base}/health", timeout=10).status_code == 200
     assert result(flooders[0].call(2, "add", {"a": 1, "b": 1}))["structuredContent"] == {"result": 2}

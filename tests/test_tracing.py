@@ -122,6 +122,15 @@ def _span(span: Any, service: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def modern_add(url: str, traceparent: str) -> httpx.Response:
+    """A 2026-07-28 `add` call naming its trace in `_meta` (no header)."""
+    meta = {**ENVELOPE, "traceparent": traceparent}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "add", "arguments": {"a": 1, "b": 1}, "_meta": meta}}  # fmt: skip
+    headers = {**RAW_HEADERS, "mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": "add"}
+    return httpx.post(url, json=body, headers=headers, timeout=30)
+
+
 @pytest.fixture
 def collector() -> Iterator[Collector]:
     made = Collector()
@@ -163,16 +172,7 @@ def test_spans_of_requests_and_tool_calls_join_the_callers_trace(
 
         # 2026-07-28: no header, the trace named in the request's _meta.
         modern_trace, modern_parent = secrets.token_hex(16), secrets.token_hex(8)
-        meta = {**ENVELOPE, "traceparent": f"00-{modern_trace}-{modern_parent}-01"}
-        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                "params": {"name": "add", "arguments": {"a": 1, "b": 1}, "_meta": meta}}  # fmt: skip
-        headers = {
-            **RAW_HEADERS,
-            "mcp-protocol-version": MODERN,
-            "mcp-method": "tools/call",
-            "mcp-name": "add",
-        }
-        assert httpx.post(server.url, json=body, headers=headers, timeout=30).status_code == 200
+        assert modern_add(server.url, f"00-{modern_trace}-{modern_parent}-01").status_code == 200
         modern = collector.wait(lambda s: s["name"] == "mcp tools/call" and s["trace_id"] == modern_trace)[0]
         assert modern["parent"] == modern_parent
         collector.wait(lambda s: s["name"] == "tool add" and s["trace_id"] == modern_trace)
@@ -243,16 +243,7 @@ def test_the_sampler_decides_before_any_span_is_made(
         header = {"traceparent": f"00-{kept}-{secrets.token_hex(8)}-01"}
         assert RawSession(server.url, headers=header).call(1, "add", {"a": 1, "b": 2}).status_code == 200
         modern = secrets.token_hex(16)
-        meta = {**ENVELOPE, "traceparent": f"00-{modern}-{secrets.token_hex(8)}-01"}
-        body = {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-                "params": {"name": "add", "arguments": {"a": 1, "b": 1}, "_meta": meta}}  # fmt: skip
-        headers = {
-            **RAW_HEADERS,
-            "mcp-protocol-version": MODERN,
-            "mcp-method": "tools/call",
-            "mcp-name": "add",
-        }
-        assert httpx.post(server.url, json=body, headers=headers, timeout=30).status_code == 200
+        assert modern_add(server.url, f"00-{modern}-{secrets.token_hex(8)}-01").status_code == 200
         collector.wait(lambda s: s["name"] == "tool add" and s["trace_id"] == kept)
         collector.wait(lambda s: s["name"] == "tool add" and s["trace_id"] == modern)
     assert {s["trace_id"] for s in collector.spans} == {kept, modern}, collector.spans

@@ -44,18 +44,23 @@ class Admission:
         # Kept by the App across reloads (calls in flight hold their places).
         self.lanes = lanes or Lanes()
 
-    @contextlib.asynccontextmanager
-    async def lane(self, scope: Scope, send: Send) -> AsyncIterator[bool]:
-        """Held while an admitted request runs: for a tenant's tool call,
-        its place among the tenant's calls at once (lanes.py). False: it
-        was refused (answered)."""
+    def lane_of(self, scope: Scope) -> tuple[str, int] | None:
+        """For a tenant's tool call under a `concurrent_calls` quota: the
+        tenant and its quota, to take a place in its lane (`entered`)
+        while it runs. None for anything else (no context manager made:
+        every request asks)."""
+        if self.tenancy is None or not scope.get(_CALLS):
+            return None
         identity = scope.get(IDENTITY)
         tenant = identity.tenant if identity is not None else None
-        limit = self.tenancy.quota_of(tenant).concurrent_calls if tenant and self.tenancy else 0
-        if not limit or not scope.get(_CALLS):
-            yield True
-            return
-        async with self.lanes.entered(tenant or "", limit) as refusal:
+        limit = self.tenancy.quota_of(tenant).concurrent_calls if tenant else 0
+        return (tenant, limit) if tenant and limit else None
+
+    @contextlib.asynccontextmanager
+    async def entered(self, lane: tuple[str, int], send: Send) -> AsyncIterator[bool]:
+        """Held while the call runs, in its tenant's lane (lanes.py). False:
+        it was refused (answered)."""
+        async with self.lanes.entered(*lane) as refusal:
             if refusal is not None:
                 await respond_error(
                     send, 429, SERVER_BUSY, f"over quota: {refusal}", [(b"retry-after", b"1")]

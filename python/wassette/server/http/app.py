@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -204,19 +204,31 @@ class App:
         elif self.options.transport == "sse" and path in (MESSAGES_PATH, MESSAGES_PATH.rstrip("/")):
             body = await self.guard.read_body(scope, receive, send)
             if body is not None and not await self.admission.refused(scope, body, send):
-                async with self.admission.lane(scope, send) as admitted:
-                    if admitted:
-                        with self._traced(scope, body):
-                            await served.sse.post(scope, body, send, _owner(scope))
+                await self._admitted(scope, body, send, served.sse.post(scope, body, send, _owner(scope)))
         elif self.options.transport != "sse" and path == MCP_PATH:
             body = await self.guard.read_body(scope, receive, send)
             if body is not None and not await self.admission.refused(scope, body, send):
-                async with self.admission.lane(scope, send) as admitted:
-                    if admitted:
-                        with self._traced(scope, body):
-                            await served.streamable(scope, body, header_map(scope), receive, send)
+                served_call = served.streamable(scope, body, header_map(scope), receive, send)
+                await self._admitted(scope, body, send, served_call)
         else:
             await respond(send, 404, b'{"error": "not found"}', [])
+
+    async def _admitted(
+        self, scope: Scope, body: bytes, send: Send, serve: Coroutine[Any, Any, None]
+    ) -> None:
+        """Runs an admitted message (`serve`): traced, and for a tenant's
+        call under a concurrency quota, in its lane."""
+        lane = self.admission.lane_of(scope)
+        if lane is None:
+            with self._traced(scope, body):
+                await serve
+            return
+        async with self.admission.entered(lane, send) as admitted:
+            if not admitted:
+                serve.close()  # never awaited: refused
+                return
+            with self._traced(scope, body):
+                await serve
 
     @staticmethod
     async def _get(scope: Scope, send: Send, route: Callable[[], tuple[int, dict[str, Any]]]) -> None:
