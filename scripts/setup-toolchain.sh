@@ -2,7 +2,7 @@
 # Install the toolchain that builds the test-component fixtures (tests/components),
 # the MCP Inspector CLI the client tests drive, and the chart checkers.
 #
-# Idempotent and quick when everything is already in place. Four steps:
+# Idempotent and quick when everything is already in place. Five steps:
 #   1. Debian: clang + lld + wasi-libc + compiler-rt for wasm32 (C fixtures),
 #      docker-registry (the OCI registry the distribution tests start on loopback),
 #      postgresql (the shared-state tests make throwaway clusters with its initdb),
@@ -16,6 +16,7 @@
 #      into the *active* Python environment (`python` on PATH; use a venv).
 #   4. Go: tests/toolchain/k8s (Helm 4.3.2 and k8s-validate) built into a cache dir keyed
 #      by the module's hash, for the Helm chart's tests.
+#   5. Rust: the wasm32-wasip2 target (`wassette new rust` projects and their test).
 #
 # Environment:
 #   WASSETTE_DEV_CACHE  cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/wassette-dev)
@@ -215,3 +216,12 @@ fi
 "$k8s_dir/bin/helm" version --short >/dev/null || die "$k8s_dir/bin/helm does not run"
 ln -sfn "$k8s_dir" "$CACHE/k8s-tools"
 exec 8>&-
+
+# ---------------------------------------------------------------- 5. Rust
+# `wassette new rust` projects build with cargo for wasm32-wasip2 (the target links a
+# component). The machine's Rust 1.95 ships the target or rustup adds it (no-op when there).
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    say "rust: rustup target add wasm32-wasip2"
+    rustup target add wasm32-wasip2 >/dev/null 2>&1 || die "rustup target add wasm32-wasip2 failed"
+fi
+say "rust: target wasm32-wasip2 $(rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 && echo installed || echo MISSING)"

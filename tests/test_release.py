@@ -27,6 +27,8 @@ def test_the_wheel_is_abi3_manylinux_with_the_engine(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "wassette/_engine.abi3.so" in names
     assert "wassette/runtime/policy.schema.json" in names and "wassette/py.typed" in names
+    # `wassette new`'s templates travel with the package.
+    assert {"wassette/templates/rust/Cargo.toml", "wassette/templates/python/app.py.tmpl"} <= set(names)
     assert not [n for n in names if n.endswith((".rs", ".pyc")) or "/tests/" in n]
 
 
@@ -59,6 +61,8 @@ def test_installs_and_runs_without_rust(wheel: Path, tmp_path: Path, components:
     assert loaded.returncode == 0, loaded.stderr
     invoked = run("tool", "invoke", "add", "--args", '{"a": 40, "b": 2}')
     assert invoked.returncode == 0 and json.loads(invoked.stdout) == {"result": 42}, invoked
+    made = run("new", "javascript", "from-wheel", "--dir", str(tmp_path / "from-wheel"))
+    assert made.returncode == 0 and (tmp_path / "from-wheel" / "from-wheel.js").is_file(), made.stderr
     with http_server(env, tmp_path / "serve.log", executable=wassette) as server:
         import httpx2 as httpx
 

@@ -268,3 +268,18 @@ def test_a_tenants_calls_at_once_are_capped_in_the_runtime(
     assert tenant.call_tool("add", {"a": 1, "b": 2}).value == 3
     assert [r["quota"] for r in tenant.audit.read(10, event="over_quota")] == ["concurrent_calls"]
     assert tenant.compiler.engine is runtime.compiler.engine  # one engine for every tenant
+
+
+def test_a_failing_observer_does_not_fail_the_call(runtime: Runtime, components: dict[str, Path]) -> None:
+    """Metrics or tracing that break are logged; the call's result stands."""
+
+    class Broken:
+        def started(self, tool: object) -> object:
+            raise RuntimeError("observer broke at start")
+
+        def ended(self, result: object, handle: object) -> None:
+            raise RuntimeError("observer broke at the end")
+
+    load_component(runtime, components["arith"].as_uri())
+    runtime.observers.append(Broken())
+    assert runtime.call_tool("add", {"a": 2, "b": 3}).value == 5

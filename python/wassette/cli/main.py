@@ -23,6 +23,7 @@ Handler = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("serve", "add_run"),
     "serve": ("serve", "add_serve"),
+    "new": ("new", "add"),
     "component": ("component", "add"),
     "inspect": ("inspect", "add"),
     "tool": ("tool", "add"),
@@ -51,6 +52,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "revoke-network-permission": ("permission", "revoke", "network"),
     "revoke-environment-variable-permission": ("permission", "revoke", "environment-variable"),
     "reset-permission": ("permission", "reset"),
+    "test-component": ("component", "test"),
 }
 
 

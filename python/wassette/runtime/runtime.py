@@ -357,13 +357,13 @@ class Runtime:
         observers = tuple(self.observers)
         if not observers and slots is None:
             return ToolCall(tool, pending, None, self._ended)
-        handles = [observer.started(tool) for observer in observers]
+        handles = [_observed(observer.started, tool) for observer in observers]
 
         def ended(result: CallResult) -> None:
             if slots is not None:
                 slots.leave()
             for observer, handle in zip(observers, handles, strict=True):
-                observer.ended(result, handle)
+                _observed(observer.ended, result, handle)
             self._ended(result)
 
         return ToolCall(tool, pending, None, ended)
@@ -418,3 +418,13 @@ class Runtime:
         with self._lock:
             self._catalog = naming.build({cid: m.exports for cid, m in self._metadata.items()}, BUILTIN_NAMES)
             self._targets = {}
+
+
+def _observed(tell: Any, *args: Any) -> object:
+    """Tells an observer (metrics, tracing); its failure is logged, never
+    the call's."""
+    try:
+        return tell(*args)
+    except Exception:
+        log.exception("a call observer failed")
+        return None

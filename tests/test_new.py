@@ -1,0 +1,95 @@
+"""`wassette new LANGUAGE NAME`: each template, made as a user would, builds
+with its own build.sh (the language's standard tool, as installed by
+scripts/setup-toolchain.sh), passes its recorded cases with `wassette
+component test`, loads, and answers a call — the README's steps."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from homes import DEV_CACHE, Cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _toolchain() -> Any:
+    spec = importlib.util.spec_from_file_location("fixtures_build_new", REPO / "tests/components/build.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.Toolchain()
+
+
+def build_env(env: dict[str, str]) -> dict[str, str]:
+    """The tools a user installs, found as the fixtures' build finds them:
+    componentize-py next to this Python, jco from the npm toolchain, cargo on
+    PATH (its target directory kept in the dev cache between runs)."""
+    scripts = sysconfig.get_path("scripts")
+    return {
+        **env,
+        "PATH": f"{scripts}:{os.environ.get('PATH', '')}",
+        "JCO": str(_toolchain().jco),
+        "CARGO_TARGET_DIR": str(DEV_CACHE / "new-rust-target"),
+        "CARGO_HOME": os.environ.get("CARGO_HOME", str(Path.home() / ".cargo")),
+        "RUSTUP_HOME": os.environ.get("RUSTUP_HOME", str(Path.home() / ".rustup")),
+    }
+
+
+@pytest.mark.parametrize("language", ["rust", "python", "javascript"])
+def test_a_new_project_builds_passes_its_cases_and_serves(
+    language: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    cli = Cli(env)
+    name = f"greeter-{language[:2]}"
+    made = cli("new", language, name, "--dir", str(tmp_path / name))
+    assert made.returncode == 0, made.stderr
+    project = tmp_path / name
+    report = json.loads(made.stdout)
+    assert {"README.md", "build.sh", "policy.yaml", "wassette-cases.yaml", "wit/world.wit"} <= set(
+        report["files"]
+    )
+    assert f"world {name}" in (project / "wit/world.wit").read_text()
+    started = time.monotonic()
+    built = subprocess.run(
+        ["bash", "build.sh"], cwd=project, env=build_env(env), capture_output=True, text=True, timeout=900
+    )
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    wasm = project / f"{name}.wasm"
+    assert wasm.is_file(), built.stdout
+    print(
+        f"{language}: built in {time.monotonic() - started:.1f} s, {wasm.stat().st_size} bytes",
+        file=sys.stderr,
+    )
+    tested = cli("component", "test", str(wasm), "-o", "json")  # finds wassette-cases.yaml next to it
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    rows = json.loads(tested.stdout)
+    assert len(rows) == 2 and all(row["outcome"] == "PASS" for row in rows), tested.stdout
+    assert cli("component", "load", wasm.as_uri()).returncode == 0
+    called = cli("tool", "invoke", "greet", "--args", '{"name": "Ada"}')
+    assert called.returncode == 0 and json.loads(called.stdout) == {"result": "Hello, Ada!"}, called.stderr
+    assert cli("policy", "attach", name, str(project / "policy.yaml")).returncode == 0
+
+
+def test_what_new_refuses(env: dict[str, str], tmp_path: Path) -> None:
+    cli = Cli(env)
+    unknown = cli("new", "cobol", "x")
+    assert unknown.returncode != 0 and "the languages are rust, python, javascript" in unknown.stderr
+    for bad in ("Hello", "9lives", "a_b", "a--b", "a-", "a" * 65, "../up"):
+        refused = cli("new", "rust", bad, "--dir", str(tmp_path / "bad"))
+        assert refused.returncode != 0 and "is not a component name" in refused.stderr, bad
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    taken = cli("new", "python", "taken", "--dir", str(tmp_path / "taken"))
+    assert taken.returncode != 0 and "nothing was written" in taken.stderr
+    assert [p.name for p in (tmp_path / "taken").iterdir()] == ["keep.txt"]
+    assert not (tmp_path / "bad").exists()
