@@ -93,3 +93,54 @@ def test_what_new_refuses(env: dict[str, str], tmp_path: Path) -> None:
     assert taken.returncode != 0 and "nothing was written" in taken.stderr
     assert [p.name for p in (tmp_path / "taken").iterdir()] == ["keep.txt"]
     assert not (tmp_path / "bad").exists()
+
+
+def test_dev_rebuilds_and_reloads_into_a_running_server(env: dict[str, str], tmp_path: Path) -> None:
+    """`wassette dev` builds and loads a project; a saved change is built and
+    served by the running server from its next call; a change that does not
+    build leaves the last good one serving; Ctrl-C stops it."""
+    import signal
+
+    from servers import RawSession, http_server, messages
+
+    cli = Cli(env)
+    project = tmp_path / "dev-loop"
+    assert cli("new", "python", "dev-loop", "--dir", str(project)).returncode == 0
+    log = tmp_path / "dev.log"
+
+    def greeting(session: RawSession) -> str | None:
+        answer = messages(session.call(1, "greet", {"name": "Ada"}))[-1]["result"]
+        return None if answer.get("isError") else str(answer["structuredContent"]["result"])
+
+    def until(session: RawSession, want: str) -> None:
+        deadline = time.monotonic() + 180
+        while greeting(session) != want:
+            assert dev.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+
+    with (
+        http_server({**env, "WASSETTE_WORKERS": "1"}, tmp_path / "serve.log") as server,
+        log.open("wb") as sink,
+    ):
+        dev = subprocess.Popen(
+            [sys.executable, "-m", "wassette", "dev", str(project), "--interval", "0.2"],
+            env=build_env(env),
+            stdout=sink,
+            stderr=sink,
+        )
+        try:
+            session = RawSession(server.url)
+            until(session, "Hello, Ada!")
+            app = project / "app.py"
+            app.write_text(app.read_text().replace('f"Hello, {name}!"', 'f"Hi, {name}!"'))
+            until(session, "Hi, Ada!")
+            app.write_text(app.read_text() + "\nthis is not python\n")
+            deadline = time.monotonic() + 180
+            while "build failed" not in log.read_text():
+                assert dev.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.1)
+            assert greeting(session) == "Hi, Ada!"  # the last good build serves on
+        finally:
+            dev.send_signal(signal.SIGINT)
+            assert dev.wait(30) == 0
+    assert "loaded dev-loop" in log.read_text()

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("serve", "add_run"),
     "serve": ("serve", "add_serve"),
     "new": ("new", "add"),
+    "dev": ("dev", "add"),
     "component": ("component", "add"),
     "inspect": ("inspect", "add"),
     "tool": ("tool", "add"),
