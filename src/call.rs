@@ -14,7 +14,7 @@ use wasmtime::component::Val;
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 
 use crate::engine::{Compiled, EngineCore, error_text, runtime};
-use crate::gates::{Denial, Egress, Failure};
+use crate::gates::{Access, Denial, Egress, Failure};
 use crate::policy::EffectivePolicy;
 use crate::sandbox::Host;
 use crate::values::{args_to_vals, val_to_json};
@@ -118,6 +118,9 @@ pub struct Outcome {
     pub denials: Vec<Denial>,
     pub failures: Vec<Failure>,
     pub egress: Vec<Egress>,
+    pub accesses: Vec<Access>,
+    /// The instance's linear memory at the end (its peak: memory only grows).
+    pub memory_bytes: u64,
     pub duration: Duration,
 }
 
@@ -135,6 +138,8 @@ impl Outcome {
             denials: Vec::new(),
             failures: Vec::new(),
             egress: Vec::new(),
+            accesses: Vec::new(),
+            memory_bytes: 0,
             duration: start.elapsed(),
         }
     }
@@ -326,6 +331,8 @@ async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
         denials: events.denials,
         failures: events.failures,
         egress: events.egress,
+        accesses: events.accesses,
+        memory_bytes: store.data().limiter.memory_used,
         duration: Duration::ZERO,
     };
     match result {

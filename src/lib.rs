@@ -291,6 +291,10 @@ struct CallOutcome {
     /// JSON list of where allowed network accesses went:
     /// {transport, host, port, connections, sent, received} (bytes: null for raw sockets).
     egress_json: String,
+    /// JSON list of paths the storage gate let the guest reach: {kind, resource, access: [...]}.
+    accesses_json: String,
+    /// The instance's linear memory at the end of the call (its peak), bytes.
+    memory_bytes: u64,
     duration_ms: f64,
 }
 
@@ -308,6 +312,8 @@ impl CallOutcome {
             denials_json: serde_json::to_string(&o.denials).unwrap_or_else(|_| "[]".into()),
             failures_json: serde_json::to_string(&o.failures).unwrap_or_else(|_| "[]".into()),
             egress_json: serde_json::to_string(&o.egress).unwrap_or_else(|_| "[]".into()),
+            accesses_json: serde_json::to_string(&o.accesses).unwrap_or_else(|_| "[]".into()),
+            memory_bytes: o.memory_bytes,
             duration_ms: o.duration.as_secs_f64() * 1000.0,
         }
     }

@@ -101,7 +101,8 @@ impl tokio::io::AsyncWrite for Capture {
 /// Caps the sum of all linear memories and tables of one instance.
 pub struct Limiter {
     pub memory_limit: u64,
-    memory_used: u64,
+    /// Linear memories and tables of the instance, in bytes (they only grow).
+    pub memory_used: u64,
     /// Set when the guest asked for more than the limit, to tell an
     /// out-of-memory apart from other traps.
     pub memory_denied: bool,

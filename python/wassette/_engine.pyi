@@ -105,4 +105,6 @@ class CallOutcome:
     denials_json: str
     failures_json: str
     egress_json: str
+    accesses_json: str
+    memory_bytes: int
     duration_ms: float

@@ -63,6 +63,16 @@ pub struct Egress {
     pub received: Option<u64>,
 }
 
+/// A path the storage gate let the guest reach, with the kinds of access
+/// granted (each path once, its accesses merged).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Access {
+    pub kind: &'static str,
+    pub resource: String,
+    /// read, write, see
+    pub access: Vec<&'static str>,
+}
+
 /// The byte counters of one HTTP connection, shared with its stream.
 #[derive(Clone, Default)]
 pub struct Bytes {
@@ -86,6 +96,8 @@ pub struct Record(Arc<Mutex<Recorded>>);
 struct Recorded {
     events: Events,
     egress: Vec<EgressEntry>,
+    // resource -> index in events.accesses
+    accessed: std::collections::HashMap<String, usize>,
 }
 
 #[derive(Default)]
@@ -93,6 +105,7 @@ pub struct Events {
     pub denials: Vec<Denial>,
     pub failures: Vec<Failure>,
     pub egress: Vec<Egress>,
+    pub accesses: Vec<Access>,
 }
 
 /// At most this many of each are kept per call: a guest that loops over
@@ -112,6 +125,23 @@ impl Record {
         let events = &mut self.0.lock().unwrap().events;
         if events.failures.len() < MAX_EVENTS {
             events.failures.push(failure);
+        }
+    }
+
+    /// An access the gate allowed (what `tool invoke --trace` and policy
+    /// learning show); each path once.
+    pub fn allow(&self, kind: &'static str, resource: &str, access: &'static str) {
+        let recorded = &mut *self.0.lock().unwrap();
+        if let Some(&i) = recorded.accessed.get(resource) {
+            let known = &mut recorded.events.accesses[i].access;
+            if !known.contains(&access) {
+                known.push(access);
+            }
+            return;
+        }
+        if recorded.events.accesses.len() < MAX_EVENTS {
+            recorded.accessed.insert(resource.to_string(), recorded.events.accesses.len());
+            recorded.events.accesses.push(Access { kind, resource: resource.into(), access: vec![access] });
         }
     }
 
@@ -205,5 +235,18 @@ mod tests {
             record.egress("udp", &format!("h{i}"), 53, false);
         }
         assert_eq!(record.take().egress.len(), MAX_EVENTS);
+    }
+
+    #[test]
+    fn accesses_are_kept_once_per_path() {
+        let record = Record::default();
+        record.allow("storage", "/data/a", "read");
+        record.allow("storage", "/data/a", "read");
+        record.allow("storage", "/data/a", "write");
+        record.allow("storage", "/data/b", "see");
+        let accesses = record.take().accesses;
+        assert_eq!(accesses.len(), 2);
+        assert_eq!(accesses[0].access, vec!["read", "write"]);
+        assert_eq!(accesses[1].resource, "/data/b");
     }
 }

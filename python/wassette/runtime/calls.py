@@ -53,6 +53,10 @@ class CallResult(NamedTuple):
     # Where allowed network accesses went: {transport, host, port,
     # connections, sent, received} (bytes: None for raw sockets).
     egress: Sequence[dict[str, Any]] = ()
+    # Paths the storage gate let the guest reach: {kind, resource, access: [...]}.
+    accesses: Sequence[dict[str, Any]] = ()
+    # The instance's linear memory at the end (its peak), bytes.
+    memory_bytes: int = 0
 
     @property
     def is_error(self) -> bool:
@@ -91,6 +95,8 @@ class CallResult(NamedTuple):
             failures=json.loads(outcome.failures_json) if outcome.failures_json != "[]" else [],
             duration_ms=outcome.duration_ms,
             egress=json.loads(outcome.egress_json) if outcome.egress_json != "[]" else [],
+            accesses=json.loads(outcome.accesses_json) if outcome.accesses_json != "[]" else [],
+            memory_bytes=outcome.memory_bytes,
         )
 
 

@@ -80,6 +80,7 @@ impl GatedFs<'_> {
         {
             return Err(self.refuse(&lexical, &resolved, need, r));
         }
+        self.gate.record.allow("storage", &resolved.display().to_string(), need.word());
         Ok(resolved)
     }
 

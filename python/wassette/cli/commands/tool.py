@@ -25,6 +25,12 @@ def add(sub: Any, p: Parents) -> None:
     invoke.add_argument(
         "--args", default="{}", metavar="JSON", help="arguments as a JSON object, e.g. '{\"a\": 1}'"
     )
+    invoke.add_argument(
+        "--trace",
+        action="store_true",
+        help="also show what the call reached and what the sandbox refused (on stderr): paths, "
+        "hosts with bytes, environment offered, memory, time",
+    )
     invoke.set_defaults(handler=cmd_invoke)
 
 
@@ -49,7 +55,10 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         raise WassetteError(f"--args is not valid JSON: {e}") from None
     if not isinstance(arguments, dict):
         raise WassetteError("--args must be a JSON object, e.g. '{\"a\": 1}'")
-    result = runtime(args).call_tool(args.name, arguments)
+    rt = runtime(args)
+    result = rt.call_tool(args.name, arguments)
+    if args.trace:
+        print(trace(rt, result), file=sys.stderr)
     for label, data, dropped in (
         ("stdout", result.stdout, result.stdout_dropped),
         ("stderr", result.stderr, result.stderr_dropped),
@@ -65,3 +74,36 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         print(f"error: {result.message()}", file=sys.stderr)
         return 1
     return 0
+
+
+def trace(rt: Any, result: Any) -> str:
+    """What one call reached and was refused, for a person reading it (and
+    for the least policy it needs)."""
+    lines = [
+        f"trace of {result.tool.name} ({result.tool.component_id}): {result.status}, "
+        f"{result.duration_ms:.1f} ms, memory {result.memory_bytes / 2**20:.1f} MiB"
+    ]
+    for a in result.accesses:
+        lines.append(f"  allowed  storage  {'+'.join(a['access']):<10} {a['resource']}")
+    for e in result.egress:
+        size = (
+            f"{e['connections']} connection(s), {e['sent']} B out, {e['received']} B in"
+            if e.get("sent") is not None
+            else f"{e['connections']} connection(s)"
+        )
+        lines.append(f"  allowed  network  {e['transport']:<10} {e['host']}:{e['port']}  {size}")
+    # The names only: values (secrets among them) never go to a terminal.
+    offered = sorted(str(pair[0]) for pair in rt.effective_policy(result.tool.component_id).get("env", []))
+    if offered:
+        lines.append(f"  offered  env      {', '.join(offered)}")
+    for d in result.denials:
+        lines.append(
+            f"  DENIED   {d.get('kind', ''):<8} {d.get('access', ''):<10} {d.get('resource', '')}: {d.get('reason', '')}"
+        )
+    for f in result.failures:
+        lines.append(
+            f"  failed   {f.get('kind', ''):<8} {f.get('access', ''):<10} {f.get('resource', '')}: {f.get('reason', '')}"
+        )
+    if len(lines) == 1:
+        lines.append("  (no file, network or environment access: the sandbox had nothing to decide)")
+    return "\n".join(lines)
