@@ -331,3 +331,28 @@ def all_serving(server: HttpServer, count: int = 2) -> None:
     while f"{count} workers serving" not in server.log.read_text():
         assert server.proc.poll() is None and time.monotonic() < deadline, server.log.read_text()
         time.sleep(0.05)
+
+
+@contextmanager
+def static_web(body: bytes) -> Iterator[int]:
+    """A loopback HTTP server answering every GET with `body`; gives its port."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    web = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        yield web.server_address[1]
+    finally:
+        web.shutdown()
+        web.server_close()

@@ -5,13 +5,11 @@ the call, never a value of the environment."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from pathlib import Path
-from typing import Any
 
 from homes import Cli
+from servers import static_web
 
 
 def test_trace_shows_what_a_call_reached_and_was_refused(
@@ -44,21 +42,7 @@ def test_trace_shows_what_a_call_reached_and_was_refused(
 
 def test_trace_shows_hosts_with_bytes(env: dict[str, str], components: dict[str, Path]) -> None:
     body = b"y" * 3000
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=web.serve_forever, daemon=True).start()
-    port = web.server_address[1]
-    try:
+    with static_web(body) as port:
         cli = Cli(env)
         assert cli("component", "load", components["http-probe"].as_uri()).returncode == 0
         assert cli("permission", "grant", "network", "http-probe", f"http://127.0.0.1:{port}").returncode == 0
@@ -70,5 +54,3 @@ def test_trace_shows_hosts_with_bytes(env: dict[str, str], components: dict[str,
         assert words[2:4] == ["http", f"127.0.0.1:{port}"] and "1 connection(s)," in line
         received = int(line.split(" B out, ")[1].split(" B in")[0])
         assert received > len(body)
-    finally:
-        web.shutdown()

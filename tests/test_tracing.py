@@ -5,6 +5,7 @@ the caller's trace named by `traceparent` (header, or 2026-07-28 `_meta`)."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
@@ -18,7 +19,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from homes import Cli
-from servers import RAW_HEADERS, RawSession, http_server
+from servers import RAW_HEADERS, RawSession, http_server, static_web
 from test_http_protocol import ENVELOPE, MODERN
 
 
@@ -257,20 +258,8 @@ def test_a_calls_span_says_where_its_network_accesses_went(
     connections, bytes each way) and the byte totals; Prometheus counts
     the same bytes."""
     body = b"x" * 5000
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    web = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=web.serve_forever, daemon=True).start()
-    port = web.server_address[1]
+    stack = contextlib.ExitStack()
+    port = stack.enter_context(static_web(body))
     cli = Cli(env)
     assert cli("component", "load", components["http-probe"].as_uri()).returncode == 0
     assert cli("permission", "grant", "network", "http-probe", f"http://127.0.0.1:{port}").returncode == 0
@@ -312,7 +301,7 @@ def test_a_calls_span_says_where_its_network_accesses_went(
             )
             assert float(line.rsplit(" ", 1)[1]) == egress["wassette.egress.received_bytes"]
     finally:
-        web.shutdown()
+        stack.close()
 
 
 def test_metrics_are_pushed_by_otlp_too(
