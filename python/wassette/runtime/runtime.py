@@ -357,13 +357,22 @@ class Runtime:
         observers = tuple(self.observers)
         if not observers and slots is None:
             return ToolCall(tool, pending, None, self._ended)
-        handles = [_observed(observer.started, tool) for observer in observers]
+        handles: list[object] = []
+        for observer in observers:
+            try:
+                handles.append(observer.started(tool))
+            except Exception:  # an observer's failure is logged, never the call's
+                log.exception("a call observer failed")
+                handles.append(None)
 
         def ended(result: CallResult) -> None:
             if slots is not None:
                 slots.leave()
             for observer, handle in zip(observers, handles, strict=True):
-                _observed(observer.ended, result, handle)
+                try:
+                    observer.ended(result, handle)
+                except Exception:
+                    log.exception("a call observer failed")
             self._ended(result)
 
         return ToolCall(tool, pending, None, ended)
@@ -418,13 +427,3 @@ class Runtime:
         with self._lock:
             self._catalog = naming.build({cid: m.exports for cid, m in self._metadata.items()}, BUILTIN_NAMES)
             self._targets = {}
-
-
-def _observed(tell: Any, *args: Any) -> object:
-    """Tells an observer (metrics, tracing); its failure is logged, never
-    the call's."""
-    try:
-        return tell(*args)
-    except Exception:
-        log.exception("a call observer failed")
-        return None

@@ -58,8 +58,17 @@ class OtlpMetrics:
         self.provider = MeterProvider(resource=resource, metric_readers=[reader])
         meter = self.provider.get_meter("wassette", __version__)
         self.lock = threading.Lock()
-        # metric -> attributes (sorted pairs) -> value
-        self.counts: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(dict)
+        # metric -> its attributes' names, and -> their values (a tuple in that order) -> count
+        self.labels: dict[str, tuple[str, ...]] = {
+            "wassette.tool.calls": ("tenant", "component", "tool", "outcome"),
+            "wassette.tool.call.time": ("tenant", "component"),
+            "wassette.denials": ("tenant", "component", "kind"),
+            "wassette.egress": ("tenant", "component", "direction"),
+        }
+        self.labels.update(
+            {metric.replace("_", "."): ("tenant", *labels) for metric, _, labels in EVENT_METRICS.values()}
+        )
+        self.counts: dict[str, dict[tuple[str, ...], float]] = {metric: {} for metric in self.labels}
         self.running: dict[str, int] = defaultdict(int)  # tenant -> calls in flight
         for name, unit, text in (
             ("wassette.tool.calls", "{call}", "Tool calls the engine ran"),
@@ -78,8 +87,9 @@ class OtlpMetrics:
         listen(self.event)
         self.observe(runtime)
 
-    def add(self, metric: str, value: float, **attributes: str) -> None:
-        key = tuple(sorted(attributes.items()))
+    def add(self, metric: str, value: float, key: tuple[str, ...]) -> None:
+        """Adds to the count of `metric` for these attribute values (in the
+        order of `labels[metric]`)."""
         with self.lock:
             values = self.counts[metric]
             values[key] = values.get(key, 0) + value
@@ -87,10 +97,12 @@ class OtlpMetrics:
     def _reader(self, metric: str) -> Any:
         from opentelemetry.metrics import Observation
 
+        names = self.labels[metric]
+
         def read(options: Any) -> Any:
             with self.lock:
                 found = list(self.counts[metric].items())
-            return [Observation(value, dict(key)) for key, value in found]
+            return [Observation(value, dict(zip(names, key, strict=True))) for key, value in found]
 
         return read
 
@@ -108,7 +120,7 @@ class OtlpMetrics:
         found = self.event_names.get(name)
         if found is not None:
             metric, names = found
-            self.add(metric, 1, tenant=labels.get("tenant", ""), **{k: labels.get(k, "") for k in names})
+            self.add(metric, 1, (labels.get("tenant", ""), *(labels.get(k, "") for k in names)))
 
     def shutdown(self) -> None:
         """Pushes what is still unsent (the server stops)."""
@@ -132,30 +144,11 @@ class _Calls:
         with m.lock:
             m.running[tenant] -= 1
         component = result.tool.component_id
-        m.add(
-            "wassette.tool.calls",
-            1,
-            tenant=tenant,
-            component=component,
-            tool=result.tool.name,
-            outcome=result.status,
-        )
-        m.add("wassette.tool.call.time", result.duration_ms / 1000, tenant=tenant, component=component)
+        m.add("wassette.tool.calls", 1, (tenant, component, result.tool.name, result.status))
+        m.add("wassette.tool.call.time", result.duration_ms / 1000, (tenant, component))
         for denial in result.denials:
-            m.add(
-                "wassette.denials",
-                1,
-                tenant=tenant,
-                component=component,
-                kind=str(denial.get("kind", "other")),
-            )
+            m.add("wassette.denials", 1, (tenant, component, str(denial.get("kind", "other"))))
         for egress in result.egress:
             for direction in ("sent", "received"):
                 if egress.get(direction):
-                    m.add(
-                        "wassette.egress",
-                        egress[direction],
-                        tenant=tenant,
-                        component=component,
-                        direction=direction,
-                    )
+                    m.add("wassette.egress", egress[direction], (tenant, component, direction))

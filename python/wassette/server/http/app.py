@@ -261,7 +261,7 @@ class App:
             return contextlib.nullcontext()
         headers = header_map(scope)
         carrier = {
-            k.decode("latin-1"): v.decode("latin-1") for k, v in headers.items() if k in _TRACE_HEADERS
+            name.decode(): headers[name].decode("latin-1") for name in _TRACE_HEADERS if name in headers
         }
         named = "traceparent" in carrier or b"traceparent" in body
         if not named and not tracing.keeps_root():
