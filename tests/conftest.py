@@ -52,6 +52,12 @@ def components() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def toolchain() -> Any:
+    """The fixtures' build tools (where jco, componentize-py, wasm-tools are)."""
+    return _load_build_module().Toolchain()
+
+
+@pytest.fixture(scope="session")
 def examples() -> dict[str, Path]:
     """Every example in examples/, built (or taken from the cache) in one go."""
     mod = _load_build_module()

@@ -5,7 +5,6 @@ component test`, loads, and answers a call — the README's steps."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -19,18 +18,8 @@ import pytest
 
 from homes import DEV_CACHE, Cli
 
-REPO = Path(__file__).resolve().parent.parent
 
-
-def _toolchain() -> Any:
-    spec = importlib.util.spec_from_file_location("fixtures_build_new", REPO / "tests/components/build.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.Toolchain()
-
-
-def build_env(env: dict[str, str]) -> dict[str, str]:
+def build_env(env: dict[str, str], toolchain: Any) -> dict[str, str]:
     """The tools a user installs, found as the fixtures' build finds them:
     componentize-py next to this Python, jco from the npm toolchain, cargo on
     PATH (its target directory kept in the dev cache between runs)."""
@@ -38,7 +27,7 @@ def build_env(env: dict[str, str]) -> dict[str, str]:
     return {
         **env,
         "PATH": f"{scripts}:{os.environ.get('PATH', '')}",
-        "JCO": str(_toolchain().jco),
+        "JCO": str(toolchain.jco),
         "CARGO_TARGET_DIR": str(DEV_CACHE / "new-rust-target"),
         "CARGO_HOME": os.environ.get("CARGO_HOME", str(Path.home() / ".cargo")),
         "RUSTUP_HOME": os.environ.get("RUSTUP_HOME", str(Path.home() / ".rustup")),
@@ -47,7 +36,7 @@ def build_env(env: dict[str, str]) -> dict[str, str]:
 
 @pytest.mark.parametrize("language", ["rust", "python", "javascript"])
 def test_a_new_project_builds_passes_its_cases_and_serves(
-    language: str, env: dict[str, str], tmp_path: Path
+    language: str, env: dict[str, str], tmp_path: Path, toolchain: Any
 ) -> None:
     cli = Cli(env)
     name = f"greeter-{language[:2]}"
@@ -61,7 +50,12 @@ def test_a_new_project_builds_passes_its_cases_and_serves(
     assert f"world {name}" in (project / "wit/world.wit").read_text()
     started = time.monotonic()
     built = subprocess.run(
-        ["bash", "build.sh"], cwd=project, env=build_env(env), capture_output=True, text=True, timeout=900
+        ["bash", "build.sh"],
+        cwd=project,
+        env=build_env(env, toolchain),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     wasm = project / f"{name}.wasm"
@@ -95,7 +89,9 @@ def test_what_new_refuses(env: dict[str, str], tmp_path: Path) -> None:
     assert not (tmp_path / "bad").exists()
 
 
-def test_dev_rebuilds_and_reloads_into_a_running_server(env: dict[str, str], tmp_path: Path) -> None:
+def test_dev_rebuilds_and_reloads_into_a_running_server(
+    env: dict[str, str], tmp_path: Path, toolchain: Any
+) -> None:
     """`wassette dev` builds and loads a project; a saved change is built and
     served by the running server from its next call; a change that does not
     build leaves the last good one serving; Ctrl-C stops it."""
@@ -124,7 +120,7 @@ def test_dev_rebuilds_and_reloads_into_a_running_server(env: dict[str, str], tmp
     ):
         dev = subprocess.Popen(
             [sys.executable, "-m", "wassette", "dev", str(project), "--interval", "0.2"],
-            env=build_env(env),
+            env=build_env(env, toolchain),
             stdout=sink,
             stderr=sink,
         )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from wassette.runtime import policy as policy_mod
 from wassette.runtime.errors import WassetteError
 from wassette.runtime.policy import Policy, PolicyError
+from wassette.runtime.quotas import check_install
 from wassette.runtime.store import Metadata, valid_id
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ def install(runtime: Runtime, package: Package, options: InstallOptions, say: Pr
     with runtime.changing():
         runtime.store.ensure()
         with runtime.store.locked():
-            runtime.check_quota(cid, compiled.sha256)
+            check_install(runtime, cid, compiled.sha256)
             replaced = runtime.store.exists(cid)
             meta = runtime.store.install(
                 cid,

@@ -27,9 +27,9 @@ from wassette.runtime.errors import UnknownComponentError, UnknownToolError, Was
 from wassette.runtime.naming import Catalog, Tool
 from wassette.runtime.permissions import Permissions
 from wassette.runtime.policy import PolicyError
+from wassette.runtime.quotas import CallSlots
 from wassette.runtime.secrets import SecretStore
 from wassette.runtime.store import ComponentStore, Metadata, valid_id
-from wassette.runtime.tenants import CallSlots, QuotaExceeded
 
 if TYPE_CHECKING:
     # Installing is imported when a load needs it: serving does not (a
@@ -198,37 +198,6 @@ class Runtime:
         """Held while the set of components changes."""
         with self._lock:
             yield
-
-    def check_quota(self, cid: str, sha256: str) -> None:
-        """Before installing `cid` (this wasm) under the store's lock: the
-        tenant's components and compiled-cache bytes stay within its quota.
-        Raises QuotaExceeded (audited)."""
-        quota = self.settings.quota
-        if not quota.components and not quota.compiled_cache_bytes:
-            return
-        # The directory, not this runtime's view: another process (or
-        # replica, through the shared state) may have installed since.
-        ids = set(self.store.ids())
-        others = ids - {cid}
-        if quota.components and cid not in ids and len(others) >= quota.components:
-            self._over(
-                "components", cid, f"{len(others)} components installed, its quota is {quota.components}"
-            )
-        if quota.compiled_cache_bytes:
-            metas = (self.store.metadata(i) or self._metadata.get(i) for i in others)
-            digests = {m.sha256 for m in metas if m is not None} | {sha256}
-            used = sum(self.compiler.artifact_bytes(d) for d in digests)
-            if used > quota.compiled_cache_bytes:
-                self._over(
-                    "compiled_cache_bytes",
-                    cid,
-                    f"its compiled components would take {used} bytes, its quota is {quota.compiled_cache_bytes}",
-                )
-
-    def _over(self, quota: str, cid: str, detail: str) -> None:
-        self.audit.record("over_quota", component=cid, quota=quota)
-        who = f"tenant {self.settings.tenant}" if self.settings.tenant else "this server"
-        raise QuotaExceeded(f"over quota ({quota}): {who} has {detail}; unload a component first")
 
     def installed(self, meta: Metadata, compiled: _engine.Component) -> None:
         """Takes note of a component just installed (under `changing`)."""

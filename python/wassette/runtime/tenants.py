@@ -14,7 +14,6 @@ their quotas, and moves a runtime's settings onto one tenant's state.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -28,39 +27,6 @@ if TYPE_CHECKING:
 # on a case-insensitive file system, nor one tenant on another.
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 QUOTA_KEYS = ("components", "concurrent_calls", "calls_per_minute", "compiled_cache_bytes")
-
-
-class QuotaExceeded(WassetteError):
-    """A tenant asked for more than its quota allows."""
-
-
-class CallSlots:
-    """A tenant's calls running at once, at most `limit` in this process
-    (each worker of a set counts its own: see docs/tenants.md)."""
-
-    def __init__(self, limit: int, tenant: str | None) -> None:
-        self.limit = limit
-        self.tenant = tenant
-        self._running = 0
-        self._lock = threading.Lock()
-
-    def enter(self) -> bool:
-        with self._lock:
-            if self._running >= self.limit:
-                return False
-            self._running += 1
-            return True
-
-    def leave(self) -> None:
-        with self._lock:
-            self._running -= 1
-
-    def refusal(self) -> str:
-        who = f"tenant {self.tenant}" if self.tenant else "this server"
-        return (
-            f"{who} already runs {self.limit} tool calls at once (quota concurrent_calls = {self.limit}); "
-            "retry when one has ended"
-        )
 
 
 def valid_tenant(name: object) -> bool:

@@ -5,7 +5,6 @@ revision), or the legacy SSE transport at /sse, plus /health, /ready and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import logging
@@ -40,14 +39,13 @@ from wassette.server.http.sessions import EXPIRY_INTERVAL_S
 from wassette.server.http.sockets import bind_socket
 from wassette.server.http.supervisor import WorkerSpec
 from wassette.server.http.tenants import Served, Tenants
+from wassette.server.http.traced import traced
 from wassette.server.http.wire import Receive, Scope, Send, header_map, respond
 
 if TYPE_CHECKING:
     from wassette.server.http.worker import WorkerLink
 
 log = logging.getLogger("wassette.http")
-
-_TRACE_HEADERS = (b"traceparent", b"tracestate")
 
 
 class App:
@@ -220,14 +218,14 @@ class App:
         call under a concurrency quota, in its lane."""
         lane = self.admission.lane_of(scope)
         if lane is None:
-            with self._traced(scope, body):
+            with traced(self.tracing, scope, body):
                 await serve
             return
         async with self.admission.entered(lane, send) as admitted:
             if not admitted:
                 serve.close()  # never awaited: refused
                 return
-            with self._traced(scope, body):
+            with traced(self.tracing, scope, body):
                 await serve
 
     @staticmethod
@@ -251,35 +249,6 @@ class App:
                 return
         text, content_type = await asyncio.to_thread(self.metrics.exposition)
         await respond(send, 200, text, [], content_type.encode())
-
-    def _traced(self, scope: Scope, body: bytes) -> contextlib.AbstractContextManager[Any]:
-        """With tracing on: the span of this request (a POST of one message),
-        in the caller's trace when it names one (`traceparent`: the header, or
-        the message's `_meta`)."""
-        tracing = self.tracing
-        if tracing is None or scope["method"] != "POST":
-            return contextlib.nullcontext()
-        headers = header_map(scope)
-        carrier = {
-            name.decode(): headers[name].decode("latin-1") for name in _TRACE_HEADERS if name in headers
-        }
-        named = "traceparent" in carrier or b"traceparent" in body
-        if not named and not tracing.keeps_root():
-            return tracing.unsampled()  # decided before any span is made (tracing.py)
-        try:
-            message = json.loads(body)
-        except ValueError:
-            message = None
-        method = message.get("method") if isinstance(message, dict) else None
-        params = message.get("params") if isinstance(message, dict) else None
-        meta = params.get("_meta") if isinstance(params, dict) else None
-        if (
-            "traceparent" not in carrier
-            and isinstance(meta, dict)
-            and isinstance(meta.get("traceparent"), str)
-        ):
-            carrier = {k: meta[k] for k in ("traceparent", "tracestate") if isinstance(meta.get(k), str)}
-        return tracing.request(method if isinstance(method, str) else "batch", carrier, "http")
 
     async def _audit(self, scope: Scope, send: Send, served: Served) -> None:
         """`GET /audit?limit=N&component=ID&event=KIND`: the newest records, oldest first."""
