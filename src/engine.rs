@@ -43,8 +43,14 @@ pub struct Compiled {
     pub sha256: String,
     pub pre: InstancePre<Host>,
     pub funcs: Vec<ExportFunc>,
+    /// Functions of imported interfaces the host does not provide, as
+    /// (interface, function): what another loaded component may satisfy.
+    pub imports: Vec<(String, String)>,
     /// Whether this load came from the artifact cache.
     pub from_cache: bool,
+    /// Whether it imports `wassette:mcp/host`'s questions (elicit,
+    /// sample): its calls may wait for the client.
+    pub asks_client: bool,
 }
 
 /// How instance memory is allocated.
@@ -108,6 +114,7 @@ impl EngineCore {
         crate::gates::net::add_to_linker(&mut linker)?;
         linker.allow_shadowing(false);
         crate::gates::config::add_to_linker(&mut linker)?;
+        crate::gates::mcp::add_to_linker(&mut linker)?;
 
         let mut h = ShaHasher(Sha256::new());
         CACHE_FORMAT.hash(&mut h);
@@ -168,11 +175,12 @@ impl EngineCore {
 
     fn finish(&self, sha256: String, component: Component, from_cache: bool) -> Result<Compiled, Error> {
         let mut linker = self.linker.clone();
-        stub_unknown_imports(&mut linker, &self.engine, &component)
+        let imports = crate::imports::stub_unknown_imports(&mut linker, &self.engine, &component)
             .map_err(|e| Error::InvalidComponent(error_text(&e)))?;
         let pre = linker.instantiate_pre(&component).map_err(|e| Error::InvalidComponent(error_text(&e)))?;
         let funcs = export_funcs(&self.engine, &component);
-        Ok(Compiled { sha256, pre, funcs, from_cache })
+        let asks_client = crate::gates::mcp::asks_client(&self.engine, &component);
+        Ok(Compiled { sha256, pre, funcs, imports, from_cache, asks_client })
     }
 
     fn cache_paths(&self, sha256: &str) -> Option<(PathBuf, PathBuf)> {
@@ -273,64 +281,6 @@ fn pooling_config(pagemap_scan: bool) -> PoolingAllocationConfig {
 /// yes when that cannot be read. Swap turned on later is not seen.
 fn swap_active() -> bool {
     fs::read_to_string("/proc/swaps").map_or(true, |s| s.lines().skip(1).any(|l| !l.trim().is_empty()))
-}
-
-/// WASI interfaces the linker provides (any 0.2.x version links to them).
-const PROVIDED: [&str; 7] =
-    ["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/", "wasi:http/"];
-
-fn provided(import: &str) -> bool {
-    (PROVIDED.iter().any(|p| import.starts_with(p)) && import.contains("@0.2."))
-        || import == crate::gates::config::INTERFACE
-}
-
-/// Imports we do not provide trap when called instead of failing the load: a
-/// tool that never touches them still works. (Wasmtime's own
-/// `define_unknown_imports_as_traps` would also shadow WASI instances that
-/// only match by semver, e.g. `wasi:io/streams@0.2.12`.)
-fn stub_unknown_imports(linker: &mut Linker<Host>, engine: &Engine, component: &Component) -> wasmtime::Result<()> {
-    use wasmtime::component::ResourceType;
-    use wasmtime::component::types::ComponentItem;
-
-    fn stub(
-        inst: &mut wasmtime::component::LinkerInstance<'_, Host>,
-        name: &str,
-        item: &ComponentItem,
-        path: &str,
-        engine: &Engine,
-    ) -> wasmtime::Result<()> {
-        match item {
-            ComponentItem::ComponentFunc(_) => {
-                let full = if path.is_empty() { name.to_string() } else { format!("{path}#{name}") };
-                inst.func_new(name, move |_, _, _, _| {
-                    wasmtime::bail!("the component called `{full}`, which this host does not provide")
-                })?;
-            }
-            ComponentItem::Resource(_) => {
-                inst.resource(name, ResourceType::host::<()>(), |_, _| Ok(()))?;
-            }
-            ComponentItem::ComponentInstance(ty) => {
-                let mut child = inst.instance(name)?;
-                for (export, ext) in ty.exports(engine) {
-                    stub(&mut child, export, &ext.ty, name, engine)?;
-                }
-            }
-            ComponentItem::Component(_) | ComponentItem::Module(_) => {
-                wasmtime::bail!("the component imports `{name}`, a component or module, which cannot be provided")
-            }
-            ComponentItem::CoreFunc(_) | ComponentItem::Type(_) => {}
-        }
-        Ok(())
-    }
-
-    let ty = component.component_type();
-    let mut root = linker.root();
-    for (name, ext) in ty.imports(engine) {
-        if !provided(name) {
-            stub(&mut root, name, &ext.ty, "", engine)?;
-        }
-    }
-    Ok(())
 }
 
 /// The hex SHA-256 of a file's content, read through the given handle.

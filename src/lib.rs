@@ -9,9 +9,12 @@ mod engine;
 mod error;
 mod exports;
 mod gates;
+mod imports;
+mod link;
 mod policy;
 mod sandbox;
 mod schema;
+mod stop;
 mod ticker;
 mod values;
 
@@ -141,6 +144,20 @@ impl Component {
         self.inner.funcs.iter().map(|f| (f.interface.clone(), f.name.clone())).collect()
     }
 
+    /// Whether the component imports `wassette:mcp/host`'s questions to
+    /// the client (elicit, sample): its calls may wait for an answer, so
+    /// they must run where waiting blocks nothing else.
+    #[getter]
+    fn asks_client(&self) -> bool {
+        self.inner.asks_client
+    }
+
+    /// Functions of imported interfaces the host does not provide, as
+    /// `(interface, function)` pairs: what `start`'s `links` may satisfy.
+    fn imports(&self) -> Vec<(String, String)> {
+        self.inner.imports.clone()
+    }
+
     /// JSON list describing every export: interface, function, description,
     /// input_schema, output_schema, unsupported. `wasm` supplies WIT docs.
     fn describe(&self, py: Python<'_>, wasm: &[u8]) -> PyResult<String> {
@@ -152,7 +169,19 @@ impl Component {
     /// A call of an export with JSON arguments under an effective policy
     /// (JSON), not run yet: `PendingCall.run_for` runs a slice of it on one
     /// thread and `finish` the rest (or all of it), on any other.
-    #[pyo3(signature = (interface, function, args_json, policy_json="{}", cancel=None))]
+    ///
+    /// `links`: what the imports of other components' interfaces are linked
+    /// to, as `(interface, component id, component, its effective policy
+    /// JSON)`; with no component, the last item says why the interface is
+    /// not linked. Each call of a linked import runs in a new sandbox of
+    /// that component, under its own policy; the callee's imports resolve
+    /// against the same links.
+    /// `host`: called as `host(kind, payload_json)` for each of the guest's
+    /// `wassette:mcp/host` calls (progress, log, elicit, sample), on the
+    /// thread running the call; for elicit and sample it returns the
+    /// answer's JSON (an exception: the guest gets its message as the error).
+    #[pyo3(signature = (interface, function, args_json, policy_json="{}", cancel=None, links=None, host=None))]
+    #[allow(clippy::too_many_arguments)]
     fn start(
         &self,
         py: Python<'_>,
@@ -161,6 +190,8 @@ impl Component {
         args_json: &str,
         policy_json: &str,
         cancel: Option<&CancelToken>,
+        links: Option<Vec<LinkEntry>>,
+        host: Option<Py<PyAny>>,
     ) -> PyResult<PendingCall> {
         let func = self
             .inner
@@ -174,6 +205,19 @@ impl Component {
                 })
             })?;
         let policy = EffectivePolicy::parse(policy_json).map_err(Error::InvalidPolicy)?;
+        let mut table = link::Links::new();
+        for (name, id, component, text) in links.unwrap_or_default() {
+            let target = match component {
+                Some(c) => link::Target::Linked(Box::new(link::Callee {
+                    policy: EffectivePolicy::parse(&text)
+                        .map_err(|e| Error::InvalidPolicy(format!("linked component {id}: {e}")))?,
+                    id,
+                    compiled: c.get().inner.clone(),
+                })),
+                None => link::Target::Unlinked(text),
+            };
+            table.insert(name, target);
+        }
         let args: serde_json::Value = py
             .detach(|| serde_json::from_str(args_json))
             .map_err(|e| Error::InvalidArguments(format!("arguments are not valid JSON: {e}")))?;
@@ -184,10 +228,27 @@ impl Component {
             args,
             policy,
             cancel: cancel.map(|c| c.inner.clone()),
+            links: table,
+            mcp: host.map(python_callback),
         };
         Ok(PendingCall { inner: Mutex::new(call::Pending::new(spec)) })
     }
 }
+
+/// A Python callable as the engine's `wassette:mcp/host` callback.
+fn python_callback(f: Py<PyAny>) -> crate::gates::mcp::Callback {
+    std::sync::Arc::new(move |kind: &str, payload: &str| {
+        Python::attach(|py| match f.call1(py, (kind, payload)) {
+            Ok(answer) if answer.is_none(py) => Ok(None),
+            Ok(answer) => answer.extract::<String>(py).map(Some).map_err(|e| e.to_string()),
+            Err(e) => Err(e.value(py).to_string()),
+        })
+    })
+}
+
+/// One entry of `Component.start`'s `links`: (interface, component id,
+/// component or None, its effective policy JSON or why it is not linked).
+type LinkEntry = (String, String, Option<Py<Component>>, String);
 
 /// A call started by `Component.start`, run a slice at a time.
 #[pyclass(frozen, module = "wassette._engine")]
@@ -223,7 +284,7 @@ impl PendingCall {
 /// Stops a running call when cancelled (from any thread).
 #[pyclass(frozen, module = "wassette._engine")]
 struct CancelToken {
-    inner: Arc<call::Cancel>,
+    inner: Arc<stop::Cancel>,
 }
 
 #[pymethods]
@@ -296,6 +357,13 @@ struct CallOutcome {
     /// The instance's linear memory at the end of the call (its peak), bytes.
     memory_bytes: u64,
     duration_ms: f64,
+    /// JSON list of the calls of linked imports: {component (the callee's
+    /// id), interface, function, depth, status, error, denials, failures,
+    /// egress, accesses, memory_bytes, duration_ms}.
+    linked_json: String,
+    /// JSON of the egress budget the call exceeded (status QUOTA_EXCEEDED):
+    /// {limit (the policy field), value, per, counts, message}; else None.
+    quota_json: Option<String>,
 }
 
 impl CallOutcome {
@@ -315,6 +383,8 @@ impl CallOutcome {
             accesses_json: serde_json::to_string(&o.accesses).unwrap_or_else(|_| "[]".into()),
             memory_bytes: o.memory_bytes,
             duration_ms: o.duration.as_secs_f64() * 1000.0,
+            linked_json: serde_json::to_string(&o.linked).unwrap_or_else(|_| "[]".into()),
+            quota_json: o.quota.and_then(|q| serde_json::to_string(&q).ok()),
         }
     }
 }

@@ -27,6 +27,36 @@ pub struct EffectivePolicy {
     /// Bytes of guest stdout / stderr kept; the rest is counted and dropped.
     pub stdout_limit_bytes: Option<usize>,
     pub stderr_limit_bytes: Option<usize>,
+    /// What this call's network egress may use (`gates::quota`); empty: no
+    /// limit. The runtime computes them per call: per-call limits as the
+    /// policy states them, per-minute limits as what is left of the window.
+    pub egress_limits: Vec<EgressLimit>,
+}
+
+/// One egress budget of a call.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EgressLimit {
+    /// What it counts: `sent` or `received` bytes, `bytes` (both ways), or
+    /// `requests` (HTTP requests, TCP connections, UDP datagram sends).
+    pub counts: Counts,
+    /// How much of it this call may use.
+    pub max: u64,
+    /// The limit as the policy states it, and over what (`call`, `minute`),
+    /// for the message: "1048576 bytes received per call".
+    pub value: u64,
+    pub per: String,
+    /// The policy field that set it, e.g. `network.limits.bytes_received_per_call`.
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Counts {
+    Sent,
+    Received,
+    Bytes,
+    Requests,
 }
 
 /// Storage rules over absolute host paths. The guest sees granted paths at

@@ -19,6 +19,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 use crate::gates::Record;
 use crate::gates::fs::{self, FsGate};
 use crate::gates::net::NetGate;
+use crate::link::Scope;
 use crate::policy::{DEFAULT_OUTPUT_LIMIT, EffectivePolicy};
 
 /// A bounded capture of a guest output stream: bytes past the limit are
@@ -179,6 +180,10 @@ pub struct Host {
     /// What `wasi:config/store` serves: the granted variables, as the
     /// environment.
     pub config: Vec<(String, String)>,
+    /// What imports of other components' interfaces resolve to (`link.rs`).
+    pub links: Option<Scope>,
+    /// Where `wassette:mcp/host` calls go (`gates/mcp.rs`).
+    pub mcp: crate::gates::mcp::McpHost,
 }
 
 impl WasiView for Host {
@@ -203,7 +208,7 @@ impl Host {
         b.stdout(stdout.clone()).stderr(stderr.clone());
         b.envs(&policy.env);
         let fs = fs::configure(&mut b, &policy.storage, &record)?;
-        let net = NetGate::new(&policy.network, &record, tls)?;
+        let net = NetGate::new(&policy.network, &policy.egress_limits, &record, tls)?;
         net.configure(&mut b);
 
         Ok(Host {
@@ -217,6 +222,8 @@ impl Host {
             stderr,
             record,
             config: policy.env.clone(),
+            links: None,
+            mcp: Default::default(),
         })
     }
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.util
+import os
 import ssl
 import subprocess
 import threading
@@ -22,10 +23,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from homes import COMPILED_CACHE, DEV_CACHE, Cli, isolated_env
+from homes import COMPILED_CACHE, DEV_CACHE, NO_KEYRING, Cli, isolated_env
 from issuer import Issuer
 
 REPO = Path(__file__).resolve().parent.parent
+# In-process runtimes too: no test may put a secrets key in the developer's keyring.
+os.environ["PYTHON_KEYRING_BACKEND"] = NO_KEYRING
 
 
 def _load_build_module() -> ModuleType:

@@ -15,6 +15,7 @@ DEV_CACHE = Path(
 # Compiled-artifact cache shared by every test of every run: keyed by wasm hash
 # and engine fingerprint, so sharing it is safe.
 COMPILED_CACHE = DEV_CACHE / "compiled"
+NO_KEYRING = "keyring.backends.fail.Keyring"
 
 
 def isolated_env(home: Path) -> dict[str, str]:
@@ -29,6 +30,8 @@ def isolated_env(home: Path) -> dict[str, str]:
         "XDG_CACHE_HOME": str(home / "cache"),
         "WASSETTE_CACHE_DIR": str(COMPILED_CACHE),
         "PYTHONUNBUFFERED": "1",
+        # Never the developer's own keyring: the secrets key goes to a file in the home.
+        "PYTHON_KEYRING_BACKEND": NO_KEYRING,
     }
 
 

@@ -24,14 +24,29 @@ from mcp.shared.memory import create_client_server_memory_streams
 from mcp.shared.message import SessionMessage
 
 from wassette.runtime.runtime import Runtime
-from wassette.server.core import protocol
+from wassette.server.core import prompts, protocol
 from wassette.server.core.results import call_result, error_result, stderr_log, tools
 
 _LEVEL = "wassette.log_level"
 
 
 class _Server(Server[Any]):
-    """Advertises `tools.listChanged`, as ours does."""
+    """Advertises `tools.listChanged`, as ours does, and at 2026-07-28 the
+    tasks extension (which our server serves; the SDK's does not)."""
+
+    def get_capabilities(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+        *,
+        protocol_version: str | None = None,
+    ) -> types.ServerCapabilities:
+        if protocol_version in protocol.MODERN_VERSIONS:
+            extensions = {protocol.TASKS_EXTENSION: {}}
+        return super().get_capabilities(
+            notification_options, experimental_capabilities, extensions, protocol_version=protocol_version
+        )
 
     def create_initialization_options(
         self,
@@ -77,6 +92,19 @@ def sdk_server(runtime: Runtime) -> Server[Any]:
             connection.state[_LEVEL] = protocol.LEVELS[params.level]
         return types.EmptyResult()
 
+    async def list_prompts(ctx: Any, params: Any) -> types.ListPromptsResult:
+        return types.ListPromptsResult.model_validate(prompts.list_result())
+
+    async def get_prompt(ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        return types.GetPromptResult.model_validate(prompts.get_result(params.model_dump()))
+
+    async def no_resources(ctx: Any, params: Any) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=[])
+
+    async def completion(ctx: Any, params: types.CompleteRequestParams) -> types.CompleteResult:
+        done = prompts.complete(params.model_dump(), lambda: [c.id for c in runtime.components()])
+        return types.CompleteResult.model_validate(done)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MCPDeprecationWarning)
         return _Server(
@@ -86,6 +114,12 @@ def sdk_server(runtime: Runtime) -> Server[Any]:
             on_list_tools=list_tools,
             on_call_tool=call_tool,
             on_set_logging_level=set_level,
+            on_list_prompts=list_prompts,
+            on_get_prompt=get_prompt,
+            on_completion=completion,
+            # Declared as ours are (the tests' components offer none).
+            on_list_resources=no_resources,
+            on_subscribe_resource=lambda ctx, params: types.EmptyResult(),
             on_subscriptions_listen=ListenHandler(InMemorySubscriptionBus()),
         )
 

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,17 @@ pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parent.parent
 Cli = Any  # the `cli` fixture of conftest.py: runs `wassette ...` in a subprocess
 
-EXAMPLES = ("time-server-js", "get-weather-js", "fetch-js", "eval-py", "filesystem-py", "wordcount-c")
+EXAMPLES = (
+    "time-server-js",
+    "get-weather-js",
+    "fetch-js",
+    "eval-py",
+    "filesystem-py",
+    "wordcount-c",
+    "fetch-rs",
+    "filesystem-rs",
+    "gomodule-go",
+)
 GRANT = re.compile(r"to allow it, run: (wassette permission grant .+)$", re.MULTILINE)
 
 
@@ -138,39 +148,20 @@ async def test_time_server_js(env: dict[str, str], examples: dict[str, Path]) ->
 # --- get-weather-js: one environment variable and one host ---------------------------------------
 
 
-class FakeWeather:
-    """The two OpenWeather endpoints the example uses, on loopback."""
+class LoopbackApi:
+    """A small HTTP API on loopback: `answer(path)` gives (status, content
+    type, body) for each GET; the paths asked for are kept in order."""
 
-    KEY = "test-key-123"
-
-    def __init__(self) -> None:
-        requests: list[tuple[str, dict[str, list[str]]]] = []
+    def __init__(self, answer: Callable[[str], tuple[int, str, bytes]]) -> None:
+        self.requests: list[str] = []
+        requests = self.requests
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                url = urllib.parse.urlsplit(self.path)
-                query = urllib.parse.parse_qs(url.query)
-                requests.append((url.path, query))
-                body: Any
-                if query.get("appid") != [FakeWeather.KEY]:
-                    code, body = 401, {"cod": 401, "message": "Invalid API key"}
-                elif url.path == "/geo/1.0/direct":
-                    known = query["q"][0].lower() == "paris"
-                    code, body = 200, [{"name": "Paris", "lat": 48.86, "lon": 2.35, "country": "FR"}] * known
-                elif url.path == "/data/2.5/weather" and query["units"] == ["metric"]:
-                    code, body = (
-                        200,
-                        {
-                            "main": {"temp": 11.4, "humidity": 81},
-                            "weather": [{"description": "light rain"}],
-                            "wind": {"speed": 4.1},
-                        },
-                    )
-                else:
-                    code, body = 404, {"message": "not found"}
-                data = json.dumps(body).encode()
+                requests.append(self.path)
+                code, content_type, data = answer(self.path)
                 self.send_response(code)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -178,7 +169,6 @@ class FakeWeather:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.requests = requests
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -186,6 +176,38 @@ class FakeWeather:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class FakeWeather(LoopbackApi):
+    """The two OpenWeather endpoints the example uses, on loopback."""
+
+    KEY = "test-key-123"
+
+    def __init__(self) -> None:
+        super().__init__(self._answer)
+
+    @staticmethod
+    def _answer(path: str) -> tuple[int, str, bytes]:
+        url = urllib.parse.urlsplit(path)
+        query = urllib.parse.parse_qs(url.query)
+        body: Any
+        if query.get("appid") != [FakeWeather.KEY]:
+            code, body = 401, {"cod": 401, "message": "Invalid API key"}
+        elif url.path == "/geo/1.0/direct":
+            known = query["q"][0].lower() == "paris"
+            code, body = 200, [{"name": "Paris", "lat": 48.86, "lon": 2.35, "country": "FR"}] * known
+        elif url.path == "/data/2.5/weather" and query["units"] == ["metric"]:
+            code, body = (
+                200,
+                {
+                    "main": {"temp": 11.4, "humidity": 81},
+                    "weather": [{"description": "light rain"}],
+                    "wind": {"speed": 4.1},
+                },
+            )
+        else:
+            code, body = 404, {"message": "not found"}
+        return code, "application/json", json.dumps(body).encode()
 
 
 @pytest.fixture
@@ -231,7 +253,10 @@ async def test_get_weather_js(
                 }
             }
         }
-        assert [path for path, _ in weather_api.requests] == ["/geo/1.0/direct", "/data/2.5/weather"]
+        assert [urllib.parse.urlsplit(p).path for p in weather_api.requests] == [
+            "/geo/1.0/direct",
+            "/data/2.5/weather",
+        ]
         r = await s.call_tool("get-weather", {"city": "Atlantis"})
         assert r.is_error and "unknown city: Atlantis" in text(r)
     events = [e["event"] for e in audit(home) if e.get("component") == "get-weather-js"]
@@ -292,6 +317,224 @@ async def test_fetch_js(env: dict[str, str], cli: Cli, examples: dict[str, Path]
         port = site.rsplit(":", 1)[1]
         r = await s.call_tool("fetch", {"url": f"http://localhost:{port}/"})
         assert r.is_error and "denied: network http of" in text(r)
+
+
+# --- fetch-rs: the same tool in Rust, over wasi:http directly -----------------------------------
+
+NOTES = b"""<html><head><title>Field  notes</title></head><body>
+<p>See <a href="sub/page.html">the next page</a>.</p><ul><li>one</li><li>two</li></ul>
+<img src="pic.png" alt="a picture"></body></html>"""
+
+
+@pytest.fixture
+def rs_site() -> Iterator[tuple[str, list[str]]]:
+    """A small web site on loopback: pages, a redirect, binary content; and the paths asked for."""
+    requests: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            port = self.server.server_address[1]
+            routes: dict[str, tuple[int, dict[str, str], bytes]] = {
+                "/": (200, {"Content-Type": "text/html; charset=utf-8"}, PAGE),
+                "/notes/": (200, {"Content-Type": "text/html"}, NOTES),
+                "/data.json": (200, {"Content-Type": "application/json"}, b'{"ok":true}'),
+                "/old": (302, {"Location": "/"}, b""),
+                # A redirect to another host: that hop needs a grant of its own.
+                "/away": (302, {"Location": f"http://localhost:{port}/"}, b""),
+                "/blob": (200, {"Content-Type": "application/octet-stream"}, b"\0\1\2"),
+            }
+            code, headers, body = routes.get(self.path, (404, {"Content-Type": "text/plain"}, b"no"))
+            self.send_response(code)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{web.server_address[1]}", requests
+    web.shutdown()
+    web.server_close()
+
+
+async def test_fetch_rs(
+    env: dict[str, str], cli: Cli, examples: dict[str, Path], rs_site: tuple[str, list[str]]
+) -> None:
+    site, requests = rs_site
+    async with server(env) as s:
+        assert await load(s, examples["fetch-rs"]) == ["fetch"]
+        tools = {t.name: t for t in (await s.list_tools()).tools}
+        assert tools["fetch"].description.startswith("Fetches `url` (http or https)")  # WIT docs kept
+        r = await s.call_tool("fetch", {"url": f"{site}/"})
+        assert "access denied" in text(r)
+        assert grant_from(r, cli) == f"wassette permission grant network fetch-rs {site}"
+        assert requests == []  # refused before anything was sent
+        # The same Markdown as fetch-js gives for this page.
+        expected = (
+            f"[Home]({site}/)\n\n# Sandbox notes\n\nTools run as **WebAssembly components** & "
+            f"see only what the [policy]({site}/policy.html) grants.\n\n## Steps\n\n"
+            "1. Load a component\n2. Grant a permission\n\n```\nwassette run\n```"
+        )
+        r = await s.call_tool("fetch", {"url": f"{site}/"})
+        assert r.structured_content == {"result": {"ok": expected}}, text(r)
+        r = await s.call_tool("fetch", {"url": f"{site}/old"})
+        assert r.structured_content == {"result": {"ok": expected}}, text(r)
+        assert requests[-2:] == ["/old", "/"]
+        # No heading of its own: the title heads the text; relative links made absolute.
+        r = await s.call_tool("fetch", {"url": f"{site}/notes/"})
+        assert r.structured_content == {
+            "result": {
+                "ok": f"# Field notes\n\nSee [the next page]({site}/notes/sub/page.html).\n\n"
+                f"- one\n- two\n\n![a picture]({site}/notes/pic.png)"
+            }
+        }, text(r)
+        r = await s.call_tool("fetch", {"url": f"{site}/data.json", "max-chars": 6})
+        assert r.structured_content == {"result": {"ok": '{\n  "o\n\n[... 10 more characters]'}}
+        r = await s.call_tool("fetch", {"url": f"{site}/blob"})
+        assert r.is_error and "cannot show content of type application/octet-stream" in text(r)
+        r = await s.call_tool("fetch", {"url": f"{site}/missing"})
+        assert r.is_error and f"{site}/missing: HTTP 404" in text(r)
+        r = await s.call_tool("fetch", {"url": "file:///etc/passwd"})
+        assert r.is_error and "only http and https URLs" in text(r)
+        # Each redirect hop is gated: the grant is for that address and port only.
+        port = site.rsplit(":", 1)[1]
+        r = await s.call_tool("fetch", {"url": f"{site}/away"})
+        assert grant_from(r, cli) == f"wassette permission grant network fetch-rs http://localhost:{port}"
+        assert requests[-1] == "/away"
+
+
+# --- gomodule-go: standard Go over wasi:http, one proxy at a time ------------------------------
+
+
+GO_MOD = (
+    "module golang.org/x/text\n\ngo 1.23.0 // toolchain below\n\n"
+    "require (\n\tgolang.org/x/tools v0.27.0 // indirect\n\tgolang.org/x/mod v0.22.0\n)\n"
+    "require golang.org/x/sync v0.10.0\n"
+)
+GO_PROXY_ROUTES: dict[str, tuple[int, str | bytes]] = {
+    "/golang.org/x/text/@latest": (200, '{"Version":"v0.21.0","Time":"2024-12-04T17:15:32Z"}'),
+    "/golang.org/x/text/@v/list": (
+        200,
+        "v0.3.0\nv0.21.0\nv0.21.0-rc.2\nv0.9.0\nv0.21.0-rc.10\nv0.20.0\n",
+    ),
+    "/golang.org/x/text/@v/v0.20.0.info": (200, '{"Version":"v0.20.0","Time":"2024-11-05T10:00:00Z"}'),
+    "/golang.org/x/text/@v/v0.20.0.mod": (200, GO_MOD.replace("1.23.0", "1.22")),
+    "/golang.org/x/text/@v/v0.21.0.mod": (200, GO_MOD),
+    "/github.com/!burnt!sushi/toml/@latest": (200, '{"Version":"v1.4.0","Time":"2024-06-13T08:07:28Z"}'),
+    # No @latest (optional in the protocol): the highest release listed is the latest.
+    "/example.com/files/@v/list": (200, "v1.0.0\nv1.1.0-rc.1\nv0.9.0\n"),
+    "/example.com/files/@v/v1.0.0.info": (200, '{"Version":"v1.0.0","Time":"2023-01-02T03:04:05Z"}'),
+    # Not UTF-8 (Latin-1): a WIT string must be, so the tool replaces the byte.
+    "/example.com/latin1/@latest": (404, b"not found: caf\xe9"),
+    # Enough versions that the answer is lowered in many pieces.
+    "/example.com/many/@v/list": (200, "".join(f"v1.{i}.0\n" for i in range(3000))),
+}
+
+
+class FakeGoProxy(LoopbackApi):
+    """A Go module proxy (the GOPROXY protocol's GET paths) on loopback, for the
+    modules in GO_PROXY_ROUTES (one with capitals in its path); the paths asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(self._answer)
+
+    @staticmethod
+    def _answer(path: str) -> tuple[int, str, bytes]:
+        default = (404, f"not found: module {path[1:]}: no matching versions")
+        code, body = GO_PROXY_ROUTES.get(path, default)
+        data = body if isinstance(body, bytes) else body.encode()
+        return code, "text/plain; charset=utf-8", data
+
+
+@pytest.fixture
+def go_proxy() -> Iterator[FakeGoProxy]:
+    proxy = FakeGoProxy()
+    yield proxy
+    proxy.close()
+
+
+async def test_gomodule_go(
+    env: dict[str, str], cli: Cli, examples: dict[str, Path], go_proxy: FakeGoProxy
+) -> None:
+    proxy = go_proxy.base
+    async with server(env) as s:
+        assert sorted(await load(s, examples["gomodule-go"])) == [
+            "latest-version",
+            "list-versions",
+            "module-info",
+        ]
+        tools = {t.name: t for t in (await s.list_tools()).tools}
+        assert tools["latest-version"].description.startswith(
+            "The latest version of the Go module"
+        )  # WIT docs
+        # Not granted: refused before anything is sent, with the grant that would allow it.
+        r = await s.call_tool("latest-version", {"module-path": "golang.org/x/text", "proxy": proxy})
+        assert "HTTP-request-denied" in text(r)
+        assert grant_from(r, cli) == f"wassette permission grant network gomodule-go {proxy}"
+        assert go_proxy.requests == []
+        r = await s.call_tool("latest-version", {"module-path": "golang.org/x/text", "proxy": proxy})
+        assert r.structured_content == {
+            "result": {"ok": {"version": "v0.21.0", "time": "2024-12-04T17:15:32Z"}}
+        }
+        # Newest first by semantic version: a release above its release candidates, rc.10 above rc.2.
+        r = await s.call_tool("list-versions", {"module-path": "golang.org/x/text", "proxy": proxy})
+        assert r.structured_content == {
+            "result": {"ok": ["v0.21.0", "v0.21.0-rc.10", "v0.21.0-rc.2", "v0.20.0", "v0.9.0", "v0.3.0"]}
+        }
+        r = await s.call_tool(
+            "module-info", {"module-path": "golang.org/x/text", "version": "v0.20.0", "proxy": proxy}
+        )
+        requires = ["golang.org/x/tools v0.27.0", "golang.org/x/mod v0.22.0", "golang.org/x/sync v0.10.0"]
+        assert r.structured_content == {
+            "result": {
+                "ok": {
+                    "path": "golang.org/x/text",
+                    "version": "v0.20.0",
+                    "time": "2024-11-05T10:00:00Z",
+                    "go-version": "1.22",
+                    "requires": requires,
+                }
+            }
+        }, text(r)
+        r = await s.call_tool("module-info", {"module-path": "golang.org/x/text", "proxy": proxy})
+        ok = r.structured_content["result"]["ok"]
+        assert (ok["version"], ok["go-version"], ok["requires"]) == ("v0.21.0", "1.23.0", requires)
+        assert go_proxy.requests[-2:] == ["/golang.org/x/text/@latest", "/golang.org/x/text/@v/v0.21.0.mod"]
+        # The proxy protocol's case encoding: capitals become '!' and the lower case.
+        r = await s.call_tool("latest-version", {"module-path": "github.com/BurntSushi/toml", "proxy": proxy})
+        assert r.structured_content == {
+            "result": {"ok": {"version": "v1.4.0", "time": "2024-06-13T08:07:28Z"}}
+        }
+        r = await s.call_tool("latest-version", {"module-path": "example.com/files", "proxy": proxy})
+        assert r.structured_content == {
+            "result": {"ok": {"version": "v1.0.0", "time": "2023-01-02T03:04:05Z"}}
+        }
+        assert go_proxy.requests[-3:] == [
+            "/example.com/files/@latest",
+            "/example.com/files/@v/list",
+            "/example.com/files/@v/v1.0.0.info",
+        ]
+        r = await s.call_tool("list-versions", {"module-path": "example.com/many", "proxy": proxy})
+        versions = r.structured_content["result"]["ok"]
+        assert (
+            len(versions) == 3000 and versions[:2] == ["v1.2999.0", "v1.2998.0"] and versions[-1] == "v1.0.0"
+        )
+        r = await s.call_tool("latest-version", {"module-path": "example.com/gone", "proxy": proxy})
+        assert r.is_error and "example.com/gone: not found on the proxy: not found: module" in text(r)
+        r = await s.call_tool("latest-version", {"module-path": "example.com/latin1", "proxy": proxy})
+        assert r.is_error and "not found on the proxy: not found: caf\ufffd" in text(r)
+        r = await s.call_tool("latest-version", {"module-path": "text", "proxy": proxy})
+        assert r.is_error and "expected a path such as golang.org/x/text" in text(r)
+        # Without `proxy`: the public proxy, which this server has not been granted.
+        r = await s.call_tool("latest-version", {"module-path": "golang.org/x/text"})
+        assert GRANT.findall(text(r)) == [
+            "wassette permission grant network gomodule-go https://proxy.golang.org"
+        ]
 
 
 # --- eval-py: untrusted code stays in the sandbox ------------------------------------------------
@@ -391,3 +634,82 @@ async def test_wordcount_c(env: dict[str, str], cli: Cli, examples: dict[str, Pa
         assert grant_from(r, cli).endswith(f"wordcount-c fs://{notes}/todo.txt --access read")
         r = await s.call_tool("count-file", {"path": str(notes / "todo.txt")})
         assert r.structured_content == {"result": {"ok": {"lines": 2, "words": 6, "bytes": 34}}}
+
+
+# --- filesystem-rs: the same tools in Rust (std::fs) ---------------------------------------------
+
+
+async def test_filesystem_rs(
+    env: dict[str, str], cli: Cli, examples: dict[str, Path], tmp_path: Path
+) -> None:
+    base = tmp_path.resolve() / "base"
+    project = base / "project"
+    (project / "docs" / "deep").mkdir(parents=True)
+    (project / "secrets").mkdir()
+    (project / "README.md").write_text("# Project\n")
+    (project / "docs" / "install.md").write_text("Install with pip.\n")
+    (project / "docs" / "deep" / "more.md").write_text("pip again\n")
+    (project / "docs" / "logo.bin").write_bytes(b"\xff\xfe")
+    (project / "secrets" / "token.md").write_text("pip token")
+    (project / ".env").write_text("API_KEY=xyz\n")
+    (base / "scratch").mkdir()
+    async with server({**env, "WASSETTE_STORAGE_BASE": str(base)}) as s:
+        assert await load(s, examples["filesystem-rs"]) == [
+            "create-directory",
+            "list-directory",
+            "read-file",
+            "search-files",
+            "write-file",
+        ]
+        r = await s.call_tool("list-directory", {"path": str(project)})
+        assert r.structured_content == {"result": {"err": f"{project}: Permission denied"}}
+        grant = grant_from(r, cli)
+        assert grant == f"wassette permission grant storage filesystem-rs fs://{project} --access read"
+        r = await s.call_tool("list-directory", {"path": str(project)})
+        assert r.structured_content == {
+            "result": {
+                "ok": [
+                    {"name": ".env", "kind": "file", "size": 12},
+                    {"name": "README.md", "kind": "file", "size": 10},
+                    {"name": "docs", "kind": "directory", "size": 0},
+                    {"name": "secrets", "kind": "directory", "size": 0},
+                ]
+            }
+        }
+        r = await s.call_tool("read-file", {"path": str(project / "README.md")})
+        assert r.structured_content == {"result": {"ok": "# Project\n"}}
+        r = await s.call_tool("read-file", {"path": str(project / "docs" / "logo.bin")})
+        assert r.is_error and "not a UTF-8 text file" in text(r)
+        # Top down: a directory's files before its subdirectories, each sorted.
+        r = await s.call_tool("search-files", {"root": str(project), "pattern": "*.md", "containing": "pip"})
+        found = [f"{project}/docs/install.md", f"{project}/docs/deep/more.md", f"{project}/secrets/token.md"]
+        assert r.structured_content == {"result": {"ok": found}}
+        r = await s.call_tool("search-files", {"root": str(project), "pattern": "*.md", "limit": 1})
+        assert r.structured_content == {"result": {"ok": [f"{project}/README.md"]}}
+        # Read-only: a write is refused, and the message says why and how to allow it.
+        notes = project / "notes" / "today.md"
+        r = await s.call_tool("create-directory", {"path": str(notes.parent)})
+        assert "granted read-only" in text(r)
+        assert grant_from(r, cli).endswith(f"fs://{notes.parent} --access write")
+        r = await s.call_tool("create-directory", {"path": str(notes.parent)})
+        assert r.structured_content == {"result": {"ok": None}}, text(r)
+        assert notes.parent.is_dir()
+        r = await s.call_tool("write-file", {"path": str(notes), "content": "héllo"})
+        assert r.structured_content == {"result": {"ok": 6}}  # bytes, not characters
+        assert notes.read_text() == "héllo"
+
+        # The example's own policy: relative paths under the storage base, and deny rules.
+        policy = REPO / "examples" / "filesystem-rs" / "policy.yaml"
+        assert cli("policy", "attach", "filesystem-rs", str(policy)).returncode == 0
+        r = await s.call_tool("list-directory", {"path": str(project)})
+        names = [e["name"] for e in r.structured_content["result"]["ok"]]
+        assert names == ["README.md", "docs", "notes"]  # denied entries are not even listed
+        r = await s.call_tool("search-files", {"root": str(project), "pattern": "*.md", "containing": "pip"})
+        assert r.structured_content == {"result": {"ok": found[:2]}}  # secrets/ is skipped
+        r = await s.call_tool("read-file", {"path": str(project / ".env")})
+        assert r.is_error and "decided by permissions.storage.deny[0]" in text(r)
+        assert "to allow it" not in text(r)  # no grant overrides a deny rule
+        r = await s.call_tool("write-file", {"path": str(base / "scratch" / "out.md"), "content": "ok"})
+        assert r.structured_content == {"result": {"ok": 2}}
+        r = await s.call_tool("write-file", {"path": str(project / "README.md"), "content": "x"})
+        assert r.is_error and (project / "README.md").read_text() == "# Project\n"

@@ -23,7 +23,14 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "wassette.server.core",
     ),
     "wassette.server.stdio": ("wassette.runtime", "wassette.server.core"),
-    "wassette.server.http": ("wassette!", "wassette.runtime", "wassette.server.core", "wassette.server.http"),
+    "wassette.server.http": (
+        "wassette!",
+        "wassette.runtime",
+        "wassette.server.core",
+        "wassette.server.http",
+        "wassette.console",
+    ),
+    "wassette.console": ("wassette.runtime", "wassette.distribution", "wassette.console"),
     "wassette.cli": ("wassette!", "wassette"),
 }
 # The MCP SDK and the libraries it is built on: the server speaks the
@@ -92,3 +99,4 @@ def test_the_check_sees_a_violation(tmp_path: Path) -> None:
         found[1], ALLOWED["wassette.runtime"]
     )
     assert not permitted("wassette.server.http.app", ALLOWED["wassette.distribution"])
+    assert not permitted("wassette.server.http.guard", ALLOWED["wassette.console"])

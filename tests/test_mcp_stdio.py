@@ -365,7 +365,9 @@ def test_requests_read_before_stdin_closes_are_answered(env, cli, components: di
     """`printf ... | wassette run`: every request read before the input ended
     is answered, component calls and built-ins alike."""
     cli("component", "load", components["arith"].as_uri())
-    done, answers = run_piped(env, piped_session({"jsonrpc": "2.0", "id": 3, "method": "prompts/list"}))
+    done, answers = run_piped(
+        env, piped_session({"jsonrpc": "2.0", "id": 3, "method": "sampling/createMessage"})
+    )
     assert done.returncode == 0
     assert sorted(answers) == [0, 1, 2, 3]
     assert answers[1]["result"]["structuredContent"] == {"result": 5}

@@ -300,15 +300,15 @@ def test_tcp_with_host_grant_reaches_that_port_only(netprobe: Runner, tcp_echo: 
     granted = [rule("127.0.0.1", ports=(tcp_echo,))]
     out = netprobe("tcp-exchange", granted, host="127.0.0.1", port=tcp_echo, payload="hi")
     assert out.value == {"ok": "echo:hi"}
-    # A raw socket's connection is counted, its bytes are not the gate's to count.
+    # A raw socket's connection is counted, and the bytes its streams carried.
     assert out.egress == [
         {
             "transport": "tcp",
             "host": "127.0.0.1",
             "port": tcp_echo,
             "connections": 1,
-            "sent": None,
-            "received": None,
+            "sent": len("hi"),
+            "received": len("echo:hi"),
         }
     ]
     other = netprobe("tcp-exchange", granted, host="127.0.0.1", port=tcp_echo + 1, payload="hi")

@@ -200,7 +200,7 @@ def test_environment_grant_and_sources(cli, io_loaded, tmp_path: Path, home: Pat
     assert json.loads(r.stdout)["status"] == "permission granted successfully"
     envfile = tmp_path / "vars.env"
     envfile.write_text("# comment\nAPI_FILE='from file'\nOTHER=hidden\n")
-    (home / "config" / "wassette").mkdir(parents=True)
+    (home / "config" / "wassette").mkdir(parents=True, exist_ok=True)
     (home / "config" / "wassette" / "config.toml").write_text(
         '[environment_vars]\nAPI_CONF = "from config"\n'
     )
@@ -238,8 +238,8 @@ def test_revoke_and_reset(cli, io_loaded) -> None:
 
 
 def test_secrets_are_private(cli, components: dict[str, Path], tmp_path: Path, home: Path) -> None:
-    """Secrets: 0700/0600 on disk, hidden unless --show-values, visible only to
-    their own component, never in the audit log."""
+    """Secrets: 0700/0600 on disk, never listed with their values, visible only
+    to their own component, never in the audit log."""
     other = tmp_path / "other.wasm"
     other.write_bytes(components["io"].read_bytes())
     cli("component", "load", components["io"].as_uri())
@@ -251,7 +251,7 @@ def test_secrets_are_private(cli, components: dict[str, Path], tmp_path: Path, h
     assert stat.S_IMODE((secrets_dir / "io.yaml").stat().st_mode) == 0o600
     listed = cli("secret", "list", "io").stdout
     assert "TOKEN" in listed and "s3cr3t-value" not in listed
-    assert "s3cr3t-value" in cli("secret", "list", "io", "--show-values").stdout
+    assert json.loads(cli("secret", "list", "io").stdout) == [{"key": "TOKEN"}, {"key": "USER_NAME"}]
     names = {t["name"] for t in json.loads(cli("tool", "list").stdout)}
     io_get = "io__get-env" if "io__get-env" in names else "get-env"
     other_get = "other__get-env"
@@ -336,7 +336,7 @@ def test_audit_records_changes(cli, io_loaded, home: Path) -> None:
     cli("permission", "grant", "network", "io", "api.example.com")
     cli("permission", "revoke", "network", "io", "api.example.com")
     lines = [json.loads(x) for x in (home / "data/wassette/audit.jsonl").read_text().splitlines()]
-    events = [(x["event"], x["component"], x["by"]) for x in lines]
+    events = [(x["event"], x.get("component"), x.get("by")) for x in lines]
     assert ("granted", "io", "cli") in events and ("revoked", "io", "cli") in events
     assert os.stat(home / "data/wassette/audit.jsonl").st_mode & 0o077 == 0
 

@@ -1,6 +1,7 @@
 """Type stubs of the Rust extension (src/lib.rs), checked against the
 module by `python -m mypy.stubtest wassette._engine`."""
 
+from collections.abc import Callable
 from typing import ClassVar, final
 
 __all__ = [
@@ -52,7 +53,10 @@ class Component:
     def sha256(self) -> str: ...
     @property
     def from_cache(self) -> bool: ...
+    @property
+    def asks_client(self) -> bool: ...
     def functions(self) -> list[tuple[str | None, str]]: ...
+    def imports(self) -> list[tuple[str, str]]: ...
     def describe(self, wasm: bytes) -> str: ...
     def start(
         self,
@@ -61,6 +65,8 @@ class Component:
         args_json: str,
         policy_json: str = "{}",
         cancel: CancelToken | None = None,
+        links: list[tuple[str, str, Component | None, str]] | None = None,
+        host: Callable[[str, str], str | None] | None = None,
     ) -> PendingCall: ...
 
 @final
@@ -87,6 +93,7 @@ class CallStatus:
     CANCELLED: ClassVar[CallStatus]
     EXIT: ClassVar[CallStatus]
     SANDBOX_ERROR: ClassVar[CallStatus]
+    QUOTA_EXCEEDED: ClassVar[CallStatus]
     @property
     def value(self) -> str: ...
     def __eq__(self, other: object, /) -> bool: ...
@@ -108,3 +115,5 @@ class CallOutcome:
     accesses_json: str
     memory_bytes: int
     duration_ms: float
+    linked_json: str
+    quota_json: str | None

@@ -7,12 +7,14 @@
 //! denials (an access the policy refuses) and failures (an access the policy
 //! allows that failed: a name that does not resolve, a refused connection).
 //! A failure is never reported as a denial. And egress: where allowed
-//! network accesses went (HTTP: with the bytes each way, counted on the
-//! connection until the call ends).
+//! network accesses went (with the bytes each way: HTTP counted on the
+//! connection, raw sockets through their streams, until the call ends).
 
 pub mod config;
 pub mod fs;
+pub mod mcp;
 pub mod net;
+pub mod quota;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,8 +51,8 @@ pub struct Failure {
 }
 
 /// Where allowed network accesses of one call went: one entry per
-/// transport, host and port, with the bytes sent and received (HTTP; a raw
-/// socket's connections are counted, their bytes are not: `None`).
+/// transport, host and port, with the bytes sent and received (`None` when
+/// nothing was carried: a connection that never completed).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Egress {
     /// http, https, tcp, udp
@@ -167,6 +169,28 @@ impl Record {
         Some(bytes)
     }
 
+    /// The counters a raw socket's streams (or datagrams) to `host:port`
+    /// add their bytes to; its connection was counted by `egress` when the
+    /// gate allowed it. One set per destination, shared.
+    pub fn counter(&self, transport: &'static str, host: &str, port: u16) -> Option<Bytes> {
+        let recorded = &mut *self.0.lock().unwrap();
+        let found = recorded.egress.iter().position(|e| e.transport == transport && e.port == port && e.host == host);
+        let index = match found {
+            Some(i) => i,
+            None if recorded.egress.len() < MAX_EVENTS => {
+                let entry = EgressEntry { transport, host: host.into(), port, connections: 0, bytes: None };
+                recorded.egress.push(entry);
+                recorded.egress.len() - 1
+            }
+            None => return None,
+        };
+        let bytes = recorded.egress[index].bytes.get_or_insert_with(Vec::new);
+        if bytes.is_empty() {
+            bytes.push(Bytes::default());
+        }
+        Some(bytes[0].clone())
+    }
+
     /// Everything recorded so far (the call has ended): bytes as counted
     /// up to now.
     pub fn take(&self) -> Events {
@@ -235,6 +259,22 @@ mod tests {
             record.egress("udp", &format!("h{i}"), 53, false);
         }
         assert_eq!(record.take().egress.len(), MAX_EVENTS);
+    }
+
+    #[test]
+    fn a_raw_sockets_bytes_join_its_destination() {
+        let record = Record::default();
+        record.egress("tcp", "10.0.0.1", 5432, false);
+        record.egress("tcp", "10.0.0.1", 5432, false);
+        let a = record.counter("tcp", "10.0.0.1", 5432).unwrap();
+        let b = record.counter("tcp", "10.0.0.1", 5432).unwrap();
+        a.sent.fetch_add(3, Ordering::Relaxed);
+        b.received.fetch_add(4, Ordering::Relaxed);
+        let udp = record.counter("udp", "10.0.0.2", 53).unwrap();
+        udp.received.fetch_add(9, Ordering::Relaxed);
+        let egress = record.take().egress;
+        assert_eq!((egress[0].connections, egress[0].sent, egress[0].received), (2, Some(3), Some(4)));
+        assert_eq!((egress[1].transport, egress[1].connections, egress[1].received), ("udp", 0, Some(9)));
     }
 
     #[test]

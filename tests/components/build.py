@@ -22,7 +22,11 @@ Tests import this file by path and call ``build()``::
 
 Toolchain: run ``scripts/setup-toolchain.sh`` first, in the Python environment
 that runs this script (wasm-tools and componentize-py are looked up next to
-``sys.executable`` first, then on PATH).
+``sys.executable`` first, then on PATH). Rust examples use cargo and rustc from
+PATH, with the wasm32-wasip2 target; their target directory is ``$CACHE/rust-target``.
+Go examples use ``go`` from PATH (1.24 or newer), with ``GOCACHE``, ``GOMODCACHE``
+and ``GOPATH`` under ``$CACHE/go``, and the preview1 adapter that ``wassette new go``
+ships (python/wassette/templates/go/adapter).
 """
 
 import argparse
@@ -38,6 +42,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -51,6 +56,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 EXAMPLES_DIR = REPO / "examples"
 TOOLCHAIN_DIR = REPO / "tests" / "toolchain"
+# The preview1 adapter for Go reactors, as `wassette new go` ships it.
+GO_ADAPTER = REPO / "python" / "wassette" / "templates" / "go" / "adapter"
 OUT_DIR = HERE / "build"
 SETUP_HINT = "run scripts/setup-toolchain.sh (in the Python environment that runs build.py)"
 
@@ -60,7 +67,7 @@ class Fixture:
     """One fixture: `src` is a .wat file or a directory holding `wit/` + `entry`."""
 
     name: str
-    kind: str  # "wat" | "py" | "js" | "c"
+    kind: str  # "wat" | "py" | "js" | "c" | "rust" | "go"
     src: str  # relative to tests/components
     world: str = ""
     entry: str = ""
@@ -105,6 +112,12 @@ FIXTURES: dict[str, Fixture] = {
         Fixture("io", "c", "c/io", world="io", entry="io.c"),
         Fixture("fsprobe", "c", "c/fsprobe", world="fsprobe", entry="fsprobe.c"),
         Fixture("netprobe", "py", "py/netprobe", world="netprobe", entry="app"),
+        Fixture("conformance", "rust", "rust/conformance", world="conformance"),
+        Fixture("mcp-js", "js", "js/mcp-js", world="mcp-js", entry="mcp-js.js"),
+        Fixture("ping", "wat", "wat/ping.wat"),
+        Fixture("pong", "wat", "wat/pong.wat"),
+        Fixture("fetcher", "js", "js/fetcher", world="fetcher-world", entry="fetcher.js", http=True),
+        Fixture("summariser", "js", "js/summariser", world="summariser", entry="summariser.js", http=True),
     )
 }
 
@@ -133,6 +146,9 @@ EXAMPLES: dict[str, Fixture] = {
         Fixture("eval-py", "py", "eval-py", world="eval-py", entry="app", example=True),
         Fixture("filesystem-py", "py", "filesystem-py", world="filesystem", entry="app", example=True),
         Fixture("wordcount-c", "c", "wordcount-c", world="wordcount", entry="wordcount.c", example=True),
+        Fixture("fetch-rs", "rust", "fetch-rs", world="fetch", example=True),
+        Fixture("filesystem-rs", "rust", "filesystem-rs", world="filesystem", example=True),
+        Fixture("gomodule-go", "go", "gomodule-go", world="gomodule", example=True),
     )
 }
 ALL: dict[str, Fixture] = {**FIXTURES, **EXAMPLES}
@@ -142,7 +158,7 @@ ALL: dict[str, Fixture] = {**FIXTURES, **EXAMPLES}
 _NOT_SOURCES = frozenset({"README.md", "policy.yaml", "build.sh", ".gitignore"})
 
 # Slow recipes first so parallel builds finish sooner.
-_KIND_ORDER = {"js": 0, "py": 1, "c": 2, "wat": 3}
+_KIND_ORDER = {"rust": 0, "js": 0, "py": 1, "go": 2, "c": 2, "wat": 3}
 
 
 class BuildError(RuntimeError):
@@ -157,9 +173,15 @@ def cache_root() -> Path:
     return Path(xdg) / "wassette-dev"
 
 
-def _run(fixture: str, step: str, cmd: Sequence[str | Path], cwd: Path | None = None) -> str:
+def _run(
+    fixture: str,
+    step: str,
+    cmd: Sequence[str | Path],
+    cwd: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> str:
     """Run a tool; raise BuildError naming the fixture, step and output on failure."""
-    env = dict(os.environ)
+    env = {**os.environ, **(extra_env or {})}
     # componentize-py adds $VIRTUAL_ENV's site-packages to the app's module
     # path; fixtures must only see their own sources.
     env.pop("VIRTUAL_ENV", None)
@@ -214,6 +236,14 @@ class Toolchain:
         return self._find("clang")
 
     @functools.cached_property
+    def cargo(self) -> Path:
+        return self._find("cargo")
+
+    @functools.cached_property
+    def go(self) -> Path:
+        return self._find("go")
+
+    @functools.cached_property
     def node_dir(self) -> Path:
         lock = TOOLCHAIN_DIR / "package-lock.json"
         digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:16]
@@ -262,6 +292,17 @@ class Toolchain:
                 self._version_of(self.clang),
                 libc_id,
             )
+        if kind == "rust":
+            # rustc also pins the wasm32-wasip2 standard library; Cargo.lock
+            # (a source file) pins the crates.
+            rustc = self._version_of(self._find("rustc"))
+            return (wasm_tools, rustc, self._version_of(self.cargo))
+        if kind == "go":
+            # `go version` pins the compiler and standard library (a Go example
+            # uses nothing else: go.mod, a source file, would pin modules); the
+            # adapter's sources are part of the recipe.
+            adapter = "".join(_file_digest(p)[:16] for p in sorted(GO_ADAPTER.iterdir()))
+            return (wasm_tools, self._version_of(self.go, "version"), f"adapter={adapter}")
         raise BuildError(f"unknown fixture kind {kind!r}")
 
 
@@ -274,7 +315,7 @@ def _source_files(fixture: Fixture) -> list[Path]:
         p
         for p in fixture.path.rglob("*")
         if p.is_file()
-        and not {"__pycache__", "build"} & set(p.relative_to(fixture.path).parts)
+        and not {"__pycache__", "build", "target"} & set(p.relative_to(fixture.path).parts)
         and p.suffix != ".pyc"
         and p.name not in _NOT_SOURCES
     )
@@ -388,7 +429,71 @@ def _build_c(fx: Fixture, tools: Toolchain, tmp: Path) -> Path:
     return _inject_docs(fx, tools, tmp, out)
 
 
-RECIPES = {"wat": _build_wat, "py": _build_py, "js": _build_js, "c": _build_c}
+def _build_rust(fx: Fixture, tools: Toolchain, tmp: Path) -> Path:
+    manifest = fx.path / "Cargo.toml"
+    crate = tomllib.loads(manifest.read_text())["package"]["name"]
+    # One target directory for every Rust example, outside the source tree:
+    # dependencies compile once, and a one-line change rebuilds one crate.
+    target_dir = cache_root() / "rust-target"
+    cmd: list[str | Path] = [tools.cargo, "build", "--release", "--locked", "--target", "wasm32-wasip2"]
+    cmd += ["--manifest-path", manifest, "--target-dir", target_dir]
+    _run(fx.name, "cargo build", cmd, cwd=fx.path)
+    # A copy: the driver moves its result into the cache, and cargo's own
+    # output must stay where cargo looks for it.
+    out = tmp / "out.wasm"
+    shutil.copyfile(target_dir / "wasm32-wasip2" / "release" / f"{crate.replace('-', '_')}.wasm", out)
+    return _inject_docs(fx, tools, tmp, out)
+
+
+def _build_go(fx: Fixture, tools: Toolchain, tmp: Path) -> Path:
+    core, embedded, out = tmp / "core.wasm", tmp / "embed.wasm", tmp / "out.wasm"
+    adapter = tmp / "adapter.wasm"
+    go_dir = cache_root() / "go"
+    env = {
+        # Standard Go: a wasip1 reactor (no main; _initialize starts the
+        # runtime, go:wasmexport functions are the exports).
+        "GOOS": "wasip1",
+        "GOARCH": "wasm",
+        "CGO_ENABLED": "0",
+        "GOCACHE": str(go_dir / "cache"),
+        "GOMODCACHE": str(go_dir / "mod"),
+        "GOPATH": str(go_dir / "path"),
+        # The Go on PATH, never one go.mod asks to download; go.mod and
+        # go.sum as committed.
+        "GOTOOLCHAIN": "local",
+        "GOFLAGS": "-mod=readonly -modcacherw -buildvcs=false",
+    }
+    cmd: list[str | Path] = [tools.go, "build", "-trimpath", "-buildmode=c-shared", "-o", core, "."]
+    _run(fx.name, "go build", cmd, cwd=fx.path, extra_env=env)
+    wt = tools.wasm_tools
+    adapter_wit, adapter_wat = GO_ADAPTER / "adapter.wit", GO_ADAPTER / "wasi_snapshot_preview1.wat"
+    embed_adapter: list[str | Path] = [wt, "component", "embed", adapter_wit, "--world", "adapter"]
+    _run(fx.name, "wasm-tools component embed (adapter)", [*embed_adapter, adapter_wat, "-o", adapter])
+    embed: list[str | Path] = [
+        wt,
+        "component",
+        "embed",
+        fx.path / "wit",
+        "--world",
+        fx.world,
+        core,
+        "-o",
+        embedded,
+    ]
+    _run(fx.name, "wasm-tools component embed", embed)
+    adapt = f"wasi_snapshot_preview1={adapter}"
+    _run(fx.name, "wasm-tools component new", [wt, "component", "new", embedded, "--adapt", adapt, "-o", out])
+    return _inject_docs(fx, tools, tmp, out)
+
+
+RECIPES = {
+    "wat": _build_wat,
+    "py": _build_py,
+    "js": _build_js,
+    "c": _build_c,
+    "rust": _build_rust,
+    "go": _build_go,
+}
 
 
 # ------------------------------------------------ WIT docs (package-docs)
@@ -445,8 +550,9 @@ def _find_custom(wasm: bytes, wanted: str) -> bytes | None:
 def _inject_docs(fx: Fixture, tools: Toolchain, tmp: Path, component: Path) -> Path:
     """Add the WIT doc comments as a `package-docs` custom section.
 
-    componentize-py, jco and `wasm-tools component new` drop WIT docs. The
-    section holds wit-parser's PackageMetadata (a version byte + JSON). For a
+    componentize-py, jco, `wasm-tools component new` and cargo's component
+    linker drop WIT docs. The section holds wit-parser's PackageMetadata (a
+    version byte + JSON). For a
     component (not a WIT package), decoders such as `wasm-tools component wit`
     apply it to the synthetic package `root:component`, whose only world is
     `root`, so the world's entry is stored under that name. Docs of exported

@@ -113,3 +113,39 @@ def attach_bundle(
         ],
     }
     client.push_manifest(json.dumps(index).encode(), OCI_INDEX, tag)
+
+
+def cosign_sign(host: str, repository: str, digest: str, key: Any, workdir: Path) -> None:
+    """A cosign key-pair signature, made as cosign makes it (simple-signing
+    payload, ECDSA P-256/SHA-256, `sha256-<hex>.sig` tag), pushed with oras."""
+    import base64
+    import contextlib
+    import json
+
+    import oras.client
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    payload = json.dumps(
+        {
+            "critical": {
+                "identity": {"docker-reference": f"{host}/{repository}"},
+                "image": {"docker-manifest-digest": digest},
+                "type": "cosign container image signature",
+            },
+            "optional": None,
+        }
+    ).encode()
+    signature = base64.b64encode(key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
+    (workdir / "payload.json").write_bytes(payload)
+    (workdir / "annotations.json").write_text(
+        json.dumps({"payload.json": {"dev.cosignproject.cosign/signature": signature}})
+    )
+    (workdir / "config.json").write_text("{}")
+    with contextlib.chdir(workdir):  # oras wants paths relative to the working directory
+        oras.client.OrasClient(hostname=host, insecure=True).push(
+            target=f"{host}/{repository}:{digest.replace(':', '-')}.sig",
+            files=["payload.json:application/vnd.dev.cosign.simplesigning.v1+json"],
+            manifest_config="config.json:application/vnd.oci.image.config.v1+json",
+            annotation_file="annotations.json",
+        )

@@ -8,16 +8,21 @@ fixtures/sigstore/generate.py; see there."""
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import oras.client
 import pytest
-from oci_helpers import SIGSTORE, Registry, attach_bundle, stored, unique_component, write_config
+from oci_helpers import (
+    SIGSTORE,
+    Registry,
+    attach_bundle,
+    cosign_sign,
+    stored,
+    unique_component,
+    write_config,
+)
 
 TESTER = "tester@example.com (issuer https://oauth2.sigstore.dev/auth)"
 MANIFEST = (SIGSTORE / "manifest.json").read_bytes()
@@ -41,37 +46,6 @@ def _publish(host: str, repository: str, wasm: Path) -> str:
         wasm, f"oci://{host}/{repository}:1", settings, options=FetchOptions(allow_insecure_loopback=True)
     )
     return str(result["digest"])
-
-
-def _cosign_sign(host: str, repository: str, digest: str, key, workdir: Path) -> None:
-    """A cosign key-pair signature, made as cosign makes it (simple-signing
-    payload, ECDSA P-256/SHA-256, `sha256-<hex>.sig` tag), pushed with oras."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    payload = json.dumps(
-        {
-            "critical": {
-                "identity": {"docker-reference": f"{host}/{repository}"},
-                "image": {"docker-manifest-digest": digest},
-                "type": "cosign container image signature",
-            },
-            "optional": None,
-        }
-    ).encode()
-    signature = base64.b64encode(key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
-    (workdir / "payload.json").write_bytes(payload)
-    (workdir / "annotations.json").write_text(
-        json.dumps({"payload.json": {"dev.cosignproject.cosign/signature": signature}})
-    )
-    (workdir / "config.json").write_text("{}")
-    with contextlib.chdir(workdir):  # oras wants paths relative to the working directory
-        oras.client.OrasClient(hostname=host, insecure=True).push(
-            target=f"{host}/{repository}:{digest.replace(':', '-')}.sig",
-            files=["payload.json:application/vnd.dev.cosign.simplesigning.v1+json"],
-            manifest_config="config.json:application/vnd.oci.image.config.v1+json",
-            annotation_file="annotations.json",
-        )
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +90,7 @@ def signed(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Sign
         keys[name] = (key, pem)
     for repo, signer in (("keyed/good", "good"), ("keyed/wrong", "other")):
         digest = _publish(host, repo, wasm)
-        _cosign_sign(host, repo, digest, keys[signer][0], tmp)
+        cosign_sign(host, repo, digest, keys[signer][0], tmp)
     return Signed(host, keys["good"][1], keys["other"][1])
 
 

@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "permission": ("permission", "add"),
     "secret": ("secret", "add"),
     "state": ("state", "add"),
+    "audit": ("audit", "add"),
+    "console": ("console", "add"),
     "completion": ("completion", "add"),
 }
 # Commands that serve (they log at info by default).
@@ -111,3 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`wassette ... | head`): no traceback, and no
+        # second error when Python flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from wassette import _engine
 from wassette.runtime.config_schema import (
+    LOCAL_COMPONENTS_MODES,
     SCHEMA,
     STATE,
     Document,
@@ -54,6 +55,8 @@ class StateSettings(NamedTuple):
     local_component_dir: Path
     local_secrets_dir: Path
     local_data_dir: Path
+    # The key of local_secrets_dir (None: the keyring, else beside it).
+    local_secrets_store_key_file: Path | None = None
     max_staleness_ms: int = DEFAULT_STATE_MAX_STALENESS_MS
     secrets_key: bytes | None = None
     secrets_key_source: str = "none"
@@ -95,7 +98,14 @@ class Settings(NamedTuple):
     cache_dir: Path
     config_dir: Path
     data_dir: Path = Path(".")
+    # The drop directory (distribution/local_components.py) and when the
+    # server syncs it (None: the command's default).
+    local_components_dir: Path = Path("local-components")
+    local_components: str | None = None
     secrets_dir: Path = Path(".")
+    # The key file encrypting secrets_dir (None: the OS keyring, else
+    # `<secrets_dir>.key`; runtime/secrets_key.py).
+    secrets_store_key_file: Path | None = None
     # Relative `fs://` URIs in policies are resolved against this directory.
     storage_base: Path = Path(".")
     # Where granted environment variables take their values from: the server's
@@ -123,6 +133,9 @@ class Settings(NamedTuple):
     tenancy: Tenancy | None = None
     tenant: str | None = None
     quota: Quota = Quota()
+    # The Ed25519 key signing the audit log's checkpoints (made on first
+    # use), kept apart from the log it vouches for.
+    audit_key_file: Path | None = None
 
     @property
     def signatures(self) -> dict[str, Any]:
@@ -166,12 +179,21 @@ class Settings(NamedTuple):
         data_home = _xdg(env, "XDG_DATA_HOME", ".local/share") / "wassette"
         chosen = pick("component_dir", component_dir) or doc.get("plugin_dir")
         cache, secrets, base = pick("cache_dir"), pick("secrets_dir"), pick("storage_base")
+        secrets_key_file = pick("secrets_store_key_file")
+        drop = pick("local_components_dir")
         ca_bundle = pick("ca_bundle")
+        audit_key = pick("audit_key_file")
         insecure = pick("allow_insecure_loopback", True if allow_insecure_loopback else None)
         allocator = str(pick("allocator") or "auto")
         if allocator not in ("auto", "pooling", "on-demand"):
             raise ConfigError(f"allocator {allocator!r} is not one of: auto, pooling, on-demand")
         catalogs = doc.get("catalogs", [])
+        drop_mode = pick("local_components")
+        if drop_mode is not None and drop_mode not in LOCAL_COMPONENTS_MODES:
+            modes = ", ".join(LOCAL_COMPONENTS_MODES)
+            raise ConfigError(
+                f"local_components {drop_mode!r} (WASSETTE_LOCAL_COMPONENTS) is not one of: {modes}"
+            )
         settings = cls(
             component_dir=Path(chosen).expanduser() if chosen else data_home / "components",
             cache_dir=Path(cache).expanduser()
@@ -179,7 +201,10 @@ class Settings(NamedTuple):
             else _xdg(env, "XDG_CACHE_HOME", ".cache") / "wassette" / "compiled",
             config_dir=config_dir,
             data_dir=data_home,
+            local_components_dir=Path(str(drop)).expanduser() if drop else data_home / "local-components",
+            local_components=drop_mode,
             secrets_dir=Path(secrets).expanduser() if secrets else config_dir / "secrets",
+            secrets_store_key_file=Path(str(secrets_key_file)).expanduser() if secrets_key_file else None,
             storage_base=Path(base).expanduser().resolve() if base else Path.cwd(),
             environment=_environment(env, doc, env_file, env_vars),
             memory_limit_bytes=doc.get("memory_limit_bytes", DEFAULT_MEMORY_LIMIT),
@@ -194,6 +219,7 @@ class Settings(NamedTuple):
             catalogs=(catalogs,) if isinstance(catalogs, str) else tuple(catalogs),
             serve=serve_settings(env, doc, serve or {}),
             tenancy=Tenancy.from_config(doc.get("tenants")) if doc.get("tenants") is not None else None,
+            audit_key_file=Path(str(audit_key)).expanduser() if audit_key else config_dir / "audit-key",
         )
         url = str(pick("state", state) or "local")
         if url != "local":
@@ -243,6 +269,7 @@ def shared_state(settings: Settings, url: str, env: Mapping[str, str], doc: Docu
         local_component_dir=settings.component_dir,
         local_secrets_dir=settings.secrets_dir,
         local_data_dir=settings.data_dir,
+        local_secrets_store_key_file=settings.secrets_store_key_file,
         max_staleness_ms=staleness_ms,
         secrets_key=key,
         secrets_key_source=source,
@@ -250,6 +277,7 @@ def shared_state(settings: Settings, url: str, env: Mapping[str, str], doc: Docu
     return settings._replace(
         component_dir=working / "components",
         secrets_dir=working / "secrets",
+        secrets_store_key_file=None,  # the working copy's own key, beside it
         data_dir=working / "data",
         state=state,
     )

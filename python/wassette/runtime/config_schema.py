@@ -85,6 +85,10 @@ SCALARS = Type(
 )
 
 
+# When the server loads the drop directory (distribution/local_components.py).
+LOCAL_COMPONENTS_MODES = ("off", "startup", "watch")
+
+
 def choice(*options: str) -> Type:
     return Type("one of " + ", ".join(repr(o) for o in options), lambda v: v in options)
 
@@ -233,8 +237,19 @@ class Key:
 SCHEMA: dict[str, Key] = {
     "component_dir": Key(PATH, ("WASSETTE_COMPONENT_DIR", "WASSETTE_PLUGIN_DIR"), "component directory"),
     "plugin_dir": Key(PATH, (), "the older name of component_dir"),
+    "local_components_dir": Key(
+        PATH, ("WASSETTE_LOCAL_COMPONENTS_DIR",), "drop directory of components to load (NAME.wasm)"
+    ),
+    "local_components": Key(
+        choice(*LOCAL_COMPONENTS_MODES),
+        ("WASSETTE_LOCAL_COMPONENTS",),
+        "when the server loads the drop directory (default: run watch, serve off)",
+    ),
     "cache_dir": Key(PATH, ("WASSETTE_CACHE_DIR",), "compiled-artifact cache"),
     "secrets_dir": Key(PATH, ("WASSETTE_SECRETS_DIR",), "per-component secrets"),
+    "secrets_store_key_file": Key(
+        PATH, ("WASSETTE_SECRETS_STORE_KEY_FILE",), "key encrypting the secrets directory at rest"
+    ),
     "storage_base": Key(PATH, ("WASSETTE_STORAGE_BASE",), "base of relative fs:// paths"),
     "environment_vars": Key(SCALARS, (), "values of granted environment variables"),
     "memory_limit_bytes": Key(BYTES, (), "default memory limit per call"),
@@ -273,6 +288,7 @@ SCHEMA: dict[str, Key] = {
         MILLISECONDS, ("WASSETTE_STATE_MAX_STALENESS_MS",), "calls are refused once the shared state is older"
     ),
     "secrets_key_file": Key(PATH, ("WASSETTE_SECRETS_KEY_FILE",), "key sealing secrets in the shared state"),
+    "audit_key_file": Key(PATH, ("WASSETTE_AUDIT_KEY_FILE",), "key signing the audit log's checkpoints"),
     "tenants": Key(TENANTS, (), "tenants of a shared server: the token claim naming them, their quotas"),
 }
 

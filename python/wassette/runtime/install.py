@@ -7,12 +7,12 @@ component says what changed about where it comes from.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from wassette.runtime import mcp_exports
 from wassette.runtime import policy as policy_mod
 from wassette.runtime.errors import WassetteError
 from wassette.runtime.policy import Policy, PolicyError
@@ -20,6 +20,7 @@ from wassette.runtime.quotas import check_install
 from wassette.runtime.store import Metadata, valid_id
 
 if TYPE_CHECKING:
+    from wassette.runtime.policy_diff import PolicyDiff
     from wassette.runtime.runtime import Runtime
 
 
@@ -72,6 +73,8 @@ class LoadReport:
     provenance: dict[str, Any] = field(default_factory=dict)
     # none | applied | pending | unchanged: what happened to a shipped policy
     policy: str = "none"
+    # A new version's shipped policy against the one in force (policy_diff.py).
+    policy_diff: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         status = "component reloaded successfully" if self.replaced else "component loaded successfully"
@@ -88,6 +91,8 @@ class LoadReport:
             out["signature"] = self.provenance.get("signature")
         if self.policy == "pending":
             out["policy_hint"] = f"run `wassette policy accept {self.id}` to apply the policy shipped with it"
+        if self.policy_diff is not None:
+            out["policy_diff"] = self.policy_diff
         return out
 
 
@@ -107,15 +112,19 @@ def install(runtime: Runtime, package: Package, options: InstallOptions, say: Pr
             raise WassetteError(f"refused: {e}") from None
     say(f"compiling {cid} ({len(package.wasm)} bytes)")
     compiled = runtime.compiler.compile(package.wasm, cid)
-    exports = json.loads(compiled.describe(package.wasm))
+    exports = mcp_exports.describe(compiled, package.wasm)
     warnings = list(package.warnings)
     previous = runtime.store.metadata(cid) or runtime.known(cid)
     if previous is not None:
         warnings += replacement_warnings(cid, previous, package)
     policy_state = "none"
+    # What a new version's shipped policy adds to the one in force.
+    upgrade = requested_change(runtime, cid, shipped) if shipped is not None else None
     if shipped is not None and options.policy is None:
         # May ask the user: before taking any lock.
         policy_state = _shipped_policy_state(runtime, cid, shipped, options.accept_policy)
+    elif shipped is None and options.policy is None:
+        warnings += _unbound_warning(runtime, cid, compiled.sha256)
     permissions = runtime.permissions
     with runtime.changing():
         runtime.store.ensure()
@@ -139,7 +148,8 @@ def install(runtime: Runtime, package: Package, options: InstallOptions, say: Pr
                 permissions.install_shipped(
                     cid, package.policy, source=package.source, accepted=policy_state == "applied"
                 )
-            elif policy_state == "none":
+            elif policy_state in ("none", "unchanged"):
+                # A pending policy of an earlier version is no longer what this one ships.
                 permissions.drop_pending(cid)
         runtime.installed(meta, compiled)
     if policy_state == "applied" and options.policy is None:
@@ -152,7 +162,13 @@ def install(runtime: Runtime, package: Package, options: InstallOptions, say: Pr
         for c, export, why in catalog.skipped
         if c == meta.id
     ]
-    if policy_state == "pending":
+    if policy_state == "pending" and upgrade is not None:
+        warnings.append(
+            f"this version ships a policy wider than the one in force ({upgrade.summary()}); the "
+            f"accepted policy stays in force until you accept the new one: `wassette policy diff {cid} "
+            f"pending` shows the change, `wassette policy accept {cid}` applies it"
+        )
+    elif policy_state == "pending":
         warnings.append(
             f"the component ships a policy that is not applied until accepted: "
             f"{describe_permissions(shipped)}; run `wassette policy accept {cid}` to apply it"
@@ -165,22 +181,61 @@ def install(runtime: Runtime, package: Package, options: InstallOptions, say: Pr
         source=package.source,
         provenance=package.provenance,
         policy=policy_state,
+        policy_diff=upgrade.to_json() if upgrade is not None and policy_state != "unchanged" else None,
     )
 
 
 def _shipped_policy_state(runtime: Runtime, cid: str, shipped: Policy, accept: bool | PolicyApproval) -> str:
-    """`unchanged` when the active policy already says the same, else
-    `applied` when accepted (by flag or by the user), else `pending`."""
-    if runtime.store.exists(cid):
-        try:
-            permissions = runtime.permissions
-            if permissions.path(cid).exists() and permissions.get(cid).document == shipped.document:
-                return "unchanged"
-        except PolicyError:
-            pass
+    """`unchanged` when the active policy already grants everything the
+    shipped one asks for (the same policy, or a new version asking for no
+    more), else `applied` when accepted (by flag or by the user), else
+    `pending`: the policy in force stays until a person accepts."""
+    change = requested_change(runtime, cid, shipped)
+    if change is not None and not change.wider:
+        return "unchanged"
     if accept is True or (callable(accept) and accept(cid, shipped)):
         return "applied"
     return "pending"
+
+
+def requested_change(runtime: Runtime, cid: str, shipped: Policy) -> PolicyDiff | None:
+    """What a shipped policy changes against the policy in force (None:
+    there is none, or it cannot be read: the shipped one is all new)."""
+    from wassette.runtime.policy_diff import diff
+
+    permissions = runtime.permissions
+    if not runtime.store.exists(cid) or not permissions.path(cid).exists():
+        return None
+    try:
+        current = permissions.get(cid)
+    except PolicyError:
+        return None
+    settings = runtime.settings
+    defaults = policy_mod.Limits(memory_bytes=settings.memory_limit_bytes, timeout_ms=settings.timeout_ms)
+    return diff(current, shipped, base=settings.storage_base, defaults=defaults)
+
+
+def describe_request(runtime: Runtime, cid: str, shipped: Policy) -> str:
+    """What a person is asked to accept, `; `-separated: every permission of
+    a new policy, or what a new version's policy adds to the one in force."""
+    change = requested_change(runtime, cid, shipped)
+    if change is None:
+        return describe_permissions(shipped)
+    return "; ".join(c.line() for c in change.changes if c.wider) or "nothing beyond the policy in force"
+
+
+def _unbound_warning(runtime: Runtime, cid: str, sha256: str) -> list[str]:
+    """A new version that ships no policy runs under the one in force:
+    said when that policy was granted for another digest."""
+    if not runtime.store.exists(cid):
+        return []
+    bound = runtime.permissions.granted_for(cid)
+    if bound is None or bound == sha256:
+        return []
+    return [
+        f"the policy in force for {cid} was granted for sha256:{bound[:12]}…; this version "
+        f"(sha256:{sha256[:12]}…) ships no policy and runs under it"
+    ]
 
 
 def replacement_warnings(cid: str, previous: Metadata, package: Package) -> list[str]:

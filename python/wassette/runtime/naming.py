@@ -18,6 +18,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 MAX_NAME = 128
+TOOL_RESULT_FIELDS = {"content", "structured-json", "is-error"}
+# Components that speak MCP themselves export interfaces of this package
+# (runtime/mcp_exports.py); its functions are served as MCP, not as tools.
+MCP_PACKAGE = "wassette:mcp/"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -32,6 +36,11 @@ class Tool(NamedTuple):
     description: str | None
     input_schema: dict[str, Any]
     output_schema: dict[str, Any] | None
+    # A tool the component declares itself (wassette:mcp/tools): its name
+    # there, passed to `call-tool`. None: a typed export.
+    declared: str | None = None
+    # Answers MCP content (wassette:mcp/types.tool-result), not one value.
+    rich: bool = False
 
     @property
     def export(self) -> str:
@@ -53,6 +62,20 @@ class Catalog:
 
     def for_component(self, component_id: str) -> list[Tool]:
         return [t for t in self.tools.values() if t.component_id == component_id]
+
+
+def answers_tool_result(output_schema: Mapping[str, Any] | None) -> bool:
+    """Whether a typed export returns wassette:mcp/types.tool-result (a
+    record of exactly content, structured-json and is-error): its answer
+    is MCP content, as is."""
+    if not output_schema:
+        return False
+    result = output_schema.get("properties", {}).get("result", {})
+    return set(result.get("properties", {})) == TOOL_RESULT_FIELDS
+
+
+def is_protocol_interface(interface: str | None) -> bool:
+    return interface is not None and interface.startswith(MCP_PACKAGE)
 
 
 def sanitize(name: str) -> str:
@@ -78,11 +101,15 @@ def build(exports: Mapping[str, Iterable[Mapping[str, Any]]], reserved: Iterable
         for info in exports[component_id]:
             function = str(info["function"])
             interface = info.get("interface")
+            if is_protocol_interface(interface) and not info.get("declared"):
+                continue  # wassette:mcp/* functions are served as MCP, not as tools
             if info.get("unsupported"):
                 label = f"{interface}#{function}" if interface else function
                 catalog.skipped.append((component_id, label, str(info["unsupported"])))
                 continue
-            claims[base_name(interface, function)].append((component_id, info))
+            declared = info.get("declared")
+            name = sanitize(str(declared)) if declared else base_name(interface, function)
+            claims[name].append((component_id, info))
 
     reserved_names = set(reserved)
     for name in sorted(claims):
@@ -111,5 +138,7 @@ def build(exports: Mapping[str, Iterable[Mapping[str, Any]]], reserved: Iterable
                 description=info.get("description"),
                 input_schema=dict(info["input_schema"]),
                 output_schema=dict(info["output_schema"]) if info.get("output_schema") else None,
+                declared=info.get("declared"),
+                rich=bool(info.get("declared")) or answers_tool_result(info.get("output_schema")),
             )
     return catalog

@@ -62,7 +62,35 @@ class Permissions:
             edit(doc)
             updated = policy_mod.validate(doc, source=str(self.path(component_id)))
             write_atomic(self.path(component_id), policy_mod.dump(updated).encode())
+            self._bind(component_id)
             return updated
+
+    # -- the component digest a policy was granted for --------------------
+
+    def granted_for(self, component_id: str) -> str | None:
+        """The sha256 of the component the policy in force was attached,
+        accepted or last changed for (None: not recorded)."""
+        try:
+            meta = json.loads(self.store.path(component_id, POLICY_META_SUFFIX).read_bytes())
+        except (OSError, ValueError):
+            return None
+        digest = meta.get("component_sha256") if isinstance(meta, dict) else None
+        return str(digest) if digest else None
+
+    def _bind(self, component_id: str, meta: dict[str, Any] | None = None) -> None:
+        """Records the installed component's digest with its policy (call
+        under `store.locked()`): `meta` is written with it, else the
+        recorded one is kept."""
+        path = self.store.path(component_id, POLICY_META_SUFFIX)
+        if meta is None:
+            try:
+                meta = json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                meta = {}
+        installed = self.store.metadata(component_id)
+        if isinstance(meta, dict) and installed is not None:
+            meta["component_sha256"] = installed.sha256
+        write_atomic(path, json.dumps(meta).encode())
 
     def _granted(self, component_id: str, details: dict[str, Any], by: str) -> dict[str, Any]:
         self.audit.record("granted", component=component_id, by=by, details=details)
@@ -172,19 +200,37 @@ class Permissions:
     def attach(self, component_id: str, source: Path, *, by: str = "cli") -> dict[str, Any]:
         """Installs a policy file for a component (validated first)."""
         self._require(component_id)
-        text_policy = policy_mod.load_file(source)
+        return self.attach_policy(
+            component_id, policy_mod.load_file(source), source.resolve().as_uri(), by=by
+        )
+
+    def attach_policy(
+        self,
+        component_id: str,
+        policy: Policy,
+        source: str,
+        *,
+        by: str = "cli",
+        verified: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Installs a validated policy; `verified`: how a remote one was
+        checked (digest pin, signature), kept with it and audited."""
+        self._require(component_id)
+        extra = {"verified": verified} if verified is not None else {}
         with self.store.locked():
-            write_atomic(self.path(component_id), policy_mod.dump(text_policy).encode())
+            write_atomic(self.path(component_id), policy_mod.dump(policy).encode())
             meta = {
-                "source": source.resolve().as_uri(),
+                "source": source,
                 "attached_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                **extra,
             }
-            write_atomic(self.store.path(component_id, POLICY_META_SUFFIX), json.dumps(meta).encode())
-        self.audit.record("policy_attached", component=component_id, by=by, source=meta["source"])
+            self._bind(component_id, meta)
+        self.audit.record("policy_attached", component=component_id, by=by, source=source, **extra)
         return {
             "status": "policy attached successfully",
             "component_id": component_id,
-            "source": meta["source"],
+            "source": source,
+            **extra,
         }
 
     # -- policies shipped with components ----------------------------------
@@ -204,7 +250,7 @@ class Permissions:
             return
         write_atomic(self.path(component_id), text)
         meta = {"source": source, "attached_at": datetime.now(UTC).isoformat(timespec="seconds")}
-        write_atomic(self.store.path(component_id, POLICY_META_SUFFIX), json.dumps(meta).encode())
+        self._bind(component_id, meta)
         pending.unlink(missing_ok=True)
 
     def drop_pending(self, component_id: str) -> None:

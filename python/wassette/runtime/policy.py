@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
+from wassette.runtime import egress
 from wassette.runtime.errors import PolicyError
 from wassette.runtime.quantities import parse_cpu, parse_duration_ms, parse_quantity
 
@@ -66,6 +67,9 @@ _RESOURCES: dict[str, Any] = _PERMISSIONS["resources"]["properties"]
 
 def _fields(node: dict[str, Any]) -> set[str]:
     return set(node["properties"])
+
+
+egress.check_schema_fields(_fields(_DEFS["egressLimits"]))
 
 
 ACCESS = tuple(_DEFS["storageAllow"]["properties"]["access"]["anyOf"][1]["enum"])
@@ -124,6 +128,8 @@ class Policy(NamedTuple):
     env_allow: tuple[KeyRule, ...] = ()
     env_deny: tuple[KeyRule, ...] = ()
     limits: Limits = Limits()
+    # network.limits and network.tools (runtime/egress.py)
+    egress: egress.EgressPolicy = egress.EgressPolicy()
 
     @property
     def description(self) -> str | None:
@@ -200,6 +206,7 @@ def validate(doc: Any, *, source: str = "policy") -> Policy:
         env_allow=v.rules(env, "permissions.environment", "allow", v.key),
         env_deny=v.rules(env, "permissions.environment", "deny", v.key),
         limits=v.resources(perms.get("resources") or {}, "permissions.resources"),
+        egress=egress.read(network, "permissions.network", v.fail),
     )
 
 

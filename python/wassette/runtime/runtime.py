@@ -8,22 +8,22 @@ the distribution layer's business: it hands finished packages to `install`.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from wassette import _engine
-from wassette.runtime import naming
+from wassette.runtime import egress, mcp_exports, naming
 from wassette.runtime.audit import AuditLog
 from wassette.runtime.builtin_tools import BUILTIN_NAMES
-from wassette.runtime.calls import STOPPED, CallResult, ToolCall, arguments_json, unencodable
+from wassette.runtime.calls import CallResult, ToolCall, arguments_json, audit_result, unencodable
 from wassette.runtime.compiled import Compiler
 from wassette.runtime.config import Settings
 from wassette.runtime.effective import EffectivePolicies
 from wassette.runtime.errors import UnknownComponentError, UnknownToolError, WassetteError
+from wassette.runtime.links import Links
 from wassette.runtime.naming import Catalog, Tool
 from wassette.runtime.permissions import Permissions
 from wassette.runtime.policy import PolicyError
@@ -78,9 +78,9 @@ class Runtime:
         a server of several tenants)."""
         self.settings = settings
         self.store = ComponentStore(settings.component_dir)
-        self.audit = AuditLog(settings.data_dir / "audit.jsonl")
+        self.audit = AuditLog(settings.data_dir / "audit.jsonl", key_file=settings.audit_key_file)
         self.permissions = Permissions(self.store, self.audit)
-        self.secrets = SecretStore(settings.secrets_dir, self.store.locked)
+        self.secrets = SecretStore(settings.secrets_dir, self.store.locked, settings.secrets_store_key_file)
         # A fleet's shared state (`--state postgresql://`): the directories
         # above are this replica's working copy of it.
         self.shared: PostgresState | None = None
@@ -93,6 +93,7 @@ class Runtime:
             )
             self.store.shared = self.shared
             self.audit.also = self.shared.audit_log.ship
+            self.audit.also_flush = self.shared.audit_log.flush
         self.policies = EffectivePolicies(settings, self.permissions, self.secrets)
         self.compiler: Compiler = Compiler(settings, engine_of.compiler if engine_of is not None else None)
         quota = settings.quota
@@ -104,6 +105,10 @@ class Runtime:
         # needs first, in one lookup (measured: 16 -> 1 us per call after a
         # JS call, whose guest leaves the caches cold for path building).
         self._targets: dict[str, tuple[Tool, _engine.Component]] = {}
+        # Which loaded component satisfies which import (links.py).
+        # Egress over the last minute, per component (per-minute quotas).
+        self.egress = egress.Windows()
+        self.links = Links(self.compiled, lambda cid: egress.callee_policy(self.policies, self.egress, cid))
         self._lock = threading.RLock()
         # Told of every call the engine ran, when it starts and when it ends
         # (the server's metrics); the audit log is told of refusals anyway.
@@ -153,16 +158,22 @@ class Runtime:
             log.warning("%s", line)
 
     def rescan(self) -> bool:
-        """`refresh`, and whether the tools offered changed (names, schemas)."""
-        before = {t.name: t for t in self.tools()}
+        """`refresh`, and whether the tools offered changed (names, schemas,
+        or the component behind them: a rebuilt component is news to a
+        client even when its schemas are the same)."""
+        before = self._offered()
         self.refresh()
-        return {t.name: t for t in self.tools()} != before
+        return self._offered() != before
+
+    def _offered(self) -> tuple[dict[str, Tool], dict[str, str]]:
+        with self._lock:
+            return {t.name: t for t in self.tools()}, {cid: m.sha256 for cid, m in self._metadata.items()}
 
     def _describe_existing(self, cid: str) -> Metadata:
         """Metadata for a wasm that has none (copied in by hand, or stale)."""
         wasm = self.store.read_wasm(cid)
         compiled = self.compiler.compile(wasm, cid)
-        exports = json.loads(compiled.describe(wasm))
+        exports = mcp_exports.describe(compiled, wasm)
         previous = self.store.recorded_source(cid)
         with self.store.locked():
             st = self.store.path(cid).stat()
@@ -264,7 +275,7 @@ class Runtime:
         """The tools a package would offer on its own, with their schemas,
         without installing it."""
         compiled = self.compiler.compile(package.wasm, package.component_id)
-        exports = json.loads(compiled.describe(package.wasm))
+        exports = mcp_exports.describe(compiled, package.wasm)
         return naming.build({package.component_id: exports}, BUILTIN_NAMES)
 
     def component_tools(self, component_id: str) -> list[Tool]:
@@ -294,6 +305,7 @@ class Runtime:
         arguments: Mapping[str, Any] | str | None,
         *,
         cancel: _engine.CancelToken | None = None,
+        host: Callable[[str, str], str | None] | None = None,
     ) -> ToolCall:
         """A call in a fresh sandbox, to be run a slice at a time
         (`ToolCall.run_for`) and finished on any thread (`ToolCall.finish`).
@@ -306,10 +318,15 @@ class Runtime:
         if shared is not None and (why := shared.refusal()) is not None:
             return ToolCall(tool, None, CallResult(tool=tool, status="policy_error", error=why))
         try:
-            policy_json = self.policies.json(tool.component_id)
+            policy_json = egress.call_policy(self.policies, self.egress, tool)
         except WassetteError as e:
             return ToolCall(tool, None, CallResult(tool=tool, status="policy_error", error=str(e)))
         args_json = arguments_json(arguments)
+        if tool.declared is not None:  # a tool the component declares: its own schema, call-tool
+            try:
+                args_json = mcp_exports.call_tool_arguments(tool, args_json)
+            except ValueError as e:
+                return ToolCall(tool, None, CallResult(tool=tool, status="invalid_arguments", error=str(e)))
         slots = self.slots
         if slots is not None and not slots.enter():
             self.audit.record(
@@ -317,7 +334,10 @@ class Runtime:
             )
             return ToolCall(tool, None, CallResult(tool=tool, status="over_quota", error=slots.refusal()))
         try:
-            pending = component.start(tool.interface, tool.function, args_json, policy_json, cancel)
+            links = self.links.for_call(tool.component_id, component)
+            pending = component.start(
+                tool.interface, tool.function, args_json, policy_json, cancel, links, host
+            )
         except ValueError as e:  # arguments that are not JSON at all, or not valid Unicode
             if slots is not None:
                 slots.leave()
@@ -325,7 +345,7 @@ class Runtime:
             return ToolCall(tool, None, CallResult(tool=tool, status="invalid_arguments", error=why))
         observers = tuple(self.observers)
         if not observers and slots is None:
-            return ToolCall(tool, pending, None, self._ended)
+            return ToolCall(tool, pending, None, self._ended, asks_client=component.asks_client)
         handles: list[object] = []
         for observer in observers:
             try:
@@ -344,34 +364,35 @@ class Runtime:
                     log.exception("a call observer failed")
             self._ended(result)
 
-        return ToolCall(tool, pending, None, ended)
+        return ToolCall(tool, pending, None, ended, asks_client=component.asks_client)
 
     def _target(self, name: str) -> tuple[Tool, _engine.Component]:
         """A tool and its compiled component (compiled on first use)."""
         catalog = self._catalog
         tool = self.tool(name)
-        meta = self._metadata.get(tool.component_id)
-        if meta is None:
-            raise UnknownComponentError(tool.component_id)
-        component = self.compiler.load(tool.component_id, self.store.path(tool.component_id), meta.sha256)
+        component = self.compiled(tool.component_id)
         with self._lock:
             if catalog is self._catalog:  # not if the catalog changed meanwhile
                 self._targets[name] = (tool, component)
         return tool, component
 
+    def compiled(self, cid: str) -> _engine.Component:
+        meta = self._metadata.get(cid)
+        if meta is None:
+            raise UnknownComponentError(cid)
+        return self.compiler.load(cid, self.store.path(cid), meta.sha256)
+
     def _ended(self, result: CallResult) -> None:
-        """Refusals and stops are audited."""
-        tool = result.tool
-        for d in result.denials:
-            self.audit.record("denied", component=tool.component_id, tool=tool.name, **d)
-        if result.status in STOPPED:
-            self.audit.record(
-                "stopped",
-                component=tool.component_id,
-                tool=tool.name,
-                status=result.status,
-                error=result.error,
-            )
+        """Refusals and stops are audited (a linked callee's under its id);
+        egress joins the per-minute windows."""
+        if result.egress or result.linked:
+            egress.account(self.policies, self.egress, result)
+        audit_result(self.audit, result)
+
+    def close(self) -> None:
+        """The process is done with this runtime: the audit log's queued
+        records are written, and a checkpoint after them."""
+        self.audit.close()
 
     def set_environment(self, component_id: str, values: Mapping[str, str]) -> None:
         """Values for this component's granted environment variables, taken
@@ -396,3 +417,4 @@ class Runtime:
         with self._lock:
             self._catalog = naming.build({cid: m.exports for cid, m in self._metadata.items()}, BUILTIN_NAMES)
             self._targets = {}
+            self.links.rebuild(self._metadata)

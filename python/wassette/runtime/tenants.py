@@ -110,7 +110,9 @@ def for_tenant(settings: Settings, name: str) -> Settings:
             quota=quota,
             component_dir=root / "components",
             secrets_dir=root / "secrets",
+            secrets_store_key_file=None,  # each tenant's own key, beside its secrets
             data_dir=root,
+            local_components_dir=root / "local-components",
         )
     root = state.working_dir / "tenants" / name
     local = state.local_data_dir / "tenants" / name
@@ -119,6 +121,7 @@ def for_tenant(settings: Settings, name: str) -> Settings:
         schema=f"tenant_{name}",
         local_component_dir=local / "components",
         local_secrets_dir=local / "secrets",
+        local_secrets_store_key_file=None,
         local_data_dir=local,
     )
     return settings._replace(
@@ -126,6 +129,8 @@ def for_tenant(settings: Settings, name: str) -> Settings:
         quota=quota,
         component_dir=root / "components",
         secrets_dir=root / "secrets",
+        secrets_store_key_file=None,
         data_dir=root / "data",
+        local_components_dir=local / "local-components",
         state=state,
     )

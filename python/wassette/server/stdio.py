@@ -96,6 +96,7 @@ class Output:
     It is the session's channel for every request and its outbound."""
 
     can_ask = True
+    carries_events = True
 
     def __init__(self, fd: int) -> None:
         self.fd = fd

@@ -17,6 +17,7 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 use super::rules::{canonical, default_port};
 use super::{LookupError, NetGate};
 use crate::gates::Bytes;
+use crate::gates::quota::{Flow, Quota};
 
 impl NetGate {
     /// Decides an outgoing HTTP request and picks the addresses to use.
@@ -67,11 +68,19 @@ impl NetGate {
         options: Option<RequestOptions>,
     ) -> Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError> {
         let (host, tls, addrs) = self.plan_request(request.uri()).await?;
+        // Over the requests budget: refused, and the call stops (`call.rs`).
+        if self.quota.take(Flow::Request, 1).is_err() {
+            return Err(HttpError::HttpRequestDenied);
+        }
         let shown = request.uri().to_string();
         let connect_timeout = options.and_then(|o| o.connect_timeout).unwrap_or(Duration::from_secs(30));
         let first_byte_timeout = options.and_then(|o| o.first_byte_timeout).unwrap_or(Duration::from_secs(600));
         let failed = |error: HttpError, reason: String| {
-            self.fail(shown.clone(), "http", reason);
+            // Failed because the call went over an egress budget: the quota
+            // is the news, not a network failure.
+            if self.quota.hit().is_none() {
+                self.fail(shown.clone(), "http", reason);
+            }
             error
         };
 
@@ -82,7 +91,7 @@ impl NetGate {
                 Ok(Ok(s)) => {
                     // Counted on the wire (TLS included), for the call's egress.
                     let bytes = self.record.egress(if tls { "https" } else { "http" }, &host, addr.port(), true);
-                    stream = Some(Counted { inner: s, bytes: bytes.unwrap_or_default() });
+                    stream = Some(Counted { inner: s, bytes: bytes.unwrap_or_default(), quota: self.quota.clone() });
                     break;
                 }
                 Ok(Err(e)) => {
@@ -142,27 +151,50 @@ impl NetGate {
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
-/// A connection that adds the bytes it carries to the call's egress record.
+/// A connection that adds the bytes it carries to the call's egress record,
+/// within the call's egress budgets: bytes over a budget are not let
+/// through (the connection fails, and the call is stopped).
 struct Counted<S> {
     inner: S,
     bytes: Bytes,
+    quota: Arc<Quota>,
+}
+
+fn over_quota(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::PermissionDenied, message)
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let read = buf.filled().len() - before;
-        self.bytes.received.fetch_add(read as u64, Ordering::Relaxed);
+        let read = (buf.filled().len() - before) as u64;
+        if let Err(message) = self.quota.take(Flow::Received, read) {
+            // Read off the socket, never handed on.
+            buf.set_filled(before);
+            return Poll::Ready(Err(over_quota(message)));
+        }
+        self.bytes.received.fetch_add(read, Ordering::Relaxed);
         polled
     }
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        // Refused before it is written: what leaves stays within the budget
+        // (other connections of the call may race for the same room: the
+        // count after the write catches them, and stops the call).
+        if self.quota.limited()
+            && data.len() as u64 > self.quota.room(Flow::Sent)
+            && let Err(message) = self.quota.take(Flow::Sent, data.len() as u64)
+        {
+            return Poll::Ready(Err(over_quota(message)));
+        }
         let polled = Pin::new(&mut self.inner).poll_write(cx, data);
         if let Poll::Ready(Ok(n)) = polled {
             self.bytes.sent.fetch_add(n as u64, Ordering::Relaxed);
+            // Already sent: a refusal here only stops the call.
+            let _ = self.quota.take(Flow::Sent, n as u64);
         }
         polled
     }

@@ -12,10 +12,14 @@
 //! - A refusal is a denial; an allowed access that fails (a granted name that
 //!   does not resolve, a refused connection, a TLS failure) is a failure,
 //!   reported as what it is.
+//! - Egress quotas (`gates::quota`): every request, connection and datagram,
+//!   and every byte through the gate's connections and raw sockets' streams
+//!   (`sockets.rs`), is counted against the call's budgets.
 
 mod http;
 mod lookup;
 pub mod rules;
+mod sockets;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -26,11 +30,19 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::sockets::SocketAddrUse;
 
 pub use http::tls_config;
-pub use lookup::add_to_linker;
 use rules::{Refusal, Rules, canonical, special};
 
+use crate::gates::quota::{Flow, Quota};
 use crate::gates::{Denial, Failure, Record};
-use crate::policy::NetworkPolicy;
+use crate::policy::{EgressLimit, NetworkPolicy};
+use crate::sandbox::Host;
+
+/// Registers the gated name lookups, and the socket functions that count
+/// what a raw socket carries.
+pub fn add_to_linker(linker: &mut wasmtime::component::Linker<Host>) -> wasmtime::Result<()> {
+    lookup::add_to_linker(linker)?;
+    sockets::add_to_linker(linker)
+}
 
 /// How long a name lookup may take.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,12 +64,29 @@ pub struct NetGate {
     learned: Arc<Mutex<HashMap<IpAddr, Vec<usize>>>>,
     record: Record,
     tls: Arc<rustls::ClientConfig>,
+    /// The call's egress budgets and what it used of them.
+    pub quota: Arc<Quota>,
+    /// Where each connected UDP stream sends (its resource's rep): a send
+    /// names no address, and its bytes belong to that destination.
+    udp_peers: Arc<Mutex<HashMap<u32, SocketAddr>>>,
 }
 
 impl NetGate {
-    pub fn new(policy: &NetworkPolicy, record: &Record, tls: Arc<rustls::ClientConfig>) -> wasmtime::Result<Self> {
+    pub fn new(
+        policy: &NetworkPolicy,
+        limits: &[EgressLimit],
+        record: &Record,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> wasmtime::Result<Self> {
         let rules = Rules::new(policy).map_err(|e| wasmtime::format_err!("{e}"))?;
-        Ok(NetGate { rules: Arc::new(rules), learned: Arc::default(), record: record.clone(), tls })
+        Ok(NetGate {
+            rules: Arc::new(rules),
+            learned: Arc::default(),
+            record: record.clone(),
+            tls,
+            quota: Arc::new(Quota::new(limits)),
+            udp_peers: Arc::default(),
+        })
     }
 
     /// Routes every socket address the guest uses through `check_socket`.
@@ -110,9 +139,12 @@ impl NetGate {
             _ => ("tcp", "socket"),
         };
         match self.socket_allowed(addr, transport) {
+            // Allowed, and within the call's requests budget (a refusal
+            // there stops the call: no denial, the quota says it).
+            Ok(()) if self.quota.take(Flow::Request, 1).is_err() => false,
             Ok(()) => {
-                // Connections (datagrams) counted; their bytes are the
-                // socket's, which the gate does not carry.
+                // Connections (datagrams) counted here; their bytes by the
+                // streams (`sockets.rs`).
                 self.record.egress(transport, &canonical(addr.ip()).to_string(), addr.port(), false);
                 true
             }

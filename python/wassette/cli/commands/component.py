@@ -1,4 +1,4 @@
-"""`wassette component load|verify|publish|unload|list|test`."""
+"""`wassette component load|verify|publish|unload|list|sync|test`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from wassette.cli.common import fetch_options, runtime
 from wassette.cli.options import Parents, group, with_id
 from wassette.cli.output import emit
+from wassette.runtime.errors import WassetteError
 
 
 def add(sub: Any, p: Parents) -> None:
@@ -43,7 +44,27 @@ def add(sub: Any, p: Parents) -> None:
     )
     unload.set_defaults(handler=cmd_unload)
     lst = csub.add_parser("list", parents=[p.dirs, p.out], help="list loaded components")
+    lst.add_argument(
+        "--imports",
+        action="store_true",
+        help="also show each interface a component imports from another, and the loaded "
+        "component that exports it (reads the compiled components: slower)",
+    )
     lst.set_defaults(handler=cmd_list)
+    sync = csub.add_parser(
+        "sync",
+        parents=[p.dirs, p.out],
+        help="load the drop directory's components (NAME.wasm, NAME.policy.yaml), unload those gone from it",
+    )
+    sync.add_argument(
+        "--force", action="store_true", help="reload unchanged files; replace components loaded another way"
+    )
+    sync.add_argument(
+        "--link",
+        metavar="WASM",
+        help="put a symbolic link to WASM (and its .policy.yaml) in the directory first",
+    )
+    sync.set_defaults(handler=cmd_sync)
     from wassette.cli.commands.component_test import add_parser
 
     add_parser(csub, p)
@@ -58,14 +79,14 @@ def load_and_report(args: argparse.Namespace, uri: str) -> int:
     question, warnings, the report."""
     from wassette.cli.progress import ProgressPrinter, ask_policy
     from wassette.distribution.loading import load_component
-    from wassette.runtime.install import InstallOptions, describe_permissions
+    from wassette.runtime.install import InstallOptions, describe_request
 
     fetch = fetch_options(args)
     rt = runtime(args)
     accept: Any = bool(args.accept_policy)
     interactive = sys.stdin.isatty() and sys.stderr.isatty() and not args.registry_password_stdin
     if not accept and interactive:
-        accept = lambda cid, policy: ask_policy(cid, policy, describe_permissions(policy))  # noqa: E731
+        accept = lambda cid, policy: ask_policy(cid, policy, describe_request(rt, cid, policy))  # noqa: E731
     printer = ProgressPrinter(quiet=args.quiet)
     try:
         report = load_component(
@@ -130,9 +151,32 @@ def cmd_unload(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wassette.distribution import local_components
+
+    rt = runtime(args)
+    if args.link:
+        local_components.link(rt, Path(args.link))
+    report = local_components.sync(rt, force=args.force)
+    for r in report.refused:
+        print(f"warning: {r['file']} refused: {r['reason']}", file=sys.stderr)
+    emit(
+        report.to_json(), args.output_format, columns=["status", "directory", "loaded", "unloaded", "refused"]
+    )
+    return 1 if report.refused else 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     rt = runtime(args)
     rows = [c.to_json() for c in rt.components()]
+    for row in rows if args.imports else ():
+        # What each import of another component's interface is linked to.
+        try:
+            row["imports"] = rt.links.describe(row["id"])
+        except WassetteError as e:
+            row["imports"] = f"cannot be read: {e}"
     for cid, why in rt.broken_components().items():
         print(f"warning: component {cid} cannot be loaded: {why}", file=sys.stderr)
     emit(rows, args.output_format, columns=["id", "tools", "source", "sha256"])

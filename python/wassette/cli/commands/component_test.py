@@ -75,7 +75,12 @@ def cmd_test(args: argparse.Namespace) -> int:
                 path.write_text(yaml.safe_dump(policy), encoding="utf-8")
             return rt.call_tool(case.tool, case.arguments)
 
-        outcomes = cases_mod.run(cases, default_policy, call)
+        try:
+            outcomes = cases_mod.run(cases, default_policy, call)
+        finally:
+            # Its audit log lives in the temporary directory: written out
+            # before the directory goes (the writer thread would race it).
+            rt.close()
     rows = [o.to_json() for o in outcomes] or [
         {
             "case": "loads",

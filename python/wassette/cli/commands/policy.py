@@ -8,18 +8,15 @@ from typing import Any
 from wassette.cli.common import runtime
 from wassette.cli.options import Parents, group, with_id
 from wassette.cli.output import emit
-from wassette.runtime.errors import WassetteError
 
 
 def add(sub: Any, p: Parents) -> None:
     psub = group(sub, "policy", "show or attach a component's policy")
     pget = with_id(psub.add_parser("get", parents=[p.dirs, p.out], help="show the policy of a component"))
     pget.set_defaults(handler=cmd_get)
-    pattach = with_id(
-        psub.add_parser("attach", parents=[p.dirs, p.out], help="install a policy file for a component")
-    )
-    pattach.add_argument("file", help="path (or file:// URI) of a policy.yaml")
-    pattach.set_defaults(handler=cmd_attach)
+    from wassette.cli.commands import policy_attach
+
+    policy_attach.add(psub, p)
     paccept = with_id(
         psub.add_parser(
             "accept",
@@ -30,6 +27,9 @@ def add(sub: Any, p: Parents) -> None:
     paccept.set_defaults(handler=cmd_accept)
     pschema = psub.add_parser("schema", help="print the JSON Schema of policy.yaml")
     pschema.set_defaults(handler=cmd_schema)
+    from wassette.cli.commands import policy_learn
+
+    policy_learn.add(psub, p)
 
 
 def cmd_get(args: argparse.Namespace) -> int:
@@ -46,18 +46,6 @@ def cmd_get(args: argparse.Namespace) -> int:
         emit(rows, "table", columns=["kind", "rule", "access"])
     else:
         emit(policy.document, args.output_format)
-    return 0
-
-
-def cmd_attach(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from wassette.distribution.sources import local_path
-
-    source = local_path(args.file) if args.file.startswith("file://") else Path(args.file)
-    if source is None:
-        raise WassetteError(f"{args.file!r}: give a local path or file:// URI")
-    emit(runtime(args, refresh=False).permissions.attach(args.id, source), args.output_format)
     return 0
 
 

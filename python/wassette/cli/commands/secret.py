@@ -13,8 +13,9 @@ from wassette.runtime.errors import WassetteError
 
 def add(sub: Any, p: Parents) -> None:
     ssub = group(sub, "secret", "per-component secrets (seen as environment variables)")
-    sl = with_id(ssub.add_parser("list", parents=[p.dirs, p.out], help="list secret keys"))
-    sl.add_argument("--show-values", action="store_true", help="also print the values")
+    sl = with_id(ssub.add_parser("list", parents=[p.dirs, p.out], help="list secret names"))
+    # Wassette's flag: the user asks, on the machine that holds the key.
+    sl.add_argument("--show-values", action="store_true", help="also print the values (decrypted)")
     sl.set_defaults(handler=cmd_list)
     ss = with_id(ssub.add_parser("set", parents=[p.dirs, p.out], help="set secrets: KEY=VALUE ..."))
     ss.add_argument("pairs", nargs="+", metavar="KEY=VALUE", help="secret names and values")
@@ -28,8 +29,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     rt = runtime(args, refresh=False)
     require_component(rt, args.id)
     values = rt.secrets.get(args.id)
-    rows = [{"key": k, "value": v if args.show_values else "********"} for k, v in sorted(values.items())]
-    emit(rows, args.output_format, columns=["key", "value"])
+    if args.show_values:
+        rows = [{"key": k, "value": v} for k, v in sorted(values.items())]
+        emit(rows, args.output_format, columns=["key", "value"])
+    else:
+        emit([{"key": k} for k in sorted(values)], args.output_format, columns=["key"])
     return 0
 
 

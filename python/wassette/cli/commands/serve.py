@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
 from typing import TYPE_CHECKING, Any
 
 from wassette.cli.options import Parents
+from wassette.runtime.config_schema import LOCAL_COMPONENTS_MODES
+
+log = logging.getLogger("wassette.cli")
 
 if TYPE_CHECKING:
     from wassette.server.http.options import HttpOptions
@@ -28,6 +33,13 @@ def _server_options(p: argparse.ArgumentParser) -> None:
         choices=("allow", "ask", "deny"),
         default="ask",
         help="permission grants asked for by the agent: ask the user (default), allow, or deny",
+    )
+    p.add_argument(
+        "--local-components",
+        choices=LOCAL_COMPONENTS_MODES,
+        metavar="MODE",
+        help="load the drop directory's components: off, startup, or watch (load changes as they come); "
+        "default: run watch, serve off (env WASSETTE_LOCAL_COMPONENTS)",
     )
 
 
@@ -120,6 +132,11 @@ def add_serve(sub: Any, p: Parents) -> None:
         help="worker processes serving the address (default 'auto': one per usable core; 1: this process "
         "serves; env WASSETTE_WORKERS)",
     )
+    serve.add_argument(
+        "--console",
+        action="store_true",
+        help="serve the web console at /console (behind the same token; agents' grant requests wait there)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
 
@@ -152,20 +169,41 @@ def _start(args: argparse.Namespace, rt: Any = None, *, provision_it: bool = Tru
         from wassette.distribution.provision import provision
 
         provision(rt, Path(args.manifest), continue_on_failure=args.continue_on_provisioning_failure)
+    if provision_it and _drop_mode(args, rt) != "off":
+        from wassette.distribution import local_components
+
+        report = local_components.sync(rt)
+        for r in report.refused:
+            log.warning("drop directory %s: %s refused: %s", report.directory, r["file"], r["reason"])
+        if report.loaded:
+            log.info("loaded from %s: %s", report.directory, ", ".join(report.loaded))
     return rt
 
 
-def _server_options_of(args: argparse.Namespace) -> Any:
+def _drop_mode(args: argparse.Namespace, rt: Any) -> str:
+    """When the drop directory is synced: the flag, else the environment or
+    config, else `run` watches and `serve` (a shared service) does not."""
+    chosen = args.local_components or rt.settings.local_components
+    if chosen:
+        return str(chosen)
+    return "watch" if args.handler is cmd_run or args.transport == "stdio" else "off"
+
+
+def _server_options_of(args: argparse.Namespace, rt: Any, *, syncs: bool = True) -> Any:
     from wassette.server.core.server import ServerOptions
 
-    return ServerOptions(builtin_tools=not args.disable_builtin_tools, agent_grants=args.agent_grants)
+    return ServerOptions(
+        builtin_tools=not args.disable_builtin_tools,
+        agent_grants=args.agent_grants,
+        watch_local_components=syncs and _drop_mode(args, rt) == "watch",
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from wassette.server.stdio import serve_stdio
 
     rt = _start(args)
-    serve_stdio(rt, _server_options_of(args), max_request_bytes=rt.settings.serve.max_request_bytes)
+    serve_stdio(rt, _server_options_of(args, rt), max_request_bytes=rt.settings.serve.max_request_bytes)
     return 0
 
 
@@ -178,6 +216,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Not read yet: the parent of a worker set never reads the components.
     rt = runtime(args, refresh=False, serve=_serve_flags(args))
     options = HttpOptions.from_settings(rt.settings, transport=args.transport or "streamable-http")
+    options = dataclasses.replace(options, console=args.console)
     if rt.settings.serve.workers > 1:
         return _supervise(args, rt, options, rt.settings.serve.workers)
     return _serve(args, rt, options, None)
@@ -190,10 +229,13 @@ def _serve(args: argparse.Namespace, rt: Any, options: HttpOptions, worker: Work
     from wassette.server.http.options import HttpOptions
 
     def reload() -> HttpOptions:  # SIGHUP: the configuration as it is now
-        return HttpOptions.from_settings(settings(args, _serve_flags(args)), transport=options.transport)
+        read = HttpOptions.from_settings(settings(args, _serve_flags(args)), transport=options.transport)
+        return dataclasses.replace(read, console=options.console)
 
     rt = _start(args, rt, provision_it=worker is None or worker.provisions)
-    serve_http(rt, options, _server_options_of(args), worker, reload)
+    # One worker of a set syncs the drop directory (the one that provisions).
+    syncs = worker is None or worker.provisions
+    serve_http(rt, options, _server_options_of(args, rt, syncs=syncs), worker, reload)
     return 0
 
 

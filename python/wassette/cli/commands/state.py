@@ -101,7 +101,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     config, state = _shared(args)
     state.start()
-    source = Directories(config.local_component_dir, config.local_secrets_dir)
+    source = Directories(
+        config.local_component_dir, config.local_secrets_dir, config.local_secrets_store_key_file
+    )
     emit(import_local(state, source, config.local_data_dir / "audit.jsonl"), args.output_format)
     return 0
 
@@ -112,7 +114,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     config, state = _shared(args)
     state.start()
-    target = Directories(config.local_component_dir, config.local_secrets_dir)
+    target = Directories(
+        config.local_component_dir, config.local_secrets_dir, config.local_secrets_store_key_file
+    )
     emit(export_local(state, target), args.output_format)
     return 0
 

@@ -48,9 +48,9 @@ class Record:
 class Directories:
     """A component directory and a secrets directory, as one state."""
 
-    def __init__(self, component_dir: Path, secrets_dir: Path) -> None:
+    def __init__(self, component_dir: Path, secrets_dir: Path, secrets_key_file: Path | None = None) -> None:
         self.store = ComponentStore(component_dir)
-        self.secrets = SecretStore(secrets_dir)
+        self.secrets = SecretStore(secrets_dir, key_file=secrets_key_file)
 
     def ids(self) -> set[str]:
         """Every id with a file here (components, policies or secrets)."""

@@ -5,7 +5,9 @@ functions as the CLI, in a worker thread, through the one call runner.
 Grants and resets asked for by the agent are not the human's word: under
 `--agent-grants ask` (the default) the human confirms them through MCP
 elicitation, and without a client that can ask, they are refused with the
-exact CLI command the human can run instead. `allow` grants at once
+exact CLI command the human can run instead. While a console is open
+(`serve --console`, `wassette console`), the person decides there instead:
+the call waits in its queue, a bounded time. `allow` grants at once
 (Wassette's behaviour); `deny` never does. Revocations need no confirmation.
 """
 
@@ -17,6 +19,8 @@ from typing import Any
 
 from wassette.runtime.builtin_tools import BUILTIN_NAMES
 from wassette.runtime.errors import UnknownComponentError, WassetteError
+from wassette.runtime.grant_queue import WAIT_S, GrantQueue
+from wassette.runtime.install import InstallOptions, PolicyApproval, describe_request
 from wassette.runtime.runtime import Runtime
 from wassette.server.core.jsonrpc import RpcError
 from wassette.server.core.results import text_result
@@ -63,6 +67,7 @@ class Builtins:
         self.runtime = runtime
         self.agent_grants = agent_grants
         self.announce = announce
+        self.queue = GrantQueue(runtime.settings.data_dir, runtime.audit)
         self._handlers: dict[str, Handler] = {
             "load-component": self._load,
             "unload-component": self._unload,
@@ -112,9 +117,33 @@ class Builtins:
                 value = step + min(done / total, 1.0) * 0.99
                 exchange.progress(value, None, f"{message}: {done} of {total} bytes")
 
-        report = load_component(self.runtime, uri, progress=progress)
+        install = InstallOptions(accept_policy=self._policy_approval(exchange))
+        report = load_component(self.runtime, uri, progress=progress, install=install)
         self.announce()
         return report.to_json()
+
+    def _policy_approval(self, exchange: Exchange) -> PolicyApproval | bool:
+        """A policy the component ships (or a new version's wider one) takes
+        effect only when the user accepts it, asked through elicitation;
+        otherwise it stays pending and the policy in force stays."""
+        if self.agent_grants == "deny":
+            return False
+
+        def ask(cid: str, policy: Any) -> bool:
+            if exchange.session.modern or not exchange.session.can_elicit():
+                return False
+            what = describe_request(self.runtime, cid, policy)
+            message = (
+                f"The component '{cid}' ships a policy that asks for: {what}. Apply it? "
+                f"If not, the policy in force stays; `wassette policy accept {cid}` applies it later."
+            )
+            try:
+                return confirm(exchange, message, Component=cid, Permissions=what)
+            except (NoBackChannel, RpcError, TimeoutError) as e:
+                log.info("elicitation failed: %s", e)
+                return False
+
+        return ask
 
     def _unload(self, args: dict[str, Any], exchange: Exchange) -> Any:
         cid = _str(args, "id")
@@ -147,63 +176,93 @@ class Builtins:
         if not isinstance(access, list) or not access or not all(a in ("read", "write") for a in access):
             raise ArgumentError("argument details.access must be a list of 'read' and/or 'write'")
         command = f"wassette permission grant storage {cid} {uri} --access {','.join(access)}"
-        self._approve(exchange, cid, "storage", f"{uri} ({', '.join(access)})", command)
-        return self.runtime.permissions.grant_storage(cid, uri, access, by="mcp")
+        by = self._approve(exchange, cid, "storage", f"{uri} ({', '.join(access)})", command)
+        return self.runtime.permissions.grant_storage(cid, uri, access, by=by)
 
     def _grant_network(self, args: dict[str, Any], exchange: Exchange) -> Any:
         cid = _str(args, "component_id")
         host = _str(_details(args), "host")
-        self._approve(exchange, cid, "network", host, f"wassette permission grant network {cid} {host}")
-        return self.runtime.permissions.grant_network(cid, host, by="mcp")
+        by = self._approve(exchange, cid, "network", host, f"wassette permission grant network {cid} {host}")
+        return self.runtime.permissions.grant_network(cid, host, by=by)
 
     def _grant_environment(self, args: dict[str, Any], exchange: Exchange) -> Any:
         cid = _str(args, "component_id")
         key = _str(_details(args), "key")
         command = f"wassette permission grant environment-variable {cid} {key}"
-        self._approve(exchange, cid, "environment variable", key, command)
-        return self.runtime.permissions.grant_environment(cid, key, by="mcp")
+        by = self._approve(exchange, cid, "environment variable", key, command)
+        return self.runtime.permissions.grant_environment(cid, key, by=by)
 
     def _reset(self, args: dict[str, Any], exchange: Exchange) -> Any:
         cid = _str(args, "component_id")
-        self._approve(exchange, cid, "reset", "all permissions", f"wassette permission reset {cid}")
-        return self.runtime.permissions.reset(cid, by="mcp")
+        by = self._approve(exchange, cid, "reset", "all permissions", f"wassette permission reset {cid}")
+        return self.runtime.permissions.reset(cid, by=by)
 
-    def _approve(self, exchange: Exchange, cid: str, permission: str, scope: str, command: str) -> None:
-        """Returns when the change may go ahead; raises with the reason otherwise."""
+    def _approve(self, exchange: Exchange, cid: str, permission: str, scope: str, command: str) -> str:
+        """Returns who approved the change (`by` of its audit record) when it
+        may go ahead; raises with the reason otherwise. With a console open
+        (grant_queue.py), the person decides there."""
         if not self.runtime.store.exists(cid):
             raise UnknownComponentError(cid)
         if self.agent_grants == "allow":
-            return
+            return "mcp"
         refusal = (
             f"not granted: permission changes requested by the agent need the user's approval. "
             f"The user can run: {command}"
         )
         if self.agent_grants == "deny":
             raise WassetteError(refusal)
+        if self.queue.console_open():
+            return self._queued(exchange, cid, permission, scope, command)
         if exchange.session.modern or not exchange.session.can_elicit():
-            raise WassetteError(refusal + " (this client cannot ask the user for confirmation)")
+            raise WassetteError(
+                refusal + " (this client cannot ask the user for confirmation; "
+                "or open `wassette console` to approve such requests there)"
+            )
         what = (
             "reset ALL permissions of"
             if permission == "reset"
             else f"grant {permission} access to {scope} for"
         )
-        params: dict[str, Any] = {
-            "message": f"The agent asks to {what} component '{cid}'. Allow?",
-            "requestedSchema": {
-                "type": "object",
-                "properties": {
-                    "component": {"type": "string", "title": "Component", "default": cid},
-                    "permission": {"type": "string", "title": "Permission", "default": permission},
-                    "scope": {"type": "string", "title": "Scope", "default": scope},
-                },
-            },
-        }
-        if exchange.version == "2025-11-25":
-            params["mode"] = "form"
+        message = f"The agent asks to {what} component '{cid}'. Allow?"
         try:
-            answer = exchange.ask("elicitation/create", params)
+            accepted = confirm(exchange, message, Component=cid, Permission=permission, Scope=scope)
         except (NoBackChannel, RpcError, TimeoutError) as e:
             log.info("elicitation failed: %s", e)
             raise WassetteError(refusal + f" (confirmation could not be asked: {e})") from None
-        if not isinstance(answer, dict) or answer.get("action") != "accept":
+        if not accepted:
             raise WassetteError(f"not granted: the user declined. The user can still run: {command}")
+        return "mcp"
+
+    def _queued(self, exchange: Exchange, cid: str, permission: str, scope: str, command: str) -> str:
+        """The request waits in the console's queue (bounded) for a person."""
+        request = self.queue.ask(cid, permission, scope, command)
+        exchange.log("info", f"waiting for approval in the wassette console (request {request.id})")
+        decided = self.queue.wait(request, lambda: exchange.token.cancelled)
+        if decided.state == "approved":
+            return decided.decided_by or "console"
+        if decided.state == "denied":
+            raise WassetteError(
+                f"not granted: {decided.decided_by} denied the request in the console. "
+                f"The user can still run: {command}"
+            )
+        raise WassetteError(
+            f"not granted: nobody approved the request in the console within {int(WAIT_S)} s. "
+            f"The user can run: {command}"
+        )
+
+
+def confirm(exchange: Exchange, message: str, **shown: str) -> bool:
+    """Asks the user to confirm (elicitation), showing each `shown` field
+    (title: value) as a prefilled string; True when accepted. Raises
+    NoBackChannel, RpcError or TimeoutError when the user cannot be asked."""
+    properties = {
+        title.lower(): {"type": "string", "title": title, "default": value} for title, value in shown.items()
+    }
+    params: dict[str, Any] = {
+        "message": message,
+        "requestedSchema": {"type": "object", "properties": properties},
+    }
+    if exchange.version == "2025-11-25":
+        params["mode"] = "form"
+    answer = exchange.ask("elicitation/create", params)
+    return isinstance(answer, dict) and answer.get("action") == "accept"

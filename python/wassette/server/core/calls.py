@@ -19,15 +19,17 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from wassette import _engine
 from wassette.runtime.builtin_tools import BUILTIN_NAMES
 from wassette.runtime.calls import CallResult, ToolCall
 from wassette.runtime.errors import UnknownToolError, WassetteError
 from wassette.runtime.runtime import Runtime
-from wassette.server.core import jsonrpc
+from wassette.server.core import host_calls, jsonrpc, tasks
 from wassette.server.core.builtins import Builtins
 from wassette.server.core.jsonrpc import INVALID_PARAMS, RpcError
 from wassette.server.core.results import call_result, error_result, stderr_log
 from wassette.server.core.session import Exchange
+from wassette.server.core.tasks import Tasks
 from wassette.server.core.workers import FIRST_SLICES, FirstSlices
 
 log = logging.getLogger("wassette.server")
@@ -57,6 +59,8 @@ class CallRunner:
     ) -> None:
         self.runtime = runtime
         self.builtins = builtins
+        # Long calls of clients that declare the tasks extension become tasks.
+        self.tasks: Tasks | None = None
         self.slices = slices
         # Rereads the component directory if it changed; True when the tools did.
         self.catch_up = catch_up
@@ -68,8 +72,15 @@ class CallRunner:
             if not self.slices.workers.start(lambda: self._builtin(exchange, name, arguments)):
                 raise BUSY
             return None
+        # A call that may become a task outlives its request: its own token,
+        # cancelled with the request until then.
+        as_task = self.tasks is not None and tasks.declared(exchange)
+        token = _engine.CancelToken() if as_task else exchange.token
+        if as_task:
+            exchange.on_cancel = token.cancel
         try:
-            call = self.runtime.start_tool(name, arguments, cancel=exchange.token)
+            host = host_calls.for_exchange(exchange, name, self.runtime, self.tasks)
+            call = self.runtime.start_tool(name, arguments, cancel=token, host=host)
         except UnknownToolError as e:
             # Loaded a moment ago by another process? Then it is callable now.
             if self.catch_up is None or not self.catch_up():
@@ -77,11 +88,19 @@ class CallRunner:
             return self.start(exchange, name, arguments)
         except WassetteError as e:
             return error_result(str(e))
-        result = self.slices.run(name, call)
+        # A first slice here, on the thread reading requests: most calls end
+        # in it. Not one that may ask the client (its answer comes that way).
+        result = None if call.asks_client else self.slices.run(name, call)
         if result is not None:
             return self._shape(exchange, name, result)
-        if not self.slices.workers.start(lambda: self._finish(exchange, name, call)):
-            exchange.token.cancel()
+        if as_task:
+            assert self.tasks is not None
+            run = self.tasks.run
+            job = lambda: run(exchange, call, token, lambda r: self._shape(exchange, name, r))  # noqa: E731
+        else:
+            job = lambda: self._finish(exchange, name, call)  # noqa: E731
+        if not self.slices.workers.start(job):
+            token.cancel()
             raise BUSY
         return None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from wassette.runtime.errors import WassetteError
@@ -47,6 +48,10 @@ class Changes:
         # Told of a load or unload made here (`serve --workers N` tells the
         # other workers, which rescan at once instead of at their next look).
         self.elsewhere: Callable[[], None] | None = None
+        # The drop directory the watcher syncs (None: not watched), and its
+        # stamp as last synced.
+        self.drop_dir: Path | None = None
+        self._drop_seen: frozenset[tuple[str, int, int]] | None = None
 
     # -- who is told -----------------------------------------------------------
 
@@ -147,6 +152,10 @@ class Changes:
         running server and tells every client. `since`: the directory's stamp
         when the runtime read it."""
         self._seen = self._told = self.runtime.store.stamp() if since is None else since
+        if self.drop_dir is not None:
+            from wassette.distribution import local_components
+
+            self._drop_seen = local_components.stamp(self.drop_dir)
         threading.Thread(target=self._watch, name="wassette-watch", daemon=True).start()
         if self.runtime.shared is not None:
             # Other replicas' changes land in the working copy: told at once.
@@ -159,4 +168,32 @@ class Changes:
 
     def _watch(self) -> None:
         while not self._stop.wait(WATCH_INTERVAL_S):
+            if self.drop_dir is not None:
+                self.sync_drop_dir()
             self.current()
+
+    def sync_drop_dir(self) -> None:
+        """Loads what changed in the drop directory since last looked at,
+        and tells every client when tools came or went."""
+        from wassette.distribution import local_components
+
+        assert self.drop_dir is not None
+        now = local_components.stamp(self.drop_dir)
+        if now == self._drop_seen:
+            return
+        self._drop_seen = now
+        try:
+            report = local_components.sync(self.runtime, self.drop_dir)
+        except WassetteError as e:
+            log.warning("%s", e)
+            return
+        for r in report.refused:
+            log.warning("drop directory %s: %s refused: %s", self.drop_dir, r["file"], r["reason"])
+        if report.changed:
+            log.info(
+                "drop directory %s: loaded %s, unloaded %s",
+                self.drop_dir,
+                ", ".join(report.loaded) or "none",
+                ", ".join(report.unloaded) or "none",
+            )
+            self.announce()

@@ -73,11 +73,29 @@ def is_modern(version: str | None) -> bool:
     return version in MODERN_VERSIONS
 
 
+TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
+
+
 def capabilities(version: str | None) -> dict[str, Any]:
     """What the server offers. Change notifications reach handshake-era
     clients on their session, 2026-07-28 clients on `subscriptions/listen`
-    streams; log messages are sent on a client's request at both."""
-    return {"logging": {}, "tools": {"listChanged": True}}
+    streams; log messages are sent on a client's request at both; prompts
+    (the server's and the components'), the components' resources, and
+    completion of prompt and template arguments (server/core/served.py)."""
+    # Prompt and resource lists change with components, told of with the
+    # tool list's notification; at 2026-07-28 `listChanged` says only that
+    # `subscriptions/listen` is served (as the SDK derives it).
+    modern = is_modern(version)
+    caps: dict[str, Any] = {
+        "logging": {},
+        "tools": {"listChanged": True},
+        "prompts": {"listChanged": modern},
+        "resources": {"subscribe": True, "listChanged": modern},
+        "completions": {},
+    }
+    if modern:  # long tool calls as tasks (server/core/tasks.py)
+        caps["extensions"] = {TASKS_EXTENSION: {}}
+    return caps
 
 
 def initialize_result(version: str) -> dict[str, Any]:
@@ -145,7 +163,15 @@ def unsupported(requested: object, supported: tuple[str, ...] = MODERN_VERSIONS)
 
 
 # Methods whose subject is mirrored in the `Mcp-Name` header, and the param.
-NAME_PARAMS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+NAME_PARAMS = {
+    "tools/call": "name",
+    "prompts/get": "name",
+    "resources/read": "uri",
+    # SEP-2663: load balancers route a task's requests by its id.
+    "tasks/get": "taskId",
+    "tasks/update": "taskId",
+    "tasks/cancel": "taskId",
+}
 
 
 def envelope(

@@ -7,6 +7,7 @@ errors, guest stderr as a log message.
 
 from __future__ import annotations
 
+import binascii
 import json
 from typing import Any
 
@@ -17,7 +18,9 @@ from wassette.runtime.naming import Tool
 
 def component_tool(tool: Tool) -> dict[str, Any]:
     out: dict[str, Any] = {"name": tool.name, "description": tool.summary, "inputSchema": tool.input_schema}
-    if tool.output_schema is not None:
+    # A typed export answering tool-result: its content is the answer, no
+    # `{"result": ...}` (a declared tool's output schema is its own).
+    if tool.output_schema is not None and (tool.declared is not None or not tool.rich):
         out["outputSchema"] = tool.output_schema
     return out
 
@@ -83,6 +86,8 @@ def call_result(result: CallResult) -> dict[str, Any]:
         return out
     if result.denials or result.failures:
         notes.append(result.message())
+    if result.tool.rich:
+        return rich_result(result.value, notes)
     if result.tool.output_schema is None:
         return {"content": [_text(n) for n in (notes or ["null"])], "isError": False}
     return {
@@ -90,6 +95,60 @@ def call_result(result: CallResult) -> dict[str, Any]:
         "structuredContent": {"result": result.value},
         "isError": False,
     }
+
+
+def rich_result(value: Any, notes: list[str]) -> dict[str, Any]:
+    """A wassette:mcp/types.tool-result as an MCP tool result."""
+    try:
+        out: dict[str, Any] = {
+            "content": [content_block(c) for c in value["content"]] + [_text(n) for n in notes],
+            "isError": bool(value["is-error"]),
+        }
+        if value.get("structured-json") is not None:
+            structured = json.loads(value["structured-json"])
+            if not isinstance(structured, dict):
+                raise ValueError("structured content must be a JSON object")
+            out["structuredContent"] = structured
+    except (KeyError, TypeError, ValueError) as e:
+        return error_result(f"the tool answered content that is not valid MCP: {e}")
+    return out
+
+
+def content_block(block: dict[str, Any]) -> dict[str, Any]:
+    """One wassette:mcp/types.content (a variant: one key) as MCP content."""
+    ((case, v),) = block.items()
+    if case == "text":
+        return _text(v)
+    if case in ("image", "audio"):
+        return {"type": case, "data": _base64(v["data"]), "mimeType": v["mime-type"]}
+    if case == "resource":
+        return {"type": "resource", "resource": resource_contents(v)}
+    if case == "resource-link":
+        link = {"type": "resource_link", "uri": v["uri"], "name": v["name"]}
+        return link | _present({"description": v.get("description"), "mimeType": v.get("mime-type")})
+    raise ValueError(f"unknown content {case!r}")
+
+
+def resource_contents(v: dict[str, Any]) -> dict[str, Any]:
+    """wassette:mcp/types.resource-contents as MCP resource contents."""
+    ((kind, data),) = v["body"].items()
+    if kind not in ("text", "blob"):
+        raise ValueError(f"unknown resource body {kind!r}")
+    out = {"uri": v["uri"]} | _present({"mimeType": v.get("mime-type")})
+    out[kind] = _base64(data) if kind == "blob" else data
+    return out
+
+
+def _base64(data: str) -> str:
+    try:
+        binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("data is not base64") from None
+    return data
+
+
+def _present(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def stderr_log(tool: str, stderr: bytes) -> dict[str, Any]:

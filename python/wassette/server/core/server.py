@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from wassette.runtime.mcp_served import McpServed
 from wassette.runtime.naming import Catalog
 from wassette.runtime.runtime import Runtime
 from wassette.server.core import jsonrpc, protocol
@@ -30,7 +31,9 @@ from wassette.server.core.jsonrpc import (
     RpcError,
 )
 from wassette.server.core.results import tools as wire_tools
+from wassette.server.core.served import Served
 from wassette.server.core.session import Channel, Exchange, Session
+from wassette.server.core.tasks import Tasks, TaskStore
 
 log = logging.getLogger("wassette.server")
 
@@ -46,6 +49,8 @@ class ServerOptions(NamedTuple):
     # Calls of one session running or waiting for a worker; one more is
     # refused at once (a client cannot queue without bound).
     max_calls_per_session: int = 256
+    # Loads the drop directory's changes while serving (--local-components watch).
+    watch_local_components: bool = False
 
 
 Handler = Callable[[Exchange, dict[str, Any] | None], dict[str, Any] | None]
@@ -61,12 +66,15 @@ class McpServer:
         self.runtime = runtime
         self.options = options or ServerOptions()
         self.changes = Changes(runtime)
+        if self.options.watch_local_components:
+            self.changes.drop_dir = runtime.settings.local_components_dir
         builtins = None
         if self.options.builtin_tools:
             builtins = Builtins(
                 runtime, agent_grants=self.options.agent_grants, announce=self.changes.announce
             )
         self.calls = CallRunner(runtime, builtins, catch_up=self.changes.current)
+        self.tasks = self.calls.tasks = Tasks(TaskStore(runtime.settings.data_dir / "tasks"))
         # Where a cancellation or a client's answer goes when no request here
         # is its target: `serve --workers N` relays it to the other workers.
         self.relay: Callable[[Session, Message], None] | None = None
@@ -80,6 +88,11 @@ class McpServer:
             "tools/list": Route(self._list_tools, BOTH),
             "tools/call": Route(self._call_tool, BOTH),
         }
+        served = Served(McpServed(runtime), self.calls.slices.workers.start)
+        self.routes.update({method: Route(handler, BOTH) for method, handler in served.routes().items()})
+        self.routes.update(
+            {method: Route(handler, MODERN) for method, handler in self.tasks.routes().items()}
+        )
 
     # -- messages -------------------------------------------------------------
 
@@ -233,10 +246,7 @@ class McpServer:
 
     def _list_tools(self, exchange: Exchange, params: dict[str, Any] | None) -> dict[str, Any]:
         self.changes.current()
-        body: dict[str, Any] = {"tools": self.tools()}
-        if exchange.session.modern:
-            body.update(protocol.NOT_CACHED)
-        return body
+        return exchange.listing({"tools": self.tools()})
 
     def _call_tool(self, exchange: Exchange, params: dict[str, Any] | None) -> dict[str, Any] | None:
         name, arguments = call_params(params)

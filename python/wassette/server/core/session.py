@@ -24,7 +24,7 @@ from typing import Any, Protocol, cast
 from wassette import _engine
 from wassette.server.core import jsonrpc
 from wassette.server.core.jsonrpc import Id
-from wassette.server.core.protocol import LEVELS, finish_result, is_modern
+from wassette.server.core.protocol import LEVELS, NOT_CACHED, finish_result, is_modern
 
 log = logging.getLogger("wassette.server")
 
@@ -50,6 +50,12 @@ class Channel(Protocol):
     @property
     def can_ask(self) -> bool:
         """Whether a request to the client can travel here and its answer come back."""
+        ...
+
+    @property
+    def carries_events(self) -> bool:
+        """Whether messages before the answer (progress, logs) travel here
+        (a plain-JSON HTTP answer carries the answer only)."""
         ...
 
 
@@ -99,6 +105,9 @@ class Session:
         self.client_initialized = self.initialized
         self.client_capabilities: dict[str, Any] = {}
         self.client_info: Any = None
+        # Who the client is (the HTTP identity's owner key), for what is
+        # kept on its behalf between requests (tasks); None: not known.
+        self.owner: str | None = None
         # The level chosen with logging/setLevel (handshake era).
         self.log_level: int | None = None
         self.closed = False
@@ -282,6 +291,7 @@ class Exchange:
         "progress_token",
         "session",
         "stop_reason",
+        "task",
         "token",
         "version",
         "was_cancelled",
@@ -308,6 +318,8 @@ class Exchange:
         self.token = _engine.CancelToken()
         self.is_call = False
         self.was_cancelled = False
+        # The task this request's call became (server/core/tasks.py), if it did.
+        self.task: dict[str, Any] | None = None
         self._answered = False
         # Why the server stopped the request, when it did (e.g. shutting down).
         self.stop_reason: str | None = None
@@ -338,8 +350,13 @@ class Exchange:
         self.notify("notifications/progress", params)
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
-        if not self._answered:
-            self.channel.send(jsonrpc.notification(method, params), False)
+        if self._answered:
+            return
+        message = jsonrpc.notification(method, params)
+        if self.channel.carries_events:
+            self.channel.send(message, False)
+        else:  # a plain-JSON answer: the session's own stream, if it has one open
+            self.session.send(message)
 
     def ask(self, method: str, params: dict[str, Any]) -> Any:
         """Asks the client (blocking; worker threads only)."""
@@ -387,3 +404,9 @@ class Exchange:
     @property
     def answered(self) -> bool:
         return self._answered
+
+    def listing(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A list's answer, with the cache hints 2026-07-28 asks for."""
+        if self.session.modern:
+            body.update(NOT_CACHED)
+        return body

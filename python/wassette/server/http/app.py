@@ -43,6 +43,7 @@ from wassette.server.http.traced import traced
 from wassette.server.http.wire import Receive, Scope, Send, header_map, respond
 
 if TYPE_CHECKING:
+    from wassette.server.http.console_mount import ConsoleMount
     from wassette.server.http.worker import WorkerLink
 
 log = logging.getLogger("wassette.http")
@@ -76,6 +77,11 @@ class App:
         check_tenancy(runtime.settings, options)
         self.tenants = Tenants(self._part(runtime), self._tenant if tenancy is not None else None)
         self._gates(options)
+        self.console: ConsoleMount | None = None
+        if options.console:
+            from wassette.server.http.console_mount import ConsoleMount
+
+            self.console = ConsoleMount(options, runtime)
         self.status: dict[str, Callable[[Served], tuple[int, dict[str, Any]]]] = {
             "/health": lambda served: (200, {"status": "ok"}),
             "/ready": self.ready,
@@ -105,6 +111,8 @@ class App:
         served.server.changes.watch(since)
         if self.link is not None:
             self.link.serve(served)
+        if self.console is not None:
+            self.console.hold(runtime)
         log.info("serving tenant %s (%d components)", name, len(runtime.components()))
         return served
 
@@ -179,9 +187,13 @@ class App:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        path = scope["path"]
+        if self.console is not None and (path == "/console" or path.startswith("/console/")):
+            # Its own sign-in (a browser sends no bearer token); the Guard still decides.
+            await self.console(scope, receive, send, self.guard, self.admission, self._served)
+            return
         if await self.guard.refuse(scope, send):
             return
-        path = scope["path"]
         if self.verifier is not None and path.startswith(METADATA_PATH):
             verifier = self.verifier
             await self._get(scope, send, lambda: (200, verifier.metadata()))
@@ -395,6 +407,9 @@ def serve_http(
             for served in app.tenants.all():
                 served.stop()
             app.close()
+            for served in app.tenants.all():
+                # A worker of a set ends with os._exit: no atexit writes its audit queue.
+                served.runtime.close()
             for telemetry in (app.tracing, app.otlp):
                 if telemetry is not None:
                     telemetry.shutdown()

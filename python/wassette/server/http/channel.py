@@ -35,6 +35,10 @@ class PostChannel:
     def can_ask(self) -> bool:
         return self._can_ask
 
+    @property
+    def carries_events(self) -> bool:
+        return self.stream_ok
+
     def send(self, message: dict[str, Any], final: bool) -> None:
         if threading.get_ident() == self._thread:
             self._deliver(message, final)

@@ -135,6 +135,12 @@ class Guard:
                 return True
         return False
 
+    async def refuse_host(self, scope: Scope, send: Send) -> bool:
+        """The Host and Origin checks alone (the console's sign-in page:
+        its token comes in the form, not a header)."""
+        raw = header_map(scope)
+        return await self._host_refused(raw.get(b"host", b"").decode("latin-1"), raw.get(b"origin"), send)
+
     async def _oauth(self, scope: Scope, authorization: bytes, send: Send) -> bool:
         """An OAuth access token: valid, for this resource (the identity goes
         on in the scope); else 401 with the challenge that leads a client to

@@ -28,6 +28,7 @@ class StreamChannel:
     that belong to none."""
 
     can_ask = True
+    carries_events = True
 
     def __init__(self, stream: Stream) -> None:
         self.stream = stream

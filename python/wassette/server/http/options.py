@@ -41,6 +41,8 @@ class HttpOptions:
     ca_bundle: str | None = None
     metrics_public: bool = False
     rate_limit_per_minute: int = 0
+    # The web console at /console (`--console`; wassette/console).
+    console: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, *, transport: Transport = "streamable-http") -> HttpOptions:

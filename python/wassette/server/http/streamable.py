@@ -339,6 +339,9 @@ class StreamableHttp:
             await respond_json(send, 400, error, [])
             return
         session = Session(era="modern", ready=True)
+        identity = scope.get(IDENTITY)
+        # Without authentication every caller is one: a task's unguessable id guards it.
+        session.owner = identity.owner if identity is not None else "anonymous"
         if parsed.kind == "notification":
             # Nothing to act on: a 2026-07-28 client cancels by closing its stream.
             await respond(send, 202, b"", [])
@@ -375,6 +378,7 @@ class _Nowhere:
     """The channel of a notification or response: never used."""
 
     can_ask = False
+    carries_events = False
 
     def send(self, message: dict[str, Any], final: bool) -> None:
         pass

@@ -1,0 +1,250 @@
+"""Components that speak MCP (python/wassette/wit/mcp.wit), through the
+official MCP client: declared tools with their own names and schemas, rich
+content, resources, resource templates, prompts and completion — and what a
+component answering nonsense gets (a clear error, the server going on)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import mcp.types as types
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from homes import Cli
+from test_mcp_features import session, text
+from test_mcp_http import wait_for
+
+pytestmark = pytest.mark.anyio
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def loaded(cli: Cli, components) -> Cli:
+    r = cli("component", "load", components["conformance"].as_uri())
+    assert r.returncode == 0, r.stderr
+    return cli
+
+
+def test_the_fixture_uses_the_published_wit() -> None:
+    """The fixture binds the package's own WIT file, byte for byte."""
+    shipped = REPO / "python" / "wassette" / "wit" / "mcp.wit"
+    copy = REPO / "tests" / "components" / "rust" / "conformance" / "wit" / "deps" / "mcp" / "mcp.wit"
+    assert shipped.read_bytes() == copy.read_bytes()
+
+
+async def test_declared_tools_and_rich_content(env: dict[str, str], loaded: Cli) -> None:
+    async with session(env) as s:
+        tools = {t.name: t for t in (await s.list_tools()).tools}
+        # Declared names as the component gives them; its protocol functions are no tools.
+        assert {"test_simple_text", "json_schema_2020_12_tool", "add_numbers", "rich-echo"} <= set(tools)
+        assert not {n for n in tools if "list-tools" in n or "call-tool" in n or "read-resource" in n}
+        schema = tools["json_schema_2020_12_tool"].input_schema
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema" and "$defs" in schema
+        assert tools["add_numbers"].output_schema == {
+            "type": "object",
+            "properties": {"sum": {"type": "number"}},
+            "required": ["sum"],
+        }
+        assert tools["rich-echo"].output_schema is None  # a typed export answering content
+
+        r = await s.call_tool("test_multiple_content_types", {})
+        kinds = [c.type for c in r.content]
+        assert kinds == ["text", "image", "resource"] and not r.is_error
+        image = r.content[1]
+        assert isinstance(image, types.ImageContent) and image.mime_type == "image/png"
+        assert base64.b64decode(image.data).startswith(b"\x89PNG")
+        audio = (await s.call_tool("test_audio_content", {})).content[0]
+        assert isinstance(audio, types.AudioContent) and audio.mime_type == "audio/wav"
+
+        r = await s.call_tool("add_numbers", {"a": 2, "b": 0.5})
+        assert r.structured_content == {"sum": 2.5} and not r.is_error
+        # Checked against the declared schema before the component runs.
+        r = await s.call_tool("add_numbers", {"a": 2, "b": "x"})
+        assert r.is_error and "args.b: 'x' is not of type 'number'" in r.content[0].text  # type: ignore[union-attr]
+        r = await s.call_tool("test_error_handling", {})
+        assert r.is_error and "intentionally" in r.content[0].text  # type: ignore[union-attr]
+
+        r = await s.call_tool("rich-echo", {"text": "hi", "count": 2})
+        assert [c.type for c in r.content] == ["text", "text", "resource_link"]
+        link = r.content[2]
+        assert isinstance(link, types.ResourceLink) and str(link.uri) == "test://static-text"
+
+
+async def test_resources_templates_prompts_and_completion(env: dict[str, str], loaded: Cli) -> None:
+    async with session(env) as s:
+        caps = s.server_capabilities
+        assert caps is not None and caps.resources is not None and caps.resources.subscribe
+        listed = {str(r.uri): r for r in (await s.list_resources()).resources}
+        assert set(listed) == {"test://static-text", "test://static-binary", "test://watched-resource"}
+        assert listed["test://static-binary"].mime_type == "image/png"
+        text = (await s.read_resource("test://static-text")).contents[0]
+        assert isinstance(text, types.TextResourceContents) and "static text resource" in text.text
+        blob = (await s.read_resource("test://static-binary")).contents[0]
+        assert isinstance(blob, types.BlobResourceContents) and base64.b64decode(blob.blob)[:4] == b"\x89PNG"
+        templates = (await s.list_resource_templates()).resource_templates
+        assert [t.uri_template for t in templates] == ["test://template/{id}/data"]
+        data = (await s.read_resource("test://template/42/data")).contents[0]
+        assert isinstance(data, types.TextResourceContents) and json.loads(data.text)["id"] == "42"
+        with pytest.raises(MCPError) as caught:
+            await s.read_resource("test://nothing-here")
+        assert caught.value.code == -32002 and "no resource" in caught.value.message
+        await s.subscribe_resource("test://watched-resource")
+
+        prompts = {p.name for p in (await s.list_prompts()).prompts}
+        assert {"test_simple_prompt", "test_prompt_with_arguments", "write-component"} <= prompts
+        got = await s.get_prompt("test_prompt_with_arguments", {"arg1": "one", "arg2": "two"})
+        assert "arg1='one', arg2='two'" in got.messages[0].content.text  # type: ignore[union-attr]
+        got = await s.get_prompt("test_prompt_with_embedded_resource", {"resourceUri": "test://x"})
+        assert got.messages[0].content.type == "resource"
+        with pytest.raises(MCPError) as caught:
+            await s.get_prompt("test_prompt_with_arguments", {"arg1": "one"})
+        assert "needs the argument 'arg2'" in caught.value.message
+
+        ref = types.PromptReference(type="ref/prompt", name="test_prompt_with_arguments")
+        done = await s.complete(ref, {"name": "arg1", "value": "teste"})
+        assert done.completion.values == ["tested"]
+        template = types.ResourceTemplateReference(type="ref/resource", uri="test://template/{id}/data")
+        done = await s.complete(template, {"name": "id", "value": "4"})
+        assert done.completion.values == ["456"]
+
+
+async def test_two_components_offering_one_prompt_name_are_qualified(
+    env: dict[str, str], loaded: Cli, components, tmp_path: Path
+) -> None:
+    twin = tmp_path / "twin.wasm"
+    shutil.copyfile(components["conformance"], twin)
+    assert loaded("component", "load", twin.as_uri()).returncode == 0
+    async with session(env) as s:
+        names = {p.name for p in (await s.list_prompts()).prompts}
+        assert {"conformance__test_simple_prompt", "twin__test_simple_prompt"} <= names
+        assert "test_simple_prompt" not in names
+        got = await s.get_prompt("twin__test_simple_prompt", {})
+        assert "simple prompt" in got.messages[0].content.text  # type: ignore[union-attr]
+        tools = {t.name for t in (await s.list_tools()).tools}
+        assert {"conformance__test_simple_text", "twin__test_simple_text"} <= tools
+
+
+async def test_host_calls_reach_the_client(env: dict[str, str], loaded: Cli) -> None:
+    """wassette:mcp/host from a component: logs, progress, a question to the
+    user and one to the model, each through the official client's callbacks."""
+    logs: list[types.LoggingMessageNotificationParams] = []
+    asked: list[Any] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        logs.append(params)
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params)
+        return types.ElicitResult(action="accept", content={"username": "ada", "email": "ada@example.com"})
+
+    async def on_sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        asked.append(params)
+        content = types.TextContent(type="text", text="forty-two")
+        return types.CreateMessageResult(role="assistant", content=content, model="test-model")
+
+    progress: list[tuple[float, float | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total))
+
+    kwargs = {"logging_callback": on_log, "elicitation_callback": on_elicit, "sampling_callback": on_sample}
+    async with session(env, **kwargs) as s:
+        await s.set_logging_level("debug")
+        r = await s.call_tool("test_tool_with_logging", {})
+        assert not r.is_error
+        await wait_for(lambda: len(logs) >= 3, what=f"three log messages: {logs}")
+        assert [log.data for log in logs[:3]] == [
+            "Tool execution started",
+            "Tool processing data",
+            "Tool execution completed",
+        ]
+        assert {log.logger for log in logs[:3]} == {"test_tool_with_logging"} and logs[0].level == "info"
+
+        r = await s.call_tool("test_tool_with_progress", {}, progress_callback=on_progress)
+        assert not r.is_error and progress == [(0, 100), (50, 100), (100, 100)]
+
+        r = await s.call_tool("test_elicitation", {"message": "Who are you?"})
+        assert "action=accept" in text(r) and '"username": "ada"' in text(r).replace('":"', '": "')
+        assert asked[-1].message == "Who are you?" and asked[-1].requested_schema["required"] == [
+            "username",
+            "email",
+        ]
+
+        r = await s.call_tool("test_sampling", {"prompt": "six times seven?"})
+        assert not r.is_error and "forty-two" in text(r)
+        assert asked[-1].messages[0].content.text == "six times seven?"
+
+
+async def test_questions_need_the_client_capability(env: dict[str, str], loaded: Cli, home: Path) -> None:
+    """A client that declared neither elicitation nor sampling is not asked:
+    the component gets the reason as its error; nothing is audited as asked."""
+    async with session(env) as s:
+        r = await s.call_tool("test_elicitation", {"message": "Who are you?"})
+        assert r.is_error and "did not declare the elicitation capability" in text(r)
+        r = await s.call_tool("test_sampling", {"prompt": "hi"})
+        assert r.is_error and "did not declare the sampling capability" in text(r)
+    audit = (home / "data" / "wassette" / "audit.jsonl").read_text()
+    assert '"elicitation"' not in audit and '"sampling"' not in audit
+
+
+async def test_a_log_flood_is_stopped_and_the_server_goes_on(env: dict[str, str], loaded: Cli) -> None:
+    async with session(env) as s:
+        await s.set_logging_level("emergency")  # nothing sent: the bound holds even so
+        r = await s.call_tool("flood_logs", {"count": 10_001})
+        assert r.is_error and "over 10000 calls of wassette:mcp/host@0.1.0 in one tool call" in text(r)
+        r = await s.call_tool("flood_logs", {"count": 10_000})
+        assert not r.is_error and "logged 10000" in text(r)
+        assert not (await s.call_tool("test_simple_text", {})).is_error
+
+
+async def test_the_interface_from_javascript(env: dict[str, str], cli: Cli, components) -> None:
+    """The same interface from a second language (JavaScript through jco):
+    progress, logs, elicitation, sampling, rich content, a resource."""
+    assert cli("component", "load", components["mcp-js"].as_uri()).returncode == 0
+    logs: list[Any] = []
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        logs.append(params)
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total, message))
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"colour": "teal"})
+
+    async def on_sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        content = types.TextContent(type="text", text=f"you asked {params.messages[0].content.text!r}")  # type: ignore[union-attr]
+        return types.CreateMessageResult(role="assistant", content=content, model="m")
+
+    kwargs = {"logging_callback": on_log, "elicitation_callback": on_elicit, "sampling_callback": on_sample}
+    async with session(env, **kwargs) as s:
+        await s.set_logging_level("info")
+        r = await s.call_tool("js_steps", {"n": 3}, progress_callback=on_progress)
+        assert r.structured_content == {"steps": 3} and progress == [
+            (1, 3, "step 1"),
+            (2, 3, "step 2"),
+            (3, 3, "step 3"),
+        ]
+        await wait_for(lambda: len(logs) >= 3, what=f"three logs: {logs}")
+        assert [log.data for log in logs] == [{"step": 1}, {"step": 2}, {"step": 3}] and logs[
+            0
+        ].logger == "js"
+        r = await s.call_tool("js_steps", {"n": 0})
+        assert r.is_error and "args.n: 0 is less than the minimum of 1" in text(r)
+        assert text(await s.call_tool("js_ask", {})) == 'accept: {"colour":"teal"}'
+        assert text(await s.call_tool("js_think", {"q": "why?"})) == "the model says: you asked 'why?'"
+        r = await s.call_tool("picture", {"text": "a red dot"})
+        assert [c.type for c in r.content] == ["text", "image"]
+        hello = (await s.read_resource("js://hello")).contents[0]
+        assert isinstance(hello, types.TextResourceContents) and hello.text == "hello from JavaScript"
