@@ -154,8 +154,12 @@ async def test_every_feature_with_the_official_client(server: HttpServer, compon
             while not heard:
                 await anyio.sleep(0.02)
         assert "echo" in {t.name for t in (await c.list_tools()).tools}
-        # Progress rides the request's event stream (a plain-JSON answer carries none).
-        assert bool(progress) is not server.json_response  # type: ignore[attr-defined]
+        # Progress rides the request's event stream; with plain-JSON answers it
+        # goes on the session's GET stream if that is open by then (the client
+        # opens it in parallel: either way is right; scripts/conformance.sh
+        # checks the JSON case with a client that waits for its stream).
+        if not server.json_response:  # type: ignore[attr-defined]
+            assert progress
         tg.cancel_scope.cancel()
     assert "must not import" not in server.log.read_text()
 
