@@ -188,6 +188,11 @@ class EffectivePolicies:
 
     def json(self, component_id: str) -> str:
         """The effective policy as the JSON text the engine reads."""
+        return self.json_and_policy(component_id)[0]
+
+    def json_and_policy(self, component_id: str) -> tuple[str, Policy]:
+        """The effective policy's JSON text and the policy it comes from (one
+        look at the files: this is on every call's path)."""
         policy_key, policy = self.entry(component_id)
         key = (
             policy_key,
@@ -197,10 +202,10 @@ class EffectivePolicies:
         )
         cached = self._effective.get(component_id)
         if cached is not None and cached[0] == key:
-            return cached[1]
+            return cached[1], policy
         text = json.dumps(self.build(component_id, policy))
         self._effective[component_id] = (key, text)
-        return text
+        return text, policy
 
     def build(self, component_id: str, policy: Policy | None = None) -> dict[str, Any]:
         """What the engine enforces for the next call of this component."""

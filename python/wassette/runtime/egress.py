@@ -213,8 +213,8 @@ def with_budgets(policy_json: str, budgets: Sequence[Mapping[str, Any]]) -> str:
 
 def call_policy(policies: EffectivePolicies, windows: Windows, tool: Tool) -> str:
     """The effective policy JSON of one call of `tool`, with its budgets."""
-    text = policies.json(tool.component_id)
-    rules = policies.policy(tool.component_id).egress
+    text, policy = policies.json_and_policy(tool.component_id)
+    rules = policy.egress
     if not rules:
         return text
     return with_budgets(text, windows.budgets(tool.component_id, rules.for_tool(tool)))
