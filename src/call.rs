@@ -16,9 +16,10 @@ use crate::gates::quota::QuotaHit;
 use crate::gates::{Access, Denial, Egress, Failure};
 use crate::link::{Chain, Linked, Links, Scope};
 use crate::policy::EffectivePolicy;
+use crate::policy::RESULT_LIMIT;
 use crate::sandbox::Host;
 use crate::stop::{Cancel, CpuClock, Interrupted, Stop};
-use crate::values::{args_to_vals, val_to_json};
+use crate::values::{args_to_vals, json_size, val_to_json};
 
 /// How a call ended.
 #[pyo3::pyclass(frozen, module = "wassette._engine")]
@@ -311,7 +312,15 @@ async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
                     None => "the function returned an error with no value".into(),
                 });
             }
-            outcome.value = value.as_ref().map(val_to_json);
+            match value.as_ref().map(json_size) {
+                Some(size) if size > RESULT_LIMIT => {
+                    outcome.status = CallStatus::SandboxError;
+                    outcome.error = Some(format!(
+                        "the result is about {size} bytes of JSON, over the limit of {RESULT_LIMIT} bytes"
+                    ));
+                }
+                _ => outcome.value = value.as_ref().map(val_to_json),
+            }
         }
         Err(e) => {
             let stopped = *stop.lock().unwrap();

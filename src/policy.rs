@@ -8,6 +8,10 @@ use serde::Deserialize;
 pub const DEFAULT_MEMORY_LIMIT: u64 = 512 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_OUTPUT_LIMIT: usize = 1024 * 1024;
+/// The largest result a call may return, as JSON (an image of a few MiB
+/// fits; a guest returning hundreds of MiB would otherwise be copied into
+/// the server's memory twice over and onto the wire).
+pub const RESULT_LIMIT: usize = 32 * 1024 * 1024;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -388,6 +388,27 @@ pub fn val_to_json(v: &Val) -> Value {
     }
 }
 
+/// About how many bytes `val_to_json(v)` takes as JSON text (strings
+/// counted without escapes), walked without building it: a result can be
+/// refused before it is copied.
+pub fn json_size(v: &Val) -> usize {
+    match v {
+        Val::String(s) => s.len() + 2,
+        Val::Char(_) => 6,
+        Val::Bool(_) | Val::Enum(_) => 8,
+        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => {
+            2 + items.iter().map(|i| json_size(i) + 1).sum::<usize>()
+        }
+        Val::Map(entries) => 2 + entries.iter().map(|(k, v)| json_size(k) + json_size(v) + 4).sum::<usize>(),
+        Val::Record(fields) => 2 + fields.iter().map(|(k, v)| k.len() + 4 + json_size(v)).sum::<usize>(),
+        Val::Variant(name, payload) => name.len() + 6 + payload.as_deref().map_or(4, json_size),
+        Val::Option(inner) => inner.as_deref().map_or(4, |i| json_size(i) + 8),
+        Val::Result(Ok(p)) | Val::Result(Err(p)) => 8 + p.as_deref().map_or(4, json_size),
+        Val::Flags(names) => 2 + names.iter().map(|n| n.len() + 3).sum::<usize>(),
+        _ => 24, // numbers; resources and the like come out as null
+    }
+}
+
 fn float_json(x: f64, finite: bool) -> Value {
     if finite {
         Number::from_f64(x).map(Value::Number).unwrap_or(Value::Null)
@@ -414,6 +435,18 @@ mod tests {
 
     fn to_val(ty: Type, v: Value) -> std::result::Result<Val, String> {
         json_to_val(&ty, &v, "args.x").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn json_size_is_close_to_the_json_text() {
+        let v = Val::Record(vec![
+            ("text".into(), Val::String("x".repeat(1000))),
+            ("items".into(), Val::List(vec![Val::U32(7); 10])),
+            ("maybe".into(), Val::Option(None)),
+        ]);
+        let text = val_to_json(&v).to_string();
+        let size = json_size(&v);
+        assert!(size >= text.len() && size < text.len() * 3, "{size} vs {}", text.len());
     }
 
     #[test]

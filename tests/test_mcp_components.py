@@ -248,3 +248,14 @@ async def test_the_interface_from_javascript(env: dict[str, str], cli: Cli, comp
         assert [c.type for c in r.content] == ["text", "image"]
         hello = (await s.read_resource("js://hello")).contents[0]
         assert isinstance(hello, types.TextResourceContents) and hello.text == "hello from JavaScript"
+
+
+async def test_a_flood_of_output_is_refused_and_the_server_goes_on(env: dict[str, str], loaded: Cli) -> None:
+    """A result over 32 MiB of JSON is refused before it is copied out of the
+    engine; a large one under it arrives whole."""
+    async with session(env) as s:
+        r = await s.call_tool("big_text", {"mib": 40})
+        assert r.is_error and "over the limit of 33554432 bytes" in text(r)
+        r = await s.call_tool("big_text", {"mib": 4})
+        assert not r.is_error and len(text(r)) == 4 << 20
+        assert not (await s.call_tool("test_simple_text", {})).is_error

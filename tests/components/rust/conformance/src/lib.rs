@@ -97,6 +97,11 @@ impl tools::Guest for Conformance {
             tool("test_elicitation_sep1034_defaults", "Asks with defaults", NO_ARGS),
             tool("test_elicitation_sep1330_enums", "Asks with enums", NO_ARGS),
             tool(
+                "big_text",
+                "Answers `mib` MiB of text (a flood of output)",
+                r#"{"type":"object","properties":{"mib":{"type":"integer","minimum":0,"maximum":200}},"required":["mib"]}"#,
+            ),
+            tool(
                 "sleep_ms",
                 "Sleeps `ms` milliseconds, reporting progress every 100 ms, then answers",
                 r#"{"type":"object","properties":{"ms":{"type":"integer","minimum":0,"maximum":600000}},"required":["ms"]}"#,
@@ -180,6 +185,10 @@ impl tools::Guest for Conformance {
             "test_elicitation_sep1330_enums" => {
                 let schema = r#"{"type":"object","properties":{"untitledSingle":{"type":"string","enum":["option1","option2","option3"]},"titledSingle":{"type":"string","oneOf":[{"const":"value1","title":"First Option"},{"const":"value2","title":"Second Option"},{"const":"value3","title":"Third Option"}]},"legacyEnum":{"type":"string","enum":["opt1","opt2","opt3"],"enumNames":["Option One","Option Two","Option Three"]},"untitledMulti":{"type":"array","items":{"type":"string","enum":["option1","option2","option3"]}},"titledMulti":{"type":"array","items":{"anyOf":[{"const":"value1","title":"First Choice"},{"const":"value2","title":"Second Choice"},{"const":"value3","title":"Third Choice"}]}}}}"#;
                 elicited("Elicitation completed", "Choose your options", schema)
+            }
+            "big_text" => {
+                let mib: usize = string_field(&arguments_json, "mib").parse().unwrap_or(0);
+                ok(vec![text(&"x".repeat(mib << 20))])
             }
             "sleep_ms" => {
                 let ms: u64 = string_field(&arguments_json, "ms").parse().unwrap_or(0);
