@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wasmtime::component::Val;
-use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
+use wasmtime::{Store, Trap, WasmBacktrace};
 
 use crate::engine::{Compiled, EngineCore, error_text, runtime};
 use crate::gates::quota::QuotaHit;
@@ -18,7 +18,7 @@ use crate::link::{Chain, Linked, Links, Scope};
 use crate::policy::EffectivePolicy;
 use crate::policy::RESULT_LIMIT;
 use crate::sandbox::Host;
-use crate::stop::{Cancel, CpuClock, Interrupted, Stop};
+use crate::stop::{Cancel, CpuClock, Interrupted, Stop, interrupt_if, overdue};
 use crate::values::{args_to_vals, json_size, val_to_json};
 
 /// How a call ended.
@@ -227,22 +227,10 @@ async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
             }
             let why = if cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
                 Some(Stop::Cancelled)
-            } else if Instant::now() >= deadline {
-                Some(Stop::Deadline)
-            } else if cpu_budget.is_some_and(|b| clock.used() >= b) {
-                Some(Stop::CpuTime)
             } else {
-                None
+                overdue(deadline, cpu_budget.map(|b| (clock.used(), b)))
             };
-            match why {
-                Some(w) => {
-                    *stop.lock().unwrap() = Some(w);
-                    Err(wasmtime::Error::new(Interrupted))
-                }
-                // Yield to the executor so timers and cancellation are seen
-                // even while guest code computes.
-                None => Ok(UpdateDeadline::Yield(1)),
-            }
+            interrupt_if(why, &stop)
         });
     }
 

@@ -20,14 +20,14 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use wasmtime::component::Val;
-use wasmtime::{Store, StoreContextMut, UpdateDeadline};
+use wasmtime::{Store, StoreContextMut};
 
 use crate::call::{CallStatus, classify};
 use crate::engine::{Compiled, EngineCore};
 use crate::gates::{Access, Denial, Egress, Failure, Record};
 use crate::policy::EffectivePolicy;
 use crate::sandbox::Host;
-use crate::stop::{Cancel, CpuClock, Interrupted, Stop};
+use crate::stop::{Cancel, CpuClock, Interrupted, Stop, interrupt_if, overdue};
 use crate::values::val_to_json;
 
 /// How many linked calls may be nested inside one tool call.
@@ -252,20 +252,8 @@ async fn run_linked(
                 chain.stop.lock().unwrap().get_or_insert(why);
                 return Err(wasmtime::Error::new(Interrupted));
             }
-            let why = if Instant::now() >= deadline {
-                Some(Stop::Deadline)
-            } else if cpu_budget.is_some_and(|b| chain.clock.used().saturating_sub(cpu_start) >= b) {
-                Some(Stop::CpuTime)
-            } else {
-                None
-            };
-            match why {
-                Some(w) => {
-                    *own_stop.lock().unwrap() = Some(w);
-                    Err(wasmtime::Error::new(Interrupted))
-                }
-                None => Ok(UpdateDeadline::Yield(1)),
-            }
+            let cpu = cpu_budget.map(|b| (chain.clock.used().saturating_sub(cpu_start), b));
+            interrupt_if(overdue(deadline, cpu), &own_stop)
         });
     }
 

@@ -4,7 +4,9 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use wasmtime::UpdateDeadline;
 
 use tokio::sync::Notify;
 
@@ -91,4 +93,29 @@ fn thread_cpu_time() -> Duration {
     // SAFETY: `ts` is a valid out-pointer; the clock id is a constant.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The budget a call has run out of at an epoch tick, if any: the caller's
+/// deadline, then its CPU time (`used` of `budget`).
+pub fn overdue(deadline: Instant, cpu: Option<(Duration, Duration)>) -> Option<Stop> {
+    if Instant::now() >= deadline {
+        Some(Stop::Deadline)
+    } else if cpu.is_some_and(|(used, budget)| used >= budget) {
+        Some(Stop::CpuTime)
+    } else {
+        None
+    }
+}
+
+/// What an epoch callback answers: interrupted for `why` (kept in `slot`
+/// for the outcome), else go on, yielding so timers and cancellation are
+/// seen even while guest code computes.
+pub fn interrupt_if(why: Option<Stop>, slot: &Mutex<Option<Stop>>) -> wasmtime::Result<UpdateDeadline> {
+    match why {
+        Some(w) => {
+            *slot.lock().unwrap() = Some(w);
+            Err(wasmtime::Error::new(Interrupted))
+        }
+        None => Ok(UpdateDeadline::Yield(1)),
+    }
 }

@@ -407,6 +407,14 @@ def _build_c(fx: Fixture, tools: Toolchain, tmp: Path) -> Path:
     # wasi-libc would triple the size.
     cflags += ["-mexec-model=reactor", "-Wl,--strip-debug"]
     _run(fx.name, "clang", [tools.clang, *cflags, "-o", core, fx.path / fx.entry])
+    return _core_to_component(fx, tools, tmp, core, embedded, tools.reactor_adapter, out)
+
+
+def _core_to_component(
+    fx: Fixture, tools: Toolchain, tmp: Path, core: Path, embedded: Path, adapter: Path, out: Path
+) -> Path:
+    """A wasip1 reactor core module as a component: its WIT embedded, the
+    preview1 calls adapted (C: jco's reactor adapter; Go: its own)."""
     wt = tools.wasm_tools
     embed: list[str | Path] = [
         wt,
@@ -420,12 +428,8 @@ def _build_c(fx: Fixture, tools: Toolchain, tmp: Path) -> Path:
         embedded,
     ]
     _run(fx.name, "wasm-tools component embed", embed)
-    adapt = f"wasi_snapshot_preview1={tools.reactor_adapter}"
-    _run(
-        fx.name,
-        "wasm-tools component new",
-        [wt, "component", "new", embedded, "--adapt", adapt, "-o", out],
-    )
+    adapt = f"wasi_snapshot_preview1={adapter}"
+    _run(fx.name, "wasm-tools component new", [wt, "component", "new", embedded, "--adapt", adapt, "-o", out])
     return _inject_docs(fx, tools, tmp, out)
 
 
@@ -469,21 +473,7 @@ def _build_go(fx: Fixture, tools: Toolchain, tmp: Path) -> Path:
     adapter_wit, adapter_wat = GO_ADAPTER / "adapter.wit", GO_ADAPTER / "wasi_snapshot_preview1.wat"
     embed_adapter: list[str | Path] = [wt, "component", "embed", adapter_wit, "--world", "adapter"]
     _run(fx.name, "wasm-tools component embed (adapter)", [*embed_adapter, adapter_wat, "-o", adapter])
-    embed: list[str | Path] = [
-        wt,
-        "component",
-        "embed",
-        fx.path / "wit",
-        "--world",
-        fx.world,
-        core,
-        "-o",
-        embedded,
-    ]
-    _run(fx.name, "wasm-tools component embed", embed)
-    adapt = f"wasi_snapshot_preview1={adapter}"
-    _run(fx.name, "wasm-tools component new", [wt, "component", "new", embedded, "--adapt", adapt, "-o", out])
-    return _inject_docs(fx, tools, tmp, out)
+    return _core_to_component(fx, tools, tmp, core, embedded, adapter, out)
 
 
 RECIPES = {

@@ -69,8 +69,10 @@ class CallRunner:
         """The call's result if it ended on this thread; else None, and the
         exchange is answered when it ends."""
         if self.builtins is not None and name in BUILTIN_NAMES:
-            if not self.slices.workers.start(lambda: self._builtin(exchange, name, arguments)):
-                raise BUSY
+            builtins = self.builtins
+            answer_later(
+                self.slices.workers.start, exchange, lambda: builtins.call(name, arguments, exchange)
+            )
             return None
         # A call that may become a task outlives its request: its own token,
         # cancelled with the request until then.
@@ -114,16 +116,6 @@ class CallRunner:
             return
         exchange.reply(body)
 
-    def _builtin(self, exchange: Exchange, name: str, arguments: dict[str, Any]) -> None:
-        assert self.builtins is not None
-        try:
-            body = self.builtins.call(name, arguments, exchange)
-        except Exception:
-            log.exception("built-in tool %s failed", name)
-            exchange.fail(RpcError(jsonrpc.INTERNAL_ERROR, "Internal error"))
-            return
-        exchange.reply(body)
-
     @staticmethod
     def _shape(exchange: Exchange, name: str, result: CallResult) -> dict[str, Any]:
         if result.status == "cancelled" and exchange.stop_reason is not None:
@@ -131,3 +123,26 @@ class CallRunner:
         if result.stderr:
             exchange.log("info", stderr_log(name, result.stderr))
         return call_result(result)
+
+
+def answer_later(
+    start: Callable[[Callable[[], None]], bool], exchange: Exchange, work: Callable[[], dict[str, Any]]
+) -> None:
+    """Answers `exchange` with `work()` on a call worker (`start`), never on
+    the thread reading requests; an RpcError is the answer's error, any other
+    failure an internal error (logged). Raises BUSY when no worker is free."""
+
+    def run() -> None:
+        try:
+            body = work()
+        except RpcError as e:
+            exchange.fail(e)
+            return
+        except Exception:  # a bug must not cost the client its answer
+            log.exception("answering %s failed", exchange.method)
+            exchange.fail(RpcError(jsonrpc.INTERNAL_ERROR, "Internal error"))
+            return
+        exchange.reply(body)
+
+    if not start(run):
+        raise BUSY

@@ -7,19 +7,16 @@ that reads requests: a slow listing delays its own answer only.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from wassette.runtime.errors import WassetteError
 from wassette.runtime.mcp_served import McpServed, Named
 from wassette.server.core import prompts
-from wassette.server.core.calls import BUSY
+from wassette.server.core.calls import answer_later
 from wassette.server.core.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, RpcError
 from wassette.server.core.results import content_block, resource_contents
 from wassette.server.core.session import Exchange
-
-log = logging.getLogger("wassette.server")
 
 # MCP's code for a resource that does not exist.
 RESOURCE_NOT_FOUND = -32002
@@ -58,21 +55,7 @@ class Served:
         """`handler` answered from a call worker."""
 
         def run(exchange: Exchange, params: dict[str, Any] | None) -> None:
-            def work() -> None:
-                try:
-                    body = handler(exchange, params)
-                except RpcError as e:
-                    exchange.fail(e)
-                    return
-                except Exception:  # a bug must not cost the client its answer
-                    log.exception("answering %s failed", exchange.method)
-                    exchange.fail(RpcError(INTERNAL_ERROR, "Internal error"))
-                    return
-                assert body is not None
-                exchange.reply(body)
-
-            if not self.start(work):
-                raise BUSY
+            answer_later(self.start, exchange, lambda: handler(exchange, params) or {})
 
         return run
 
