@@ -1,6 +1,10 @@
 //! One tool call: a fresh store from the pre-instantiated component, the
 //! sandbox built from the effective policy, a deadline, an optional CPU-time
 //! budget and cancellation. Every way a call can end is an `Outcome`.
+//!
+//! Or a call of a kept instance (`Kept`): the store and instance of the
+//! instance's earlier calls, with its memory; the per-call parts (deadline,
+//! CPU budget, egress budgets, captures, the host callback) are new.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wasmtime::component::Val;
+use wasmtime::component::{Instance, Val};
 use wasmtime::{Store, Trap, WasmBacktrace};
 
 use crate::engine::{Compiled, EngineCore, error_text, runtime};
@@ -143,6 +147,104 @@ pub struct CallSpec {
     pub links: Links,
     /// Where the guest's `wassette:mcp/host` calls go (None: nowhere).
     pub mcp: Option<crate::gates::mcp::Callback>,
+    /// The kept instance the call runs in (None: a fresh one).
+    pub keep: Option<Arc<Kept>>,
+}
+
+/// A stateful instance between its calls: its store (sandbox, memory) and
+/// the instance in it.
+struct Live {
+    store: Store<Host>,
+    instance: Instance,
+}
+
+enum Slot {
+    /// Not instantiated yet, or discarded after a call that did not end well.
+    Empty,
+    Idle(Box<Live>),
+    Busy,
+    Closed,
+}
+
+/// An instance kept across calls. It serves one call at a time: a call
+/// waits for the one before it (within its own deadline). A call that does
+/// not end with a returned value (a trap, a timeout, a cancellation, an
+/// exceeded budget) may leave the instance half-way: it is discarded, and
+/// the next call starts a new one.
+pub struct Kept {
+    slot: Mutex<Slot>,
+    free: tokio::sync::Notify,
+}
+
+impl Default for Kept {
+    fn default() -> Self {
+        Kept { slot: Mutex::new(Slot::Empty), free: tokio::sync::Notify::new() }
+    }
+}
+
+impl Kept {
+    /// Whether an instance is alive in it (idle or in a call).
+    pub fn live(&self) -> bool {
+        matches!(*self.slot.lock().unwrap(), Slot::Idle(_) | Slot::Busy)
+    }
+
+    /// Drops the instance (now, or when its call ends); calls after this fail.
+    pub fn close(&self) {
+        let old = std::mem::replace(&mut *self.slot.lock().unwrap(), Slot::Closed);
+        drop(old);
+        self.free.notify_waiters();
+    }
+
+    /// Waits for the instance to be free; None when there is none yet.
+    async fn acquire(self: &Arc<Self>) -> Result<(Turn, Option<Box<Live>>), String> {
+        loop {
+            let notified = self.free.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut slot = self.slot.lock().unwrap();
+                match std::mem::replace(&mut *slot, Slot::Busy) {
+                    Slot::Empty => return Ok((Turn(Some(self.clone())), None)),
+                    Slot::Idle(live) => return Ok((Turn(Some(self.clone())), Some(live))),
+                    Slot::Closed => {
+                        *slot = Slot::Closed;
+                        return Err("the instance was closed".into());
+                    }
+                    Slot::Busy => {}
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A call's turn on a kept instance: gives the instance back (or, dropped
+/// unused, discards it) and lets the next call in.
+struct Turn(Option<Arc<Kept>>);
+
+impl Turn {
+    fn end(mut self, live: Option<Box<Live>>) {
+        if let Some(kept) = self.0.take() {
+            let old = {
+                let mut slot = kept.slot.lock().unwrap();
+                match (&*slot, live) {
+                    (Slot::Closed, live) => live.map(Slot::Idle), // closed meanwhile: dropped
+                    (_, Some(live)) => Some(std::mem::replace(&mut *slot, Slot::Idle(live))),
+                    (_, None) => Some(std::mem::replace(&mut *slot, Slot::Empty)),
+                }
+            };
+            drop(old); // outside the lock: dropping a store frees its memory
+            kept.free.notify_one();
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            Turn(self.0.take()).end(None);
+        }
+    }
 }
 
 /// A call that may be run a slice at a time: started on one thread, and if
@@ -179,24 +281,68 @@ impl Pending {
 }
 
 async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
-    let CallSpec { core, compiled, func, args, policy, cancel, links, mcp } = spec;
+    let CallSpec { core, compiled, func, args, policy, cancel, links, mcp, keep } = spec;
     let func = &compiled.funcs[func];
     let start = Instant::now();
     let vals = match args_to_vals(&func.params, &args) {
         Ok(v) => v,
         Err(e) => return Outcome::failed(CallStatus::InvalidArguments, e.to_string(), start),
     };
-    let mut host = match Host::new(&policy, core.tls.clone()) {
-        Ok(h) => h,
-        Err(e) => return Outcome::failed(CallStatus::SandboxError, error_text(&e), start),
+    let timeout = Duration::from_millis(policy.timeout_ms());
+    let deadline = start + timeout;
+    let cpu_budget = policy.cpu_time_ms.map(Duration::from_millis);
+
+    // A kept instance: wait for its previous call to end, within this one's
+    // deadline and cancellation.
+    let (turn, live) = match &keep {
+        None => (Turn(None), None),
+        Some(kept) => {
+            let cancelled = async {
+                match &cancel {
+                    Some(c) => c.wait().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                got = kept.acquire() => match got {
+                    Ok(got) => got,
+                    Err(e) => return Outcome::failed(CallStatus::SandboxError, e, start),
+                },
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    let why = format!(
+                        "the call exceeded its time limit of {} ms waiting for the instance's previous call to end",
+                        timeout.as_millis()
+                    );
+                    return Outcome::failed(CallStatus::Timeout, why, start);
+                }
+                _ = cancelled => return Outcome::failed(CallStatus::Cancelled, "the call was cancelled".into(), start),
+            }
+        }
     };
+    let (mut store, mut instance) = match live {
+        Some(live) => {
+            let Live { mut store, instance } = *live;
+            let host = store.data_mut();
+            host.net.quota.renew(&policy.egress_limits);
+            host.limiter.memory_denied = false;
+            host.mcp = Default::default();
+            host.links = None;
+            (store, Some(instance))
+        }
+        None => match Host::new(&policy, core.tls.clone()) {
+            Ok(host) => {
+                let mut store = Store::new(&core.engine, host);
+                store.limiter(|h| &mut h.limiter);
+                (store, None)
+            }
+            Err(e) => return Outcome::failed(CallStatus::SandboxError, error_text(&e), start),
+        },
+    };
+    let host = store.data_mut();
     host.mcp.callback = mcp;
     let (stdout, stderr, record) = (host.stdout.clone(), host.stderr.clone(), host.record.clone());
     let quota = host.net.quota.clone();
 
-    let timeout = Duration::from_millis(policy.timeout_ms());
-    let deadline = start + timeout;
-    let cpu_budget = policy.cpu_time_ms.map(Duration::from_millis);
     let stop: Arc<Mutex<Option<Stop>>> = Arc::default();
     let chain = (!links.is_empty()).then(|| {
         let chain = Arc::new(Chain {
@@ -209,12 +355,10 @@ async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
             stop: stop.clone(),
             records: Mutex::default(),
         });
-        host.links = Some(Scope { chain: chain.clone(), depth: 0 });
+        store.data_mut().links = Some(Scope { chain: chain.clone(), depth: 0 });
         chain
     });
 
-    let mut store = Store::new(&core.engine, host);
-    store.limiter(|h| &mut h.limiter);
     {
         let stop = stop.clone();
         let cancel = cancel.clone();
@@ -235,9 +379,17 @@ async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
     }
 
     let _active = core.active();
+    let made = &mut instance;
     let result: Result<Option<Val>, wasmtime::Error> = async {
         let run = async {
-            let instance = compiled.pre.instantiate_async(&mut store).await?;
+            let instance = match *made {
+                Some(i) => i,
+                None => {
+                    let i = compiled.pre.instantiate_async(&mut store).await?;
+                    *made = Some(i);
+                    i
+                }
+            };
             let f = instance
                 .get_func(&mut store, func.index)
                 .ok_or_else(|| wasmtime::format_err!("export {} not found", func.name))?;
@@ -328,6 +480,13 @@ async fn run(spec: CallSpec, clock: Arc<CpuClock>) -> Outcome {
         outcome.detail = None;
         outcome.quota = Some(hit.clone());
     }
+    // Only a call that ended with a returned value leaves the instance
+    // whole; a kept one is given back then, else discarded.
+    let whole = matches!(outcome.status, CallStatus::Ok | CallStatus::Err);
+    turn.end(match instance {
+        Some(instance) if whole && keep.is_some() => Some(Box::new(Live { store, instance })),
+        _ => None,
+    });
     outcome.duration = start.elapsed();
     outcome
 }

@@ -193,6 +193,31 @@ impl Component {
         links: Option<Vec<LinkEntry>>,
         host: Option<Py<PyAny>>,
     ) -> PyResult<PendingCall> {
+        let call = Call { interface, function, args_json, policy_json, cancel, links, host };
+        self.pending(py, call, None)
+    }
+
+    /// An instance kept across calls (`Instance.start`), made at its first
+    /// call under that call's policy.
+    fn instance(slf: Py<Self>) -> Instance {
+        Instance { component: slf, kept: Arc::default() }
+    }
+}
+
+/// The arguments of `start`, shared by `Component` and `Instance`.
+struct Call<'a> {
+    interface: Option<&'a str>,
+    function: &'a str,
+    args_json: &'a str,
+    policy_json: &'a str,
+    cancel: Option<&'a CancelToken>,
+    links: Option<Vec<LinkEntry>>,
+    host: Option<Py<PyAny>>,
+}
+
+impl Component {
+    fn pending(&self, py: Python<'_>, call: Call<'_>, keep: Option<Arc<call::Kept>>) -> PyResult<PendingCall> {
+        let Call { interface, function, args_json, policy_json, cancel, links, host } = call;
         let func = self
             .inner
             .funcs
@@ -230,8 +255,56 @@ impl Component {
             cancel: cancel.map(|c| c.inner.clone()),
             links: table,
             mcp: host.map(python_callback),
+            keep,
         };
         Ok(PendingCall { inner: Mutex::new(call::Pending::new(spec)) })
+    }
+}
+
+/// One instance of a component kept across calls: its memory (what the
+/// guest keeps in globals) lives from one call to the next. One call at a
+/// time runs in it; a call that ends any other way than with a returned
+/// value discards it, and the next call starts a new one.
+///
+/// The sandbox is built from the policy of the call that made the instance;
+/// later calls bring their own deadline, CPU and egress budgets. Whoever
+/// keeps instances makes a new one when the policy changes.
+#[pyclass(frozen, module = "wassette._engine")]
+struct Instance {
+    component: Py<Component>,
+    kept: Arc<call::Kept>,
+}
+
+#[pymethods]
+impl Instance {
+    /// Like `Component.start`, in this instance.
+    #[pyo3(signature = (interface, function, args_json, policy_json="{}", cancel=None, links=None, host=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &self,
+        py: Python<'_>,
+        interface: Option<&str>,
+        function: &str,
+        args_json: &str,
+        policy_json: &str,
+        cancel: Option<&CancelToken>,
+        links: Option<Vec<LinkEntry>>,
+        host: Option<Py<PyAny>>,
+    ) -> PyResult<PendingCall> {
+        let call = Call { interface, function, args_json, policy_json, cancel, links, host };
+        self.component.get().pending(py, call, Some(self.kept.clone()))
+    }
+
+    /// Whether an instance is alive (made by a call, not discarded since).
+    #[getter]
+    fn live(&self) -> bool {
+        self.kept.live()
+    }
+
+    /// Frees the instance (when its running call ends, if one runs); calls
+    /// after this fail.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.kept.close());
     }
 }
 
@@ -393,6 +466,7 @@ impl CallOutcome {
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
     m.add_class::<Component>()?;
+    m.add_class::<Instance>()?;
     m.add_class::<CancelToken>()?;
     m.add_class::<CallOutcome>()?;
     m.add_class::<PendingCall>()?;

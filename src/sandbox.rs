@@ -49,7 +49,7 @@ impl Capture {
     /// The captured bytes and how many were dropped.
     pub fn take(&self) -> (Vec<u8>, u64) {
         let mut b = self.0.lock().unwrap();
-        (std::mem::take(&mut b.data), b.dropped)
+        (std::mem::take(&mut b.data), std::mem::take(&mut b.dropped))
     }
 }
 

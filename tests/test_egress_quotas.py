@@ -233,7 +233,7 @@ def test_a_tools_override_is_tighter_than_the_components(
 
     # The fields the tool does not set are the component's.
     def origins(tool: str) -> set[str]:
-        text = egress.call_policy(runtime.policies, runtime.egress, runtime.tool(tool))
+        text = egress.call_policy(runtime.policies, runtime.egress, runtime.tool(tool))[0]
         return {b["origin"] for b in json.loads(text)["egress_limits"]}
 
     assert origins("tcp-exchange") == {origin, "network.limits.requests_per_call"}

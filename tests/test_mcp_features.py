@@ -33,6 +33,8 @@ BUILTINS = {
     "revoke-network-permission",
     "revoke-environment-variable-permission",
     "reset-permission",
+    "open-instance",
+    "close-instance",
 }
 
 

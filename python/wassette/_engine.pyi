@@ -68,6 +68,25 @@ class Component:
         links: list[tuple[str, str, Component | None, str]] | None = None,
         host: Callable[[str, str], str | None] | None = None,
     ) -> PendingCall: ...
+    def instance(self) -> Instance: ...
+
+@final
+class Instance:
+    """One instance kept across calls (made at its first call)."""
+
+    @property
+    def live(self) -> bool: ...
+    def close(self) -> None: ...
+    def start(
+        self,
+        interface: str | None,
+        function: str,
+        args_json: str,
+        policy_json: str = "{}",
+        cancel: CancelToken | None = None,
+        links: list[tuple[str, str, Component | None, str]] | None = None,
+        host: Callable[[str, str], str | None] | None = None,
+    ) -> PendingCall: ...
 
 @final
 class PendingCall:

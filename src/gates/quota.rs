@@ -7,7 +7,8 @@
 //! Pure counting, no I/O: the streams ask `take` before they let bytes
 //! through and keep the answer.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -42,13 +43,22 @@ struct Used {
 }
 
 /// The budgets of one call and what it used of them, shared by every
-/// connection and stream of the call.
+/// connection and stream of the call. An instance kept across calls
+/// (`call.rs`) renews them for each call: a socket it keeps open counts
+/// into the call that is running.
 #[derive(Default)]
 pub struct Quota {
-    limits: Vec<EgressLimit>,
-    used: Mutex<Used>,
-    hit: OnceLock<QuotaHit>,
+    state: Mutex<State>,
+    /// Whether there are budgets: read on every write without the lock.
+    limited: AtomicBool,
     notify: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    limits: Vec<EgressLimit>,
+    used: Used,
+    hit: Option<QuotaHit>,
 }
 
 fn covers(counts: Counts, flow: Flow) -> bool {
@@ -91,12 +101,22 @@ impl Used {
 
 impl Quota {
     pub fn new(limits: &[EgressLimit]) -> Self {
-        Quota { limits: limits.to_vec(), ..Quota::default() }
+        let quota = Quota::default();
+        quota.renew(limits);
+        quota
+    }
+
+    /// Starts over with these budgets, nothing used (the next call of a
+    /// kept instance).
+    pub fn renew(&self, limits: &[EgressLimit]) {
+        let mut state = self.state.lock().unwrap();
+        *state = State { limits: limits.to_vec(), ..State::default() };
+        self.limited.store(!limits.is_empty(), Ordering::Release);
     }
 
     /// Whether anything is counted at all (most calls: no).
     pub fn limited(&self) -> bool {
-        !self.limits.is_empty()
+        self.limited.load(Ordering::Acquire)
     }
 
     /// Lets `n` units of `flow` through if every budget has room, and
@@ -104,63 +124,57 @@ impl Quota {
     /// budget exceeded is the one reported) and the message is returned.
     /// Once hit, nothing more passes.
     pub fn take(&self, flow: Flow, n: u64) -> Result<(), String> {
-        if self.limits.is_empty() {
+        if !self.limited() {
             return Ok(());
         }
-        if let Some(hit) = self.hit() {
+        let mut state = self.state.lock().unwrap();
+        if let Some(hit) = &state.hit {
             return Err(hit.message.clone());
         }
-        let mut used = self.used.lock().unwrap();
-        let over = self.limits.iter().find(|l| covers(l.counts, flow) && used.of(l.counts).saturating_add(n) > l.max);
+        let over = state
+            .limits
+            .iter()
+            .find(|l| covers(l.counts, flow) && state.used.of(l.counts).saturating_add(n) > l.max)
+            .cloned();
         match over {
             None => {
-                used.add(flow, n);
+                state.used.add(flow, n);
                 Ok(())
             }
             Some(limit) => {
-                drop(used);
-                Err(self.exceeded(limit).message.clone())
+                let hit = exceeded(&limit);
+                let message = hit.message.clone();
+                state.hit = Some(hit);
+                drop(state);
+                self.notify.notify_waiters();
+                Err(message)
             }
         }
     }
 
     /// Room left for `flow` under every budget that counts it.
     pub fn room(&self, flow: Flow) -> u64 {
-        let used = self.used.lock().unwrap();
-        self.limits
+        let state = self.state.lock().unwrap();
+        state
+            .limits
             .iter()
             .filter(|l| covers(l.counts, flow))
-            .map(|l| l.max.saturating_sub(used.of(l.counts)))
+            .map(|l| l.max.saturating_sub(state.used.of(l.counts)))
             .min()
             .unwrap_or(u64::MAX)
     }
 
-    fn exceeded(&self, limit: &EgressLimit) -> &QuotaHit {
-        let hit = self.hit.get_or_init(|| QuotaHit {
-            limit: limit.origin.clone(),
-            value: limit.value,
-            per: limit.per.clone(),
-            counts: limit.counts,
-            message: format!(
-                "egress quota: {} {} per {} exceeded (policy {})",
-                limit.value,
-                unit(limit.counts),
-                limit.per,
-                limit.origin
-            ),
-        });
-        self.notify.notify_waiters();
-        hit
-    }
-
     /// The budget the call exceeded, if it did.
-    pub fn hit(&self) -> Option<&QuotaHit> {
-        self.hit.get()
+    pub fn hit(&self) -> Option<QuotaHit> {
+        if !self.limited() {
+            return None;
+        }
+        self.state.lock().unwrap().hit.clone()
     }
 
     /// Resolves once a budget has been exceeded (never, without budgets).
     pub async fn wait(&self) {
-        if self.limits.is_empty() {
+        if !self.limited() {
             return std::future::pending().await;
         }
         loop {
@@ -172,6 +186,22 @@ impl Quota {
             }
             notified.await;
         }
+    }
+}
+
+fn exceeded(limit: &EgressLimit) -> QuotaHit {
+    QuotaHit {
+        limit: limit.origin.clone(),
+        value: limit.value,
+        per: limit.per.clone(),
+        counts: limit.counts,
+        message: format!(
+            "egress quota: {} {} per {} exceeded (policy {})",
+            limit.value,
+            unit(limit.counts),
+            limit.per,
+            limit.origin
+        ),
     }
 }
 
@@ -229,6 +259,19 @@ mod tests {
         assert!(quota.take(Flow::Request, 1).is_ok());
         assert!(quota.take(Flow::Received, 1 << 40).is_ok());
         assert!(quota.take(Flow::Request, 1).unwrap_err().contains("2 requests per call"));
+    }
+
+    #[test]
+    fn renewing_starts_over_with_new_budgets() {
+        let quota = Quota::new(&[limit(Counts::Requests, 1, "call", "x")]);
+        assert!(quota.take(Flow::Request, 1).is_ok());
+        assert!(quota.take(Flow::Request, 1).is_err());
+        quota.renew(&[limit(Counts::Requests, 2, "call", "x")]);
+        assert!(quota.hit().is_none(), "the next call starts with nothing used");
+        assert!(quota.take(Flow::Request, 2).is_ok());
+        quota.renew(&[]);
+        assert!(!quota.limited());
+        assert!(quota.take(Flow::Request, 100).is_ok());
     }
 
     #[test]

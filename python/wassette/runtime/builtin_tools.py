@@ -1,4 +1,5 @@
-"""The 12 built-in tools, declared once: names (Wassette's), descriptions,
+"""The 14 built-in tools, declared once: names (Wassette's 12, and the two
+that open and close kept instances), descriptions,
 argument schemas and hints. Their names are reserved here (a component
 export never takes one, in the CLI and every server alike); what they do is
 in server/core/builtins.py.
@@ -104,6 +105,22 @@ BUILTIN_TOOLS: tuple[BuiltinTool, ...] = (
         _object(_ID, ["component_id"]),
         destructive=True,
         right="grants",
+    ),
+    BuiltinTool(
+        "open-instance",
+        "Open an instance of a component that keeps state between calls (its policy says "
+        "resources.instance: per-session). Pass the returned instance_id to its tools as `instance_id`; "
+        "needed where the protocol has no sessions (2026-07-28).",
+        _object(_ID, ["component_id"]),
+    ),
+    BuiltinTool(
+        "close-instance",
+        "Close an instance opened with open-instance; what it kept is gone.",
+        _object(
+            {"instance_id": {"type": "string", "description": "The id open-instance returned"}},
+            ["instance_id"],
+        ),
+        destructive=True,
     ),
 )
 

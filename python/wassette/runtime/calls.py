@@ -119,6 +119,22 @@ class CallResult(NamedTuple):
             quota=json.loads(outcome.quota_json) if outcome.quota_json is not None else None,
         )
 
+    def to_wire(self) -> dict[str, Any]:
+        """As JSON, to finish a call in another process (`serve --workers N`
+        runs kept instances in one worker); the tool goes by name."""
+        wire = self._asdict()
+        wire["tool"] = self.tool.name
+        wire["stdout"] = self.stdout.decode("latin-1")
+        wire["stderr"] = self.stderr.decode("latin-1")
+        return wire
+
+    @classmethod
+    def from_wire(cls, tool: Tool, wire: dict[str, Any]) -> CallResult:
+        fields = {k: v for k, v in wire.items() if k in cls._fields and k != "tool"}
+        fields["stdout"] = str(wire.get("stdout", "")).encode("latin-1")
+        fields["stderr"] = str(wire.get("stderr", "")).encode("latin-1")
+        return cls(tool=tool, **fields)
+
 
 def audit_result(audit: AuditLog, result: CallResult) -> None:
     """Refusals and stops of a call: the tool's under its component, a

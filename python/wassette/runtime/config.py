@@ -27,6 +27,7 @@ from wassette.runtime.config_schema import (
     validate,
 )
 from wassette.runtime.errors import ConfigError
+from wassette.runtime.instances import DEFAULT_MAX_LIVE
 from wassette.runtime.serve_config import ServeSettings, flag, serve_settings
 from wassette.runtime.tenants import Quota, Tenancy, for_tenant
 
@@ -116,6 +117,9 @@ class Settings(NamedTuple):
     max_component_bytes: int = DEFAULT_MAX_COMPONENT_BYTES
     # Instance allocator: auto (pooling where it can be reserved), pooling, on-demand.
     allocator: str = "auto"
+    # Instances kept across calls (policy `resources.instance: per-session`)
+    # alive at once, per tenant.
+    max_live_instances: int = DEFAULT_MAX_LIVE
     config_file: Path | None = None
     config: Document = Document()
     # Distribution: an extra CA bundle for https:// sources and registries,
@@ -211,6 +215,7 @@ class Settings(NamedTuple):
             timeout_ms=doc.get("timeout_ms", DEFAULT_TIMEOUT_MS),
             max_component_bytes=doc.get("max_component_bytes", DEFAULT_MAX_COMPONENT_BYTES),
             allocator=allocator,
+            max_live_instances=_max_live(pick("max_live_instances")),
             config_file=path,
             config=doc,
             ca_bundle=Path(str(ca_bundle)).expanduser() if ca_bundle else None,
@@ -333,3 +338,18 @@ def _read_config(path: Path, *, explicit: bool) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+
+
+def _max_live(value: Any) -> int:
+    """max_live_instances (WASSETTE_MAX_LIVE_INSTANCES): a count from 1 up."""
+    if value is None:
+        return DEFAULT_MAX_LIVE
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = 0
+    if isinstance(value, bool) or count < 1:
+        raise ConfigError(
+            f"max_live_instances {value!r} (WASSETTE_MAX_LIVE_INSTANCES) must be a number from 1 up"
+        )
+    return count

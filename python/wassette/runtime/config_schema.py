@@ -256,6 +256,11 @@ SCHEMA: dict[str, Key] = {
     "timeout_ms": Key(MILLISECONDS, (), "default time limit per call"),
     "max_component_bytes": Key(BYTES, (), "largest component accepted"),
     "allocator": Key(choice("auto", "pooling", "on-demand"), ("WASSETTE_ALLOCATOR",), "instance allocator"),
+    "max_live_instances": Key(
+        COUNT,
+        ("WASSETTE_MAX_LIVE_INSTANCES",),
+        "instances kept across calls (policy instance: per-session) alive at once, per tenant (default 64)",
+    ),
     "ca_bundle": Key(PATH, ("WASSETTE_CA_BUNDLE",), "extra CA for https:// sources and registries"),
     "allow_insecure_loopback": Key(BOOL, ("WASSETTE_ALLOW_INSECURE_LOOPBACK",), "plain http:// to loopback"),
     "catalogs": Key(STRING_OR_STRINGS, (), "extra catalogs for registry search"),

@@ -37,6 +37,7 @@ from wassette.runtime.naming import Tool
 if TYPE_CHECKING:
     from wassette.runtime.calls import CallResult
     from wassette.runtime.effective import EffectivePolicies
+    from wassette.runtime.policy import Policy
 
 # What each field counts, in the engine's terms, and over what.
 FIELDS: dict[str, tuple[str, str]] = {
@@ -211,13 +212,15 @@ def with_budgets(policy_json: str, budgets: Sequence[Mapping[str, Any]]) -> str:
     return f'{head}{separator}"egress_limits": {json.dumps(list(budgets))}}}'
 
 
-def call_policy(policies: EffectivePolicies, windows: Windows, tool: Tool) -> str:
-    """The effective policy JSON of one call of `tool`, with its budgets."""
+def call_policy(policies: EffectivePolicies, windows: Windows, tool: Tool) -> tuple[str, str, Policy]:
+    """The effective policy JSON of one call of `tool` with its budgets; the
+    same without them (what a kept instance's sandbox is made of); and the
+    policy they come from."""
     text, policy = policies.json_and_policy(tool.component_id)
     rules = policy.egress
     if not rules:
-        return text
-    return with_budgets(text, windows.budgets(tool.component_id, rules.for_tool(tool)))
+        return text, text, policy
+    return with_budgets(text, windows.budgets(tool.component_id, rules.for_tool(tool))), text, policy
 
 
 def callee_policy(policies: EffectivePolicies, windows: Windows, component_id: str) -> str:

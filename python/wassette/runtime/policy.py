@@ -110,11 +110,18 @@ class KeyRule(NamedTuple):
         return name == self.key
 
 
+# How long a kept instance lives without a call, unless its policy says.
+DEFAULT_IDLE_TIMEOUT_MS = 600_000
+
+
 class Limits(NamedTuple):
     memory_bytes: int | None = None
     cpu_cores: float | None = None  # `cpu`, Kubernetes-style
     cpu_time_ms: int | None = None
     timeout_ms: int | None = None
+    # `instance: per-session`: an instance kept across calls (runtime/instances.py)
+    per_session: bool = False
+    idle_timeout_ms: int = DEFAULT_IDLE_TIMEOUT_MS
 
 
 class Policy(NamedTuple):
@@ -388,7 +395,20 @@ class _Validator:
         if "timeout_ms" in r:
             timeout = self.positive(r["timeout_ms"], f"{path}.timeout_ms")
         cpu_time = self.positive(r["cpu_time_ms"], f"{path}.cpu_time_ms") if "cpu_time_ms" in r else None
-        return Limits(memory_bytes=memory, cpu_cores=cpu, cpu_time_ms=cpu_time, timeout_ms=timeout)
+        instance = r.get("instance", "per-call")
+        if instance not in ("per-call", "per-session"):
+            self.fail(f"{path}.instance", f"must be per-call or per-session, got {instance!r}")
+        idle = DEFAULT_IDLE_TIMEOUT_MS
+        if "idle_timeout" in r:
+            idle = parse_duration_ms(r["idle_timeout"], f"{self.source}: {path}.idle_timeout")
+        return Limits(
+            memory_bytes=memory,
+            cpu_cores=cpu,
+            cpu_time_ms=cpu_time,
+            timeout_ms=timeout,
+            per_session=instance == "per-session",
+            idle_timeout_ms=idle,
+        )
 
     def positive(self, value: Any, path: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

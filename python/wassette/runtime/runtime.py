@@ -23,6 +23,7 @@ from wassette.runtime.compiled import Compiler
 from wassette.runtime.config import Settings
 from wassette.runtime.effective import EffectivePolicies
 from wassette.runtime.errors import UnknownComponentError, UnknownToolError, WassetteError
+from wassette.runtime.instances import InstanceError, Instances, Scope
 from wassette.runtime.links import Links
 from wassette.runtime.naming import Catalog, Tool
 from wassette.runtime.permissions import Permissions
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
     from wassette.runtime.state.postgres import PostgresState
 
 log = logging.getLogger("wassette.runtime")
+
+# The argument naming a kept instance (`open-instance`'s id) in the tools of
+# components kept per session; no WIT name can clash with it (no `_` in WIT).
+INSTANCE_ARG = "instance_id"
 
 
 class ComponentInfo(NamedTuple):
@@ -109,6 +114,8 @@ class Runtime:
         # Egress over the last minute, per component (per-minute quotas).
         self.egress = egress.Windows()
         self.links = Links(self.compiled, lambda cid: egress.callee_policy(self.policies, self.egress, cid))
+        # Instances kept across calls (policy `resources.instance: per-session`).
+        self.instances = Instances(settings.max_live_instances, self.audit)
         self._lock = threading.RLock()
         # Told of every call the engine ran, when it starts and when it ends
         # (the server's metrics); the audit log is told of refusals anyway.
@@ -231,6 +238,7 @@ class Runtime:
             self._rebuild_catalog()
 
     def _forget(self, cid: str) -> None:
+        self.instances.end_component(cid)
         self._metadata.pop(cid, None)
         self.policies.forget(cid)
         self.compiler.drop(cid)
@@ -264,6 +272,24 @@ class Runtime:
 
     def tools(self) -> list[Tool]:
         return sorted(self._catalog.tools.values(), key=lambda t: t.name)
+
+    def keeps(self, name: str) -> bool:
+        """Whether tool `name`'s component keeps an instance per session."""
+        target = self._targets.get(name)
+        try:
+            tool = target[0] if target is not None else self.tool(name)
+            return self.policies.policy(tool.component_id).limits.per_session
+        except WassetteError:
+            return False
+
+    def kept_components(self) -> frozenset[str]:
+        """Components whose policy keeps an instance per session."""
+        kept = set()
+        for cid in list(self._metadata):
+            with contextlib.suppress(WassetteError):
+                if self.policies.policy(cid).limits.per_session:
+                    kept.add(cid)
+        return frozenset(kept)
 
     def tool(self, name: str) -> Tool:
         try:
@@ -306,10 +332,19 @@ class Runtime:
         *,
         cancel: _engine.CancelToken | None = None,
         host: Callable[[str, str], str | None] | None = None,
+        scope: Scope | None = None,
+        owner: str | None = None,
+        need_scope: bool = False,
     ) -> ToolCall:
         """A call in a fresh sandbox, to be run a slice at a time
         (`ToolCall.run_for`) and finished on any thread (`ToolCall.finish`).
-        Raises UnknownToolError; every other failure is the call's result."""
+        Raises UnknownToolError; every other failure is the call's result.
+
+        A tool of a component kept per session (`resources.instance:
+        per-session`) runs in the instance of `scope` (the client's session),
+        or of the instance id in its `instance_id` argument; with neither, in
+        a fresh one, unless `need_scope` (no sessions: an id is needed). An
+        instance id is `owner`'s only (the client's identity)."""
         target = self._targets.get(name)
         if target is None:
             target = self._target(name)
@@ -318,33 +353,50 @@ class Runtime:
         if shared is not None and (why := shared.refusal()) is not None:
             return ToolCall(tool, None, CallResult(tool=tool, status="policy_error", error=why))
         try:
-            policy_json = egress.call_policy(self.policies, self.egress, tool)
+            policy_json, sandbox_json, policy = egress.call_policy(self.policies, self.egress, tool)
         except WassetteError as e:
             return ToolCall(tool, None, CallResult(tool=tool, status="policy_error", error=str(e)))
+        kept: _engine.Instance | None = None
+        if policy.limits.per_session:
+            try:
+                arguments, scope = self._instance_scope(tool, arguments, scope, owner, need_scope)
+                if scope is not None:
+                    kept = self.instances.for_call(
+                        component,
+                        tool.component_id,
+                        scope,
+                        sandbox_json,
+                        policy.limits.idle_timeout_ms / 1000,
+                    )
+            except InstanceError as e:
+                return ToolCall(tool, None, CallResult(tool=tool, status="invalid_arguments", error=str(e)))
         args_json = arguments_json(arguments)
         if tool.declared is not None:  # a tool the component declares: its own schema, call-tool
             try:
                 args_json = mcp_exports.call_tool_arguments(tool, args_json)
             except ValueError as e:
+                self._kept_ended(tool, kept, scope)
                 return ToolCall(tool, None, CallResult(tool=tool, status="invalid_arguments", error=str(e)))
         slots = self.slots
         if slots is not None and not slots.enter():
+            self._kept_ended(tool, kept, scope)
             self.audit.record(
                 "over_quota", component=tool.component_id, tool=tool.name, quota="concurrent_calls"
             )
             return ToolCall(tool, None, CallResult(tool=tool, status="over_quota", error=slots.refusal()))
         try:
             links = self.links.for_call(tool.component_id, component)
-            pending = component.start(
+            pending = (kept or component).start(
                 tool.interface, tool.function, args_json, policy_json, cancel, links, host
             )
         except ValueError as e:  # arguments that are not JSON at all, or not valid Unicode
             if slots is not None:
                 slots.leave()
+            self._kept_ended(tool, kept, scope)
             why = (unencodable(arguments) if not isinstance(arguments, str) else None) or str(e)
             return ToolCall(tool, None, CallResult(tool=tool, status="invalid_arguments", error=why))
         observers = tuple(self.observers)
-        if not observers and slots is None:
+        if not observers and slots is None and kept is None:
             return ToolCall(tool, pending, None, self._ended, asks_client=component.asks_client)
         handles: list[object] = []
         for observer in observers:
@@ -357,6 +409,7 @@ class Runtime:
         def ended(result: CallResult) -> None:
             if slots is not None:
                 slots.leave()
+            self._kept_ended(tool, kept, scope)
             for observer, handle in zip(observers, handles, strict=True):
                 try:
                     observer.ended(result, handle)
@@ -365,6 +418,31 @@ class Runtime:
             self._ended(result)
 
         return ToolCall(tool, pending, None, ended, asks_client=component.asks_client)
+
+    def _instance_scope(
+        self,
+        tool: Tool,
+        arguments: Mapping[str, Any] | str | None,
+        scope: Scope | None,
+        owner: str | None,
+        need_scope: bool,
+    ) -> tuple[Mapping[str, Any] | str | None, Scope | None]:
+        """The arguments without `instance_id`, and the scope the call runs in."""
+        if isinstance(arguments, Mapping) and INSTANCE_ARG in arguments:
+            rest = {k: v for k, v in arguments.items() if k != INSTANCE_ARG}
+            return rest, self.instances.scope_of(arguments[INSTANCE_ARG], tool.component_id, owner)
+        if scope is None and need_scope:
+            raise InstanceError(
+                f"`{tool.name}` keeps state between calls (its component's policy: resources.instance: "
+                f"per-session), and this protocol revision has no sessions: open an instance with the "
+                f"built-in tool `open-instance` (component_id: {tool.component_id}) and pass its id as "
+                f"`{INSTANCE_ARG}`"
+            )
+        return arguments, scope
+
+    def _kept_ended(self, tool: Tool, kept: _engine.Instance | None, scope: Scope | None) -> None:
+        if kept is not None and scope is not None:
+            self.instances.call_ended(tool.component_id, scope)
 
     def _target(self, name: str) -> tuple[Tool, _engine.Component]:
         """A tool and its compiled component (compiled on first use)."""
@@ -392,6 +470,7 @@ class Runtime:
     def close(self) -> None:
         """The process is done with this runtime: the audit log's queued
         records are written, and a checkpoint after them."""
+        self.instances.close()
         self.audit.close()
 
     def set_environment(self, component_id: str, values: Mapping[str, str]) -> None:

@@ -186,6 +186,7 @@ class StdioConnection:
         self.input = _Input(in_fd, max_request_bytes)
         self.max_request_bytes = max_request_bytes
         self.session = server.open(Session(output))
+        self.session.lasting = True  # the connection is the session
         self.ended = threading.Event()
 
     def start(self) -> None:

@@ -1,7 +1,9 @@
 ;; State that outlives a call would show here. `bump` returns the sum of what
 ;; it finds in four places before adding one to each: a global, a word in the
 ;; data segment, a word in zero-filled memory, and a word in a page grown by
-;; the call itself. In a fresh instance that sum is always 0.
+;; the call itself. In a fresh instance that sum is always 0. `bump-and-trap`
+;; adds 100 to the global, then traps: an instance kept across calls must not
+;; be used again after it (tests/test_instances.py).
 (component
   (core module $m
     (memory (export "memory") 2)
@@ -22,7 +24,11 @@
       (local.set $sum (i32.add (local.get $sum) (call $bump (i32.const 70000))))
       (local.set $sum (i32.add (local.get $sum) (call $bump (i32.const 131080))))
       (local.get $sum))
+    (func (export "bump-and-trap")
+      (global.set $g (i32.add (global.get $g) (i32.const 100)))
+      unreachable)
   )
   (core instance $i (instantiate $m))
   (func (export "bump") (result u32) (canon lift (core func $i "bump")))
+  (func (export "bump-and-trap") (canon lift (core func $i "bump-and-trap")))
 )

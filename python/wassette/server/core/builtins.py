@@ -1,4 +1,4 @@
-"""What the 12 built-in tools do (their names and schemas are in
+"""What the 14 built-in tools do (their names and schemas are in
 runtime/builtin_tools.py). They call the same runtime and distribution
 functions as the CLI, in a worker thread, through the one call runner.
 
@@ -56,6 +56,41 @@ def _detail(args: dict[str, Any], key: str) -> Any:
 
 Handler = Callable[[dict[str, Any], Exchange], Any]
 
+# The built-in tools about kept instances: with `serve --workers N`, they run
+# where the instances are kept (server/http/relay.py), as these functions.
+INSTANCE_TOOLS = frozenset({"open-instance", "close-instance"})
+
+
+def open_instance(runtime: Runtime, args: dict[str, Any], owner: str | None) -> dict[str, Any]:
+    cid = _str(args, "component_id")
+    if runtime.known(cid) is None:
+        raise UnknownComponentError(cid)
+    limits = runtime.policies.policy(cid).limits
+    if not limits.per_session:
+        raise ArgumentError(
+            f"component `{cid}` does not keep state between calls (its policy does not say "
+            "resources.instance: per-session): call its tools without an instance"
+        )
+    idle_s = limits.idle_timeout_ms / 1000
+    handle = runtime.instances.open(cid, owner, idle_s)
+    return {"instance_id": handle, "component_id": cid, "idle_timeout_s": idle_s}
+
+
+def close_instance(runtime: Runtime, args: dict[str, Any], owner: str | None) -> dict[str, Any]:
+    handle = _str(args, "instance_id")
+    if not runtime.instances.close_id(handle, owner):
+        raise ArgumentError(f"unknown instance id {handle[:64]!r}")
+    return {"closed": handle}
+
+
+def run_instance_tool(runtime: Runtime, name: str, args: dict[str, Any], owner: str | None) -> dict[str, Any]:
+    """The result of open-instance or close-instance for `owner`."""
+    try:
+        run = open_instance if name == "open-instance" else close_instance
+        return text_result(run(runtime, args, owner))
+    except WassetteError as e:
+        return text_result(str(e), error=True)
+
 
 class Builtins:
     """Runs built-in tool calls; `announce` tells every client the tool
@@ -87,6 +122,8 @@ class Builtins:
                 _str(args, "component_id"), _str(_details(args), "key"), by="mcp"
             ),
             "reset-permission": self._reset,
+            "open-instance": self._open_instance,
+            "close-instance": self._close_instance,
         }
         assert set(self._handlers) == BUILTIN_NAMES, "every built-in tool has a handler"
 
@@ -97,6 +134,14 @@ class Builtins:
             return text_result(self._handlers[name](args, exchange))
         except WassetteError as e:
             return text_result(str(e), error=True)
+
+    # -- kept instances -------------------------------------------------------
+
+    def _open_instance(self, args: dict[str, Any], exchange: Exchange) -> Any:
+        return open_instance(self.runtime, args, exchange.session.owner)
+
+    def _close_instance(self, args: dict[str, Any], exchange: Exchange) -> Any:
+        return close_instance(self.runtime, args, exchange.session.owner)
 
     # -- components -----------------------------------------------------------
 

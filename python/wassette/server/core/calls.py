@@ -25,7 +25,7 @@ from wassette.runtime.calls import CallResult, ToolCall
 from wassette.runtime.errors import UnknownToolError, WassetteError
 from wassette.runtime.runtime import Runtime
 from wassette.server.core import host_calls, jsonrpc, tasks
-from wassette.server.core.builtins import Builtins
+from wassette.server.core.builtins import INSTANCE_TOOLS, Builtins
 from wassette.server.core.jsonrpc import INVALID_PARAMS, RpcError
 from wassette.server.core.results import call_result, error_result, stderr_log
 from wassette.server.core.session import Exchange
@@ -33,6 +33,14 @@ from wassette.server.core.tasks import Tasks
 from wassette.server.core.workers import FIRST_SLICES, FirstSlices
 
 log = logging.getLogger("wassette.server")
+
+CancelToken = _engine.CancelToken
+
+
+def cancel_token() -> CancelToken:
+    """A new token stopping a call from any thread."""
+    return _engine.CancelToken()
+
 
 BUSY = RpcError(jsonrpc.SERVER_BUSY, "Server busy: too many calls are waiting for a worker; retry later")
 
@@ -64,10 +72,19 @@ class CallRunner:
         self.slices = slices
         # Rereads the component directory if it changed; True when the tools did.
         self.catch_up = catch_up
+        # Where calls of kept components (and open/close-instance) run when
+        # not here: `serve --workers N` keeps every instance in one worker
+        # (server/http/relay.py). None: here.
+        self.kept_elsewhere: Callable[[Exchange, str, dict[str, Any]], None] | None = None
 
     def start(self, exchange: Exchange, name: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
         """The call's result if it ended on this thread; else None, and the
         exchange is answered when it ends."""
+        if self.kept_elsewhere is not None and (
+            (self.builtins is not None and name in INSTANCE_TOOLS) or self.runtime.keeps(name)
+        ):
+            self.kept_elsewhere(exchange, name, arguments)
+            return None
         if self.builtins is not None and name in BUILTIN_NAMES:
             builtins = self.builtins
             answer_later(
@@ -82,7 +99,16 @@ class CallRunner:
             exchange.on_cancel = token.cancel
         try:
             host = host_calls.for_exchange(exchange, name, self.runtime, self.tasks)
-            call = self.runtime.start_tool(name, arguments, cancel=token, host=host)
+            scope = exchange.session.instance_scope()
+            call = self.runtime.start_tool(
+                name,
+                arguments,
+                cancel=token,
+                host=host,
+                scope=scope,
+                owner=exchange.session.owner,
+                need_scope=scope is None,
+            )
         except UnknownToolError as e:
             # Loaded a moment ago by another process? Then it is callable now.
             if self.catch_up is None or not self.catch_up():
@@ -94,11 +120,11 @@ class CallRunner:
         # in it. Not one that may ask the client (its answer comes that way).
         result = None if call.asks_client else self.slices.run(name, call)
         if result is not None:
-            return self._shape(exchange, name, result)
+            return self.shape(exchange, name, result)
         if as_task:
             assert self.tasks is not None
             run = self.tasks.run
-            job = lambda: run(exchange, call, token, lambda r: self._shape(exchange, name, r))  # noqa: E731
+            job = lambda: run(exchange, call, token, lambda r: self.shape(exchange, name, r))  # noqa: E731
         else:
             job = lambda: self._finish(exchange, name, call)  # noqa: E731
         if not self.slices.workers.start(job):
@@ -109,7 +135,7 @@ class CallRunner:
     def _finish(self, exchange: Exchange, name: str, call: ToolCall) -> None:
         """In a worker thread: the rest of a component call, and its answer."""
         try:
-            body = self._shape(exchange, name, self.slices.complete(name, call))
+            body = self.shape(exchange, name, self.slices.complete(name, call))
         except Exception:  # a bug here must not cost the client its answer
             log.exception("tool call %s failed", name)
             exchange.fail(RpcError(jsonrpc.INTERNAL_ERROR, "Internal error"))
@@ -117,7 +143,8 @@ class CallRunner:
         exchange.reply(body)
 
     @staticmethod
-    def _shape(exchange: Exchange, name: str, result: CallResult) -> dict[str, Any]:
+    def shape(exchange: Exchange, name: str, result: CallResult) -> dict[str, Any]:
+        """A call's result as the answer to `exchange`."""
         if result.status == "cancelled" and exchange.stop_reason is not None:
             return error_result(exchange.stop_reason)
         if result.stderr:

@@ -14,10 +14,17 @@ from typing import Any
 from wassette.runtime.builtin_tools import BUILTIN_TOOLS, BuiltinTool
 from wassette.runtime.calls import CallResult
 from wassette.runtime.naming import Tool
+from wassette.runtime.runtime import INSTANCE_ARG
 
 
-def component_tool(tool: Tool) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": tool.name, "description": tool.summary, "inputSchema": tool.input_schema}
+def component_tool(tool: Tool, kept: bool = False) -> dict[str, Any]:
+    """`kept`: its component keeps an instance per session; the tool takes
+    an instance id too (`open-instance`'s, where there are no sessions)."""
+    schema = tool.input_schema
+    if kept:
+        properties = {**schema.get("properties", {}), INSTANCE_ARG: _INSTANCE_PROPERTY}
+        schema = {**schema, "properties": properties}
+    out: dict[str, Any] = {"name": tool.name, "description": tool.summary, "inputSchema": schema}
     # A typed export answering tool-result: its content is the answer, no
     # `{"result": ...}` (a declared tool's output schema is its own).
     if tool.output_schema is not None and (tool.declared is not None or not tool.rich):
@@ -41,9 +48,19 @@ def builtin_tool(tool: BuiltinTool) -> dict[str, Any]:
 _BUILTIN_WIRE = [builtin_tool(b) for b in BUILTIN_TOOLS]
 
 
-def tools(component_tools: list[Tool], builtin_tools: bool) -> list[dict[str, Any]]:
-    """Every tool offered: component exports, then the built-in tools."""
-    out = [component_tool(t) for t in component_tools]
+_INSTANCE_PROPERTY = {
+    "type": "string",
+    "description": "The instance to run in (from the built-in tool open-instance): this component keeps "
+    "state between calls. Optional within an MCP session, which has an instance of its own.",
+}
+
+
+def tools(
+    component_tools: list[Tool], builtin_tools: bool, kept: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """Every tool offered: component exports, then the built-in tools.
+    `kept`: components that keep an instance per session."""
+    out = [component_tool(t, t.component_id in kept) for t in component_tools]
     if builtin_tools:
         out += _BUILTIN_WIRE
     return out

@@ -78,7 +78,7 @@ class McpServer:
         # Where a cancellation or a client's answer goes when no request here
         # is its target: `serve --workers N` relays it to the other workers.
         self.relay: Callable[[Session, Message], None] | None = None
-        self._listing: tuple[Catalog | None, list[dict[str, Any]]] = (None, [])
+        self._listing: tuple[Catalog | None, frozenset[str], list[dict[str, Any]]] = (None, frozenset(), [])
         self.routes: dict[str, Route] = {
             "initialize": Route(self._initialize, HANDSHAKE),
             "ping": Route(lambda ex, params: {}, HANDSHAKE),
@@ -238,10 +238,11 @@ class McpServer:
     def tools(self) -> list[dict[str, Any]]:
         """Every tool offered, in wire form (rebuilt when the catalog changes)."""
         catalog = self.runtime.catalog
-        cached, listing = self._listing
-        if cached is not catalog:
-            listing = wire_tools(self.runtime.tools(), self.options.builtin_tools)
-            self._listing = (catalog, listing)
+        kept = self.runtime.kept_components()
+        cached, cached_kept, listing = self._listing
+        if cached is not catalog or cached_kept != kept:
+            listing = wire_tools(self.runtime.tools(), self.options.builtin_tools, kept)
+            self._listing = (catalog, kept, listing)
         return listing
 
     def _list_tools(self, exchange: Exchange, params: dict[str, Any] | None) -> dict[str, Any]:
@@ -266,3 +267,4 @@ class McpServer:
     def close(self, session: Session, reason: str | None = None) -> None:
         self.changes.forget(session)
         session.close(reason)
+        self.runtime.instances.end_scope(session.scope_key)

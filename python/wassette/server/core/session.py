@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import itertools
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 from wassette import _engine
+from wassette.runtime.instances import Scope
 from wassette.server.core import jsonrpc
 from wassette.server.core.jsonrpc import Id
 from wassette.server.core.protocol import LEVELS, NOT_CACHED, finish_result, is_modern
@@ -80,6 +82,11 @@ class _Waiter:
         self.error: Any = None
 
 
+def session_scope(session_id: str) -> str:
+    """The scope of a session's kept instances (runtime/instances.py)."""
+    return "session:" + session_id
+
+
 class Session:
     """One client's state: the revision and what the client said about
     itself, requests in progress, and our requests waiting for answers."""
@@ -94,6 +101,10 @@ class Session:
         ready: bool = False,
     ) -> None:
         self.id = session_id
+        # Whether the session outlives its request (a stdio connection, an
+        # HTTP session with an id): only such a session keeps instances.
+        self.lasting = session_id is not None
+        self._scope = session_scope(session_id or secrets.token_hex(16))
         self.outbound = outbound
         # "handshake" or "modern"; None until the client's first request decides.
         self.era = era
@@ -127,6 +138,17 @@ class Session:
     @property
     def modern(self) -> bool:
         return self.era == "modern"
+
+    def instance_scope(self) -> Scope | None:
+        """Whose kept instances this session's calls use (runtime/instances.py):
+        its own, in the 2025 revisions; none in 2026-07-28 (instance ids)."""
+        if self.lasting and self.era == "handshake":
+            return Scope(self._scope, self.owner)
+        return None
+
+    @property
+    def scope_key(self) -> str:
+        return self._scope
 
     # -- requests in progress ----------------------------------------------
 

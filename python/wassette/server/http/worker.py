@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from wassette.server.core import jsonrpc
 from wassette.server.core.jsonrpc import Message
-from wassette.server.core.session import Session
+from wassette.server.core.session import Session, session_scope
+from wassette.server.http import relay
 from wassette.server.http.bus import Bus
+from wassette.server.http.relay import HOME, KeptRelay
 from wassette.server.http.shared_sessions import SessionRecords
 from wassette.server.http.supervisor import WorkerSpec
 
@@ -52,12 +54,18 @@ class WorkerLink:
         self.bus = Bus(spec.directory / "bus", f"worker-{spec.number}")
         self._tenants: Tenants | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Per tenant: calls of kept components, relayed to the home worker.
+        self._relays: dict[str, KeptRelay] = {}
 
     def attach(self, tenants: Tenants, loop: asyncio.AbstractEventLoop) -> None:
         self._tenants, self._loop = tenants, loop
         for served in tenants.all():
             self.serve(served)
         self.bus.start(self._received)
+        if self.spec.number == HOME:
+            # A home replacing another: what that one kept is gone.
+            relay.cleanup(self.spec.directory)
+            self.bus.send({"t": "up", "n": HOME})
 
     def serve(self, served: Served) -> None:
         """Links one tenant's part of this worker (when it is first used)."""
@@ -66,6 +74,11 @@ class WorkerLink:
         served.server.changes.elsewhere = lambda: self.bus.send({"t": "tools", "tn": peers.tenant})
         served.streamable.sessions.peers = peers
         served.sse.peers = peers
+        kept = self._relays[peers.tenant] = KeptRelay(
+            self.bus, self.spec.directory, self.spec.number, peers.tenant, served
+        )
+        if self.spec.number != HOME:
+            served.server.calls.kept_elsewhere = kept.call
 
     def close(self) -> None:
         self.bus.close()
@@ -75,6 +88,10 @@ class WorkerLink:
     def _received(self, message: dict[str, Any]) -> None:
         tenants, loop = self._tenants, self._loop
         assert tenants is not None and loop is not None
+        if message.get("t") == "up" and message.get("n") == HOME:
+            for each in list(self._relays.values()):
+                each.home_restarted()
+            return
         tenant = message.get("tn")
         if not isinstance(tenant, str):
             return
@@ -84,6 +101,11 @@ class WorkerLink:
         if served is None:
             return
         kind, sid = message.get("t"), message.get("sid")
+        if isinstance(kind, str) and kind.startswith("k"):
+            relayed = self._relays.get(tenant)
+            if relayed is not None:
+                relayed.received(message)
+            return
         if kind == "tools":
             served.server.changes.refresh(announced=True)
             return
@@ -92,6 +114,8 @@ class WorkerLink:
         sessions = served.streamable.sessions
         if kind == "end":
             loop.call_soon_threadsafe(sessions.end_here, sid)
+            if self.spec.number == HOME:  # its kept instances, held here whoever served it
+                served.server.runtime.instances.end_scope(session_scope(sid))
         elif kind == "sse":
             owner = message.get("owner")
             loop.call_soon_threadsafe(
