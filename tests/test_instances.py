@@ -231,7 +231,9 @@ def test_a_kept_component_speaks_mcp_through_the_relay(env, cli, components, tmp
             before = logs.count("Tool execution completed")
             r = await s.call_tool("test_tool_with_logging", {})
             assert not r.is_error
-            await wait_for(lambda: logs.count("Tool execution completed") > before, what=f"the log messages: {logs}")
+            await wait_for(
+                lambda: logs.count("Tool execution completed") > before, what=f"the log messages: {logs}"
+            )
 
     log = tmp_path / "serve.log"
     with http_server({**env, "WASSETTE_LOG": "debug"}, log, "--workers", "2") as server:

@@ -56,6 +56,18 @@ async def test_declared_tools_and_rich_content(env: dict[str, str], loaded: Cli)
             "required": ["sum"],
         }
         assert tools["rich-echo"].output_schema is None  # a typed export answering content
+        # Icons from wassette:mcp/icons, in MCP's form; none where none are given.
+        [png] = tools["test_simple_text"].icons
+        assert png.src.startswith("data:image/png;base64,") and png.mime_type == "image/png"
+        assert png.sizes == ["1x1"] and png.theme is None
+        [svg] = tools["add_numbers"].icons
+        assert (svg.src, svg.mime_type, svg.sizes, svg.theme) == (
+            "https://example.com/icons/add.svg",
+            "image/svg+xml",
+            ["any"],
+            "dark",
+        )
+        assert not tools["test_image_content"].icons and not tools["rich-echo"].icons
 
         r = await s.call_tool("test_multiple_content_types", {})
         kinds = [c.type for c in r.content]
@@ -259,3 +271,24 @@ async def test_a_flood_of_output_is_refused_and_the_server_goes_on(env: dict[str
         r = await s.call_tool("big_text", {"mib": 4})
         assert not r.is_error and len(text(r)) == 4 << 20
         assert not (await s.call_tool("test_simple_text", {})).is_error
+
+
+@pytest.mark.parametrize(
+    ("icon", "why"),
+    [
+        ({"src": "http://example.com/a.png"}, "not an https: or data:image/ URI"),
+        ({"src": "javascript:alert(1)"}, "not an https: or data:image/ URI"),
+        ({"src": "data:text/html,<script>"}, "not an https: or data:image/ URI"),
+        ({"src": "data:image/png;base64," + "A" * 70_000}, "over 65536 characters"),
+        ({"src": "https://x/a.png", "mime-type": "text/html"}, "not an image type"),
+        ({"src": "https://x/a.png", "sizes": ["huge"]}, "use e.g. 48x48 or any"),
+        ({"src": "https://x/a.png", "theme": "blue"}, "use light or dark"),
+        ("not a record", "has no src"),
+    ],
+)
+def test_unusable_icons_are_refused_with_the_reason(icon: Any, why: str) -> None:
+    from wassette.runtime.errors import WassetteError
+    from wassette.runtime.mcp_exports import _icon
+
+    with pytest.raises(WassetteError, match=why.replace("(", r"\(")):
+        _icon(icon, "t")

@@ -273,6 +273,11 @@ SCHEMA: dict[str, Key] = {
         COUNT, ("WASSETTE_RATE_LIMIT_PER_MINUTE",), "tool calls a minute per caller (0: no limit)"
     ),
     "metrics_public": Key(BOOL, ("WASSETTE_METRICS_PUBLIC",), "serve /metrics without a token"),
+    "sse_poll_after_ms": Key(
+        COUNT,
+        ("WASSETTE_SSE_POLL_AFTER_MS",),
+        "end a call's event stream after this long; the client resumes it with Last-Event-ID (0: never)",
+    ),
     "oauth_issuer": Key(
         URL, ("WASSETTE_OAUTH_ISSUER",), "the authorization server whose tokens `serve` accepts"
     ),

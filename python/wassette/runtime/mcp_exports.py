@@ -114,7 +114,72 @@ def declared_tools(component: _engine.Component, policy_json: str = "{}") -> lis
                 else None,
             }
         )
+    icons = tool_icons(component, policy_json, seen)
+    for entry in entries:
+        if entry["declared"] in icons:
+            entry["icons"] = icons[entry["declared"]]
     return entries
+
+
+# wassette:mcp/icons: at most this many icons per tool, a data: URI at most
+# this long, sizes like 48x48 or any, a theme light or dark.
+MAX_ICONS = 8
+MAX_ICON_URI = 64 * 1024
+_SIZE = re.compile(r"any|[1-9][0-9]{0,4}x[1-9][0-9]{0,4}")
+_MIME = re.compile(r"image/[A-Za-z0-9.+-]{1,64}")
+
+
+def tool_icons(
+    component: _engine.Component, policy_json: str, declared: set[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """The icons of declared tools (MCP's wire form), from `tool-icons` if
+    the component exports it; a WassetteError for any that is not usable."""
+    interface = interface_of(component.functions(), "icons")
+    if interface is None:
+        return {}
+    value = call_export(component, interface, "tool-icons", {}, listing_policy(policy_json), "tool-icons")
+    if not isinstance(value, list):
+        raise WassetteError("tool-icons did not answer a list")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for pair in value:
+        name, icons = pair if isinstance(pair, list) and len(pair) == 2 else (None, None)
+        if name not in declared:
+            raise WassetteError(f"tool-icons names {str(name)[:128]!r}, which list-tools does not declare")
+        if not isinstance(icons, list) or len(icons) > MAX_ICONS:
+            raise WassetteError(f"tool-icons gives {name!r} more than {MAX_ICONS} icons")
+        out[str(name)] = [_icon(icon, str(name)) for icon in icons]
+    return out
+
+
+def _icon(icon: Any, name: str) -> dict[str, Any]:
+    src = icon.get("src") if isinstance(icon, dict) else None
+    if not isinstance(src, str) or len(src) > MAX_ICON_URI:
+        raise WassetteError(f"an icon of {name!r} has no src, or one over {MAX_ICON_URI} characters")
+    if not (src.startswith("https://") or src.startswith("data:image/")):
+        raise WassetteError(f"an icon of {name!r} is not an https: or data:image/ URI: {src[:64]!r}")
+    wire: dict[str, Any] = {"src": src}
+    mime = icon.get("mime-type")
+    if mime is not None:
+        if not isinstance(mime, str) or not _MIME.fullmatch(mime):
+            raise WassetteError(
+                f"an icon of {name!r} has the MIME type {str(mime)[:64]!r}, not an image type"
+            )
+        wire["mimeType"] = mime
+    sizes = icon.get("sizes") or []
+    if (
+        not isinstance(sizes, list)
+        or len(sizes) > MAX_ICONS
+        or not all(isinstance(x, str) and _SIZE.fullmatch(x) for x in sizes)
+    ):
+        raise WassetteError(f"an icon of {name!r} has sizes {str(sizes)[:128]}: use e.g. 48x48 or any")
+    if sizes:
+        wire["sizes"] = sizes
+    theme = icon.get("theme")
+    if theme is not None:
+        if theme not in ("light", "dark"):
+            raise WassetteError(f"an icon of {name!r} has the theme {str(theme)[:32]!r}: use light or dark")
+        wire["theme"] = theme
+    return wire
 
 
 def _schema(text: object, what: str, *, object_: bool = False) -> dict[str, Any]:

@@ -41,6 +41,10 @@ class Tool(NamedTuple):
     declared: str | None = None
     # Answers MCP content (wassette:mcp/types.tool-result), not one value.
     rich: bool = False
+    # MCP icons ({src, mimeType?, sizes?, theme?}) the component gives it
+    # (wassette:mcp/icons); its title, if it declares one.
+    icons: tuple[dict[str, Any], ...] = ()
+    title: str | None = None
 
     @property
     def export(self) -> str:
@@ -140,5 +144,7 @@ def build(exports: Mapping[str, Iterable[Mapping[str, Any]]], reserved: Iterable
                 output_schema=dict(info["output_schema"]) if info.get("output_schema") else None,
                 declared=info.get("declared"),
                 rich=bool(info.get("declared")) or answers_tool_result(info.get("output_schema")),
+                icons=tuple(info.get("icons") or ()),
+                title=info.get("title") or None,
             )
     return catalog

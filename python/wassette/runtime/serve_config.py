@@ -75,6 +75,9 @@ class ServeSettings(NamedTuple):
     metrics_public: bool = False
     # Tool calls a minute per caller (0: no limit).
     rate_limit_per_minute: int = 0
+    # SEP-1699 polling: a call's event stream is ended after this long and
+    # the client resumes it (server/http/resume.py); 0: never.
+    sse_poll_after_ms: int = 0
 
     def __repr__(self) -> str:  # the token stays out of logs and tracebacks
         shown = self._replace(auth_token="***" if self.auth_token else None)
@@ -107,6 +110,15 @@ def serve_settings(env: Mapping[str, str], doc: Document, flags: Mapping[str, An
     limit = flags.get("max_request_bytes")
     if limit is not None and (not isinstance(limit, int) or limit <= 0):
         raise ConfigError(f"max request size must be a positive number of bytes, got {limit!r}")
+    chosen = flags.get("workers") or env.get("WASSETTE_WORKERS") or doc.get("workers", "auto")
+    poll_after = _poll_after(env.get("WASSETTE_SSE_POLL_AFTER_MS") or doc.get("sse_poll_after_ms"))
+    workers = 1 if poll_after and chosen == "auto" else _workers(chosen)
+    if poll_after and workers > 1:
+        # A resumed stream must reach the worker running its call.
+        raise ConfigError(
+            f"sse_poll_after_ms needs one worker (a resumed stream must reach the worker running its call); "
+            f"this server would run {workers}: set --workers 1"
+        )
     return ServeSettings(
         host=host,
         port=port,
@@ -115,7 +127,7 @@ def serve_settings(env: Mapping[str, str], doc: Document, flags: Mapping[str, An
         legacy_sessions=flags.get("legacy_sessions", True),
         json_response=flags.get("json_response", False),
         max_request_bytes=limit or doc.get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES),
-        workers=_workers(flags.get("workers") or env.get("WASSETTE_WORKERS") or doc.get("workers", "auto")),
+        workers=workers,
         oauth=_oauth(env, doc, flags, host, port),
         metrics_public=flag(
             env.get("WASSETTE_METRICS_PUBLIC") or doc.get("metrics_public"), "metrics_public"
@@ -123,7 +135,20 @@ def serve_settings(env: Mapping[str, str], doc: Document, flags: Mapping[str, An
         rate_limit_per_minute=_rate_limit(
             env.get("WASSETTE_RATE_LIMIT_PER_MINUTE") or doc.get("rate_limit_per_minute")
         ),
+        sse_poll_after_ms=poll_after,
     )
+
+
+def _poll_after(value: object) -> int:
+    if value is None or value == "":
+        return 0
+    try:
+        ms = int(str(value))
+    except ValueError:
+        ms = -1
+    if not 0 <= ms <= 3_600_000:
+        raise ConfigError(f"sse_poll_after_ms must be milliseconds from 0 (never) to 3600000, got {value!r}")
+    return ms
 
 
 def _rate_limit(value: object) -> int:

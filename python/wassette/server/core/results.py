@@ -25,6 +25,10 @@ def component_tool(tool: Tool, kept: bool = False) -> dict[str, Any]:
         properties = {**schema.get("properties", {}), INSTANCE_ARG: _INSTANCE_PROPERTY}
         schema = {**schema, "properties": properties}
     out: dict[str, Any] = {"name": tool.name, "description": tool.summary, "inputSchema": schema}
+    if tool.title:
+        out["title"] = tool.title
+    if tool.icons:
+        out["icons"] = list(tool.icons)
     # A typed export answering tool-result: its content is the answer, no
     # `{"result": ...}` (a declared tool's output schema is its own).
     if tool.output_schema is not None and (tool.declared is not None or not tool.rich):

@@ -93,6 +93,7 @@ class App:
             runtime,
             self.server_options,
             json_response=self.options.json_response,
+            poll_after_ms=self.options.sse_poll_after_ms,
             legacy_sessions=self.options.legacy_sessions,
         )
 

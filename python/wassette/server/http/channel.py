@@ -11,6 +11,7 @@ from typing import Any
 
 from wassette.server.core import jsonrpc
 from wassette.server.core.jsonrpc import REQUEST_CANCELLED, Id
+from wassette.server.http.resume import Framing
 from wassette.server.http.wire import Stream, sse_event, wait_for
 
 
@@ -29,6 +30,8 @@ class PostChannel:
         self.events: list[dict[str, Any]] = []
         self.final: dict[str, Any] | None = None
         self.stream: Stream | None = None
+        # Ids for a stream the client can resume (resume.py); None: none.
+        self.framing: Framing | None = None
         self._wake: asyncio.Event | None = None
 
     @property
@@ -59,15 +62,23 @@ class PostChannel:
             self.final = message
         elif not self.stream_ok:
             return  # a plain-JSON answer carries nothing but the answer
-        if self.stream is not None:
+        stream = self.stream
+        if stream is not None and not stream.closed:
             if message:
-                self.stream.push(sse_event(message))
+                stream.push(self.frame(message))
             if final:
-                self.stream.close()
+                stream.close()
+        elif stream is not None and self.framing is not None:
+            if message and not final:  # the client is away: kept for when it is back
+                self.framing.keep(self.framing.frame(message))
         elif not final:
             self.events.append(message)
         if self._wake is not None:
             self._wake.set()
+
+    def frame(self, message: dict[str, Any]) -> bytes:
+        """`message` as an event of this request's stream."""
+        return self.framing.frame(message) if self.framing is not None else sse_event(message)
 
     async def next_change(self, timeout: float) -> bool:
         """Waits for an event or the answer; False on timeout."""

@@ -41,6 +41,7 @@ class HttpOptions:
     ca_bundle: str | None = None
     metrics_public: bool = False
     rate_limit_per_minute: int = 0
+    sse_poll_after_ms: int = 0
     # The web console at /console (`--console`; wassette/console).
     console: bool = False
 
@@ -65,6 +66,7 @@ class HttpOptions:
             oauth=serve.oauth,
             metrics_public=serve.metrics_public,
             rate_limit_per_minute=serve.rate_limit_per_minute,
+            sse_poll_after_ms=serve.sse_poll_after_ms,
             ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
         )
         check_tenancy(settings, options)

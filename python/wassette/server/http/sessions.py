@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from wassette.server.core.server import McpServer
 from wassette.server.core.session import Session
+from wassette.server.http.resume import Resumable
 from wassette.server.http.wire import Stream, sse_event
 
 if TYPE_CHECKING:
@@ -91,6 +92,8 @@ class HttpSession:
     # GET stream when another does (`serve --workers N`).
     stamp: Stamp | None = None
     remote_stream: int | None = None
+    # Streams the server ended early, waiting for their client (resume.py).
+    resumable: Resumable = field(default_factory=Resumable)
 
     def here(self) -> bool:
         """Whether this worker holds the session's open GET stream."""
@@ -203,6 +206,7 @@ class HttpSessions:
         stream here closed."""
         held = self._held.pop(sid, None)
         if held is not None:
+            held.resumable.close()
             self.server.close(held.session, reason)
             if held.stream is not None:
                 held.stream.close()

@@ -33,6 +33,7 @@ from wassette.server.core.session import Session
 from wassette.server.http.admission import DECODED
 from wassette.server.http.channel import PostChannel
 from wassette.server.http.guard import IDENTITY
+from wassette.server.http.resume import Framing, new_stream_id, stream_of
 from wassette.server.http.sessions import MAX_SESSIONS, HttpSession, HttpSessions, owned_by
 from wassette.server.http.wire import (
     PING_INTERVAL_S,
@@ -75,11 +76,16 @@ _UNDECODED = object()
 class StreamableHttp:
     """The /mcp endpoint."""
 
-    def __init__(self, server: McpServer, *, json_response: bool, legacy_sessions: bool) -> None:
+    def __init__(
+        self, server: McpServer, *, json_response: bool, legacy_sessions: bool, poll_after_ms: int = 0
+    ) -> None:
         self.server = server
         self.json_response = json_response
         self.legacy_sessions = legacy_sessions
         self.sessions = HttpSessions(server)
+        # SEP-1699 polling: a call's stream is ended after this long, the
+        # client resumes it (resume.py); 0: never.
+        self.poll_after_s = poll_after_ms / 1000
 
     # -- routing ----------------------------------------------------------------
 
@@ -197,7 +203,7 @@ class StreamableHttp:
         id_header = [(SESSION_HEADER, sid.encode("latin-1"))]
         held.in_flight += 1
         try:
-            await self._serve(held.session, parsed, headers, receive, send, id_header)
+            await self._serve(held.session, parsed, headers, receive, send, id_header, held=held)
         finally:
             held.in_flight -= 1
             held.last_used = time.monotonic()
@@ -214,6 +220,7 @@ class StreamableHttp:
         extra: list[tuple[bytes, bytes]],
         *,
         modern: bool = False,
+        held: HttpSession | None = None,
     ) -> None:
         """Hands one message to the server and writes what it answers."""
         if message.kind != "request":
@@ -226,7 +233,11 @@ class StreamableHttp:
             loop, stream_ok=stream_ok, answer_cancel=not modern, can_ask=stream_ok and not modern
         )
         self.server.handle(session, message, channel, headers if modern else None)
-        if channel.final is None and not await self._await(channel, receive):
+        # A session's stream can be resumed (2025-11-25): with polling on,
+        # a call still running is streamed at once, to be ended in time.
+        resumable = held is not None and stream_ok
+        polling = resumable and self.poll_after_s > 0
+        if channel.final is None and not polling and not await self._await(channel, receive):
             self._abandon(session, message, modern)
             return
         final = channel.final
@@ -240,14 +251,45 @@ class StreamableHttp:
             data = b"".join(sse_event(m) for m in (*channel.events, final))
             await respond(send, 200, data, [*SSE_HEADERS[:2], *SSE_HEADERS[3:], *extra], SSE_HEADERS[2][1])
         else:  # still running: stream what comes, then the answer
-            stream = Stream(channel.loop)
-            first = b"".join(sse_event(m) for m in channel.events)
+            if resumable:
+                channel.framing = Framing(new_stream_id())
+            first = channel.framing.priming() if channel.framing is not None else b""
+            first += b"".join(channel.frame(m) for m in channel.events)
             channel.events.clear()
-            channel.stream = stream
             await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *extra]})
-            await stream.pump(send, receive, first)
-            if channel.final is None:
-                self._abandon(session, message, modern)
+            await self._stream(session, message.id, channel, send, receive, first, held, modern)
+
+    async def _stream(
+        self,
+        session: Session,
+        request_id: Id | None,
+        channel: PostChannel,
+        send: Send,
+        receive: Receive,
+        first: bytes,
+        held: HttpSession | None,
+        modern: bool,
+    ) -> None:
+        """Writes a request's events (headers were sent) until its answer;
+        a stream ended for polling waits for its client to resume it."""
+        stream = channel.stream = Stream(channel.loop)
+        # Ended once, on the POST: the resumed stream stays until the answer.
+        polls = (
+            held is not None
+            and self.poll_after_s > 0
+            and channel.framing is not None
+            and not channel.framing.polled
+        )
+        until = channel.loop.time() + self.poll_after_s if polls else None
+        polled = await stream.pump(send, receive, first, until)
+        if channel.final is not None:
+            return
+        if polled and held is not None:
+            held.resumable.wait(session, channel, request_id)
+        elif modern:
+            self.server.close(session)
+        else:
+            session.abandon(request_id)
 
     def _abandon(self, session: Session, message: Message, modern: bool) -> None:
         """The client went away before its answer: its call is stopped."""
@@ -287,6 +329,10 @@ class StreamableHttp:
             return
         held, sid = found
         id_header = [(SESSION_HEADER, sid.encode("latin-1"))]
+        last = headers.get(b"last-event-id")
+        if last is not None:
+            await self._resume(held, last.decode("latin-1"), receive, send, id_header)
+            return
         if held.stream is not None and not held.stream.closed:
             text = "Conflict: Only one SSE stream is allowed per session"
             await respond_error(send, 409, INVALID_REQUEST, text, id_header)
@@ -304,6 +350,32 @@ class StreamableHttp:
             if held.stream is stream:
                 held.stream = None
                 self.sessions.share(held.session)
+
+    async def _resume(
+        self,
+        held: HttpSession,
+        last_event_id: str,
+        receive: Receive,
+        send: Send,
+        id_header: list[tuple[bytes, bytes]],
+    ) -> None:
+        """GET with Last-Event-ID: a stream the server ended, resumed."""
+        waiting = held.resumable.take(stream_of(last_event_id))
+        if waiting is None:
+            text = "Not Found: no stream to resume with that Last-Event-ID (it ended, or was not kept)"
+            await respond_error(send, 404, INVALID_REQUEST, text, id_header)
+            return
+        channel = waiting.channel
+        assert channel.framing is not None
+        first = channel.framing.take_kept()
+        if channel.final is not None:  # it ended meanwhile: all of it, at once
+            data = first + channel.frame(channel.final)
+            await respond(
+                send, 200, data, [*SSE_HEADERS[:2], *SSE_HEADERS[3:], *id_header], SSE_HEADERS[2][1]
+            )
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *id_header]})
+        await self._stream(held.session, waiting.request_id, channel, send, receive, first, held, False)
 
     async def _delete(self, headers: dict[bytes, bytes], send: Send, owner: str | None) -> None:
         found = await self._open_session(headers, send, owner)

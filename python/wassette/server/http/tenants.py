@@ -29,13 +29,22 @@ class Served:
     """One tenant's part of the server."""
 
     def __init__(
-        self, runtime: Runtime, server_options: ServerOptions, *, json_response: bool, legacy_sessions: bool
+        self,
+        runtime: Runtime,
+        server_options: ServerOptions,
+        *,
+        json_response: bool,
+        legacy_sessions: bool,
+        poll_after_ms: int = 0,
     ) -> None:
         self.name = runtime.settings.tenant
         self.runtime = runtime
         self.server = McpServer(runtime, server_options)
         self.streamable = StreamableHttp(
-            self.server, json_response=json_response, legacy_sessions=legacy_sessions
+            self.server,
+            json_response=json_response,
+            legacy_sessions=legacy_sessions,
+            poll_after_ms=poll_after_ms,
         )
         self.sse = LegacySse(self.server)
 

@@ -41,9 +41,19 @@ def header_map(scope: Scope) -> dict[bytes, bytes]:
     return headers
 
 
-def sse_event(message: dict[str, Any]) -> bytes:
-    """One `message` event (compact JSON has no line breaks: one data line)."""
-    return b"event: message\r\ndata: " + jsonrpc.dumps(message) + b"\r\n\r\n"
+def sse_event(message: dict[str, Any], event_id: str | None = None) -> bytes:
+    """One `message` event (compact JSON has no line breaks: one data line),
+    with its id when the stream can be resumed."""
+    head = (
+        b"event: message\r\nid: " + event_id.encode("ascii") + b"\r\n" if event_id else b"event: message\r\n"
+    )
+    return head + b"data: " + jsonrpc.dumps(message) + b"\r\n\r\n"
+
+
+def priming_event(event_id: str, retry_ms: int) -> bytes:
+    """The first event of a stream that can be resumed (SEP-1699): an id and
+    no data, and how long a client waits before it reconnects."""
+    return b"id: %s\r\nretry: %d\r\ndata: \r\n\r\n" % (event_id.encode("ascii"), retry_ms)
 
 
 async def respond(
@@ -147,27 +157,42 @@ class Stream:
                 return False
         return self._queue.popleft()
 
-    async def pump(self, send: Send, receive: Receive, first: bytes = b"") -> None:
+    async def pump(
+        self, send: Send, receive: Receive, first: bytes = b"", until: float | None = None
+    ) -> bool:
         """Writes events until the stream ends or the client goes away
-        (headers were sent); pings while idle."""
+        (headers were sent); pings while idle. With `until` (the loop's
+        time), stops writing then, the stream still open: True (the client
+        resumes it later, SEP-1699's polling)."""
         gone = asyncio.ensure_future(until_disconnect(receive))
+        polled = False
         try:
             if first:
                 await send({"type": "http.response.body", "body": first, "more_body": True})
             while not gone.done():
-                item = await self._next_or(gone)
+                wait = PING_INTERVAL_S
+                if until is not None:
+                    left = until - self.loop.time()
+                    if left <= 0 and not self._queue:  # nothing unwritten is left behind
+                        polled = True
+                        break
+                    wait = max(0.0, min(wait, left))
+                item = await self._next_or(gone, wait)
                 if item is None:
                     break
+                if not item and until is not None and self.loop.time() >= until:
+                    continue  # not a ping: the time is up
                 await send({"type": "http.response.body", "body": item or PING, "more_body": True})
         finally:
             self.closed = True
             gone.cancel()
             with contextlib.suppress(Exception):  # the client may be gone already
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return polled
 
-    async def _next_or(self, gone: asyncio.Future[None]) -> bytes | None:
+    async def _next_or(self, gone: asyncio.Future[None], wait: float = PING_INTERVAL_S) -> bytes | None:
         """The next event, b"" for a ping, None when the stream or client ended."""
-        item = asyncio.ensure_future(self.next(PING_INTERVAL_S))
+        item = asyncio.ensure_future(self.next(wait))
         await asyncio.wait((item, gone), return_when=asyncio.FIRST_COMPLETED)
         if not item.done():
             item.cancel()

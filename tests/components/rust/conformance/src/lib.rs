@@ -4,6 +4,7 @@
 
 wit_bindgen::generate!({ world: "conformance", path: "wit", generate_all });
 
+use exports::wassette::mcp::icons::{self, Icon};
 use exports::wassette::mcp::prompts::{self, Argument, Message, Prompt, PromptResult, Role};
 use exports::wassette::mcp::resources::{self, Resource, ResourceTemplate};
 use exports::wassette::mcp::tools::{self, Tool};
@@ -106,6 +107,7 @@ impl tools::Guest for Conformance {
                 "Sleeps `ms` milliseconds, reporting progress every 100 ms, then answers",
                 r#"{"type":"object","properties":{"ms":{"type":"integer","minimum":0,"maximum":600000}},"required":["ms"]}"#,
             ),
+            tool("test_reconnection", "Answers after 1.5 s (a stream closed meanwhile is resumed)", NO_ARGS),
             tool(
                 "flood_logs",
                 "Logs `count` times (a flood)",
@@ -200,6 +202,10 @@ impl tools::Guest for Conformance {
                     host::progress(slept as f64, Some(ms as f64), None);
                 }
                 ok(vec![text(&format!("slept {ms} ms"))])
+            }
+            "test_reconnection" => {
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                ok(vec![text("Reconnection test completed successfully")])
             }
             "flood_logs" => {
                 let count: u32 = string_field(&arguments_json, "count").parse().unwrap_or(0);
@@ -343,6 +349,24 @@ impl Guest for Conformance {
         let mut content: Vec<Content> = (0..count).map(|_| text(&text_in)).collect();
         content.push(link("test://static-text"));
         ok(content)
+    }
+}
+
+impl icons::Guest for Conformance {
+    fn tool_icons() -> Vec<(String, Vec<Icon>)> {
+        let png = Icon {
+            src: format!("data:image/png;base64,{PNG}"),
+            mime_type: Some("image/png".into()),
+            sizes: vec!["1x1".into()],
+            theme: None,
+        };
+        let https = Icon {
+            src: "https://example.com/icons/add.svg".into(),
+            mime_type: Some("image/svg+xml".into()),
+            sizes: vec!["any".into()],
+            theme: Some("dark".into()),
+        };
+        vec![("test_simple_text".into(), vec![png]), ("add_numbers".into(), vec![https])]
     }
 }
 
