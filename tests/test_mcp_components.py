@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import anyio
 import mcp.types as types
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -219,6 +220,30 @@ async def test_a_log_flood_is_stopped_and_the_server_goes_on(env: dict[str, str]
         assert not (await s.call_tool("test_simple_text", {})).is_error
 
 
+async def test_a_component_asking_in_a_loop_is_stopped_after_16_questions(
+    env: dict[str, str], loaded: Cli
+) -> None:
+    """A component that elicits again and again, ignoring the answers: the
+    user is asked 16 times at most, then the call stops with the reason,
+    and the server goes on."""
+    asked: list[str] = []
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="decline")
+
+    async with session(env, elicitation_callback=on_elicit) as s:
+        r = await s.call_tool("elicit_loop", {})
+        assert r.is_error and "asked more than 16 questions (elicit, sample) in one tool call" in text(r), (
+            text(r)
+        )
+        assert asked == ["Again?"] * 16
+        assert not (await s.call_tool("test_simple_text", {})).is_error
+        # The bound is per call: the next call may ask again.
+        await s.call_tool("elicit_loop", {})
+        assert len(asked) == 32
+
+
 async def test_the_interface_from_javascript(env: dict[str, str], cli: Cli, components) -> None:
     """The same interface from a second language (JavaScript through jco):
     progress, logs, elicitation, sampling, rich content, a resource."""
@@ -292,3 +317,113 @@ def test_unusable_icons_are_refused_with_the_reason(icon: Any, why: str) -> None
 
     with pytest.raises(WassetteError, match=why.replace("(", r"\(")):
         _icon(icon, "t")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_questions_over_2026_07_28_take_rounds(
+    env: dict[str, str], loaded: Cli, tmp_path: Path, workers: int
+) -> None:
+    """2026-07-28 without tasks: a component's question answers the call
+    with `input_required`; the official client asks its user and retries
+    with the answer; the call goes on and answers the retry — round after
+    round, on any worker of a set."""
+    from mcp.client import Client
+
+    from servers import http_server
+
+    asked: list[str] = []
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"username": "ada", "email": "ada@example.com"})
+
+    async def on_sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        content = types.TextContent(type="text", text="forty-two")
+        return types.CreateMessageResult(role="assistant", content=content, model="test-model")
+
+    async def run(url: str) -> None:
+        async with Client(url, elicitation_callback=on_elicit, sampling_callback=on_sample) as c:
+            assert c.protocol_version == "2026-07-28"
+            for _ in range(3):  # new connections: in a set, on either worker
+                r = await c.call_tool("test_elicitation", {"message": "Who are you?"})
+                assert not r.is_error and "action=accept" in text(r), text(r)
+                r = await c.call_tool("test_sampling", {"prompt": "six times seven?"})
+                assert not r.is_error and "forty-two" in text(r), text(r)
+            # Several questions in one call: a round each.
+            r = await c.call_tool("test_elicitation_sep1034_defaults", {})
+            assert not r.is_error, text(r)
+
+    with http_server(env, tmp_path / "serve.log", "--workers", str(workers)) as server:
+        anyio.run(run, server.url)
+    assert asked[:3] == ["Who are you?"] * 3
+
+
+def _modern_call(url: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A 2026-07-28 tools/call on a new connection (in a set: either worker)."""
+    import httpx2 as httpx
+
+    from servers import messages
+    from wassette.server.core import protocol
+
+    meta = {
+        protocol.VERSION_KEY: "2026-07-28",
+        protocol.CAPABILITIES_KEY: {"elicitation": {}},
+        protocol.CLIENT_INFO_KEY: {"name": "t", "version": "0"},
+    }
+    headers = {
+        "accept": "application/json, text/event-stream",
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "tools/call",
+        "mcp-name": params["name"],
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {**params, "_meta": meta}}
+    answer: dict[str, Any] = messages(httpx.post(url, json=body, headers=headers, timeout=60))[-1]
+    return answer
+
+
+def test_a_retry_with_a_stale_or_foreign_request_state_is_refused(
+    env: dict[str, str], loaded: Cli, tmp_path: Path
+) -> None:
+    from servers import http_server
+
+    with http_server(env, tmp_path / "serve.log", "--workers", "1") as server:
+        post = lambda params: _modern_call(server.url, params)  # noqa: E731
+        first = post({"name": "test_elicitation", "arguments": {"message": "Who?"}})["result"]
+        assert first["resultType"] == "input_required"
+        [(key, question)] = first["inputRequests"].items()
+        assert question["method"] == "elicitation/create" and question["params"]["message"] == "Who?"
+        state = first["requestState"]
+        retry = {"name": "test_elicitation", "arguments": {}, "requestState": state}
+        wrong = post({**retry, "requestState": "nope", "inputResponses": {}})
+        assert wrong["error"]["code"] == -32602 and "no call waits" in wrong["error"]["message"]
+        other_tool = post({**retry, "name": "test_sampling", "inputResponses": {}})
+        assert other_tool["error"]["code"] == -32602
+        no_answer = post({**retry, "inputResponses": {}})
+        assert no_answer["error"]["code"] == -32602 and key in no_answer["error"]["message"]
+        done = post({**retry, "inputResponses": {key: {"action": "decline"}}})
+        assert done["result"]["resultType"] == "complete"
+        assert "action=decline" in done["result"]["content"][0]["text"]
+        # The state is spent.
+        again = post({**retry, "inputResponses": {key: {"action": "decline"}}})
+        assert again["error"]["code"] == -32602
+
+
+def test_a_retry_reaching_another_worker_is_relayed_to_its_call(
+    env: dict[str, str], loaded: Cli, tmp_path: Path
+) -> None:
+    from servers import http_server
+
+    log = tmp_path / "serve.log"
+    with http_server({**env, "WASSETTE_LOG": "debug"}, log, "--workers", "2") as server:
+        for _ in range(24):  # each request on a new connection: 1 in 2 reaches the other worker
+            first = _modern_call(server.url, {"name": "test_elicitation", "arguments": {"message": "Who?"}})
+            [key] = first["result"]["inputRequests"]
+            answer = {key: {"action": "accept", "content": {"username": "ada", "email": "a@b.c"}}}
+            retry = {"name": "test_elicitation", "arguments": {}, "inputResponses": answer}
+            done = _modern_call(server.url, {**retry, "requestState": first["result"]["requestState"]})
+            assert done["result"]["resultType"] == "complete", done
+            assert "action=accept" in done["result"]["content"][0]["text"]
+            if "relays a retry of test_elicitation" in log.read_text():
+                break
+        else:
+            raise AssertionError("no retry reached the other worker")

@@ -18,6 +18,9 @@ pub const INTERFACE: &str = "wassette:mcp/host@0.1.0";
 pub const MAX_CALLS: u32 = 10_000;
 /// Largest string a guest may pass (a message, a schema, a request).
 pub const MAX_TEXT: usize = 256 * 1024;
+/// Questions (elicit, sample) one tool call may ask: a guest asking in a
+/// loop would otherwise keep the user answering. The next one stops the call.
+pub const MAX_QUESTIONS: u32 = 16;
 
 /// Where host calls go: `(kind, payload JSON)` to the answer's JSON (for
 /// `elicit` and `sample`), or why there is none.
@@ -28,6 +31,7 @@ pub type Callback = Arc<dyn Fn(&str, &str) -> Result<Option<String>, String> + S
 pub struct McpHost {
     pub callback: Option<Callback>,
     pub calls: u32,
+    pub questions: u32,
 }
 
 // Made by the guest (lifted), never by us: hence no constructor calls.
@@ -105,8 +109,22 @@ fn notify(host: &mut McpHost, kind: &str, payload: serde_json::Value, texts: &[&
     Ok(())
 }
 
-/// Asks through the callback: its answer (JSON), or why not.
-fn ask(host: &mut McpHost, kind: &str, payload: serde_json::Value, texts: &[&str]) -> Result<String, String> {
+/// Asks through the callback: its answer (JSON), or why not (Err: the
+/// guest is told; the outer Err: over MAX_QUESTIONS, the call stops).
+fn ask(
+    host: &mut McpHost,
+    kind: &str,
+    payload: serde_json::Value,
+    texts: &[&str],
+) -> wasmtime::Result<Result<String, String>> {
+    host.questions += 1;
+    if host.questions > MAX_QUESTIONS {
+        wasmtime::bail!("the component asked more than {MAX_QUESTIONS} questions (elicit, sample) in one tool call");
+    }
+    Ok(answer(host, kind, payload, texts))
+}
+
+fn answer(host: &mut McpHost, kind: &str, payload: serde_json::Value, texts: &[&str]) -> Result<String, String> {
     admit(host, texts)?;
     let Some(cb) = &host.callback else {
         return Err("no MCP client to ask: the tool runs outside a client's call".into());
@@ -144,7 +162,7 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     )?;
     inst.func_wrap("elicit", |mut store: StoreContextMut<'_, Host>, (message, schema): (String, String)| {
         let payload = json!({"message": message, "requested_schema_json": schema});
-        let answer = ask(&mut store.data_mut().mcp, "elicit", payload, &[&message, &schema]).and_then(|text| {
+        let answer = ask(&mut store.data_mut().mcp, "elicit", payload, &[&message, &schema])?.and_then(|text| {
             let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("bad answer: {e}"))?;
             let action = match v["action"].as_str() {
                 Some("accept") => Action::Accept,
@@ -158,7 +176,7 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     })?;
     inst.func_wrap("sample", |mut store: StoreContextMut<'_, Host>, (request,): (String,)| {
         let payload = json!({"request_json": request});
-        Ok((ask(&mut store.data_mut().mcp, "sample", payload, &[&request]),))
+        Ok((ask(&mut store.data_mut().mcp, "sample", payload, &[&request])?,))
     })?;
     Ok(())
 }
@@ -180,11 +198,22 @@ mod tests {
     #[test]
     fn asking_without_a_client_says_so() {
         let mut host = McpHost::default();
-        let err = ask(&mut host, "elicit", json!({}), &[]).unwrap_err();
+        let err = ask(&mut host, "elicit", json!({}), &[]).unwrap().unwrap_err();
         assert!(err.contains("no MCP client to ask"));
         let cb: Callback = Arc::new(|kind, _| Ok(Some(format!("\"{kind}\""))));
         host.callback = Some(cb);
-        assert_eq!(ask(&mut host, "sample", json!({}), &[]).unwrap(), "\"sample\"");
+        assert_eq!(ask(&mut host, "sample", json!({}), &[]).unwrap().unwrap(), "\"sample\"");
+    }
+
+    #[test]
+    fn questions_are_bounded_per_call() {
+        let cb: Callback = Arc::new(|_, _| Ok(Some("{}".into())));
+        let mut host = McpHost { callback: Some(cb), ..Default::default() };
+        for _ in 0..MAX_QUESTIONS {
+            assert!(ask(&mut host, "elicit", json!({}), &[]).unwrap().is_ok());
+        }
+        let stopped = ask(&mut host, "elicit", json!({}), &[]).unwrap_err();
+        assert!(stopped.to_string().contains("more than 16 questions"), "{stopped}");
     }
 
     #[test]

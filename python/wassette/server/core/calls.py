@@ -28,6 +28,7 @@ from wassette.server.core import host_calls, jsonrpc, tasks
 from wassette.server.core.builtins import INSTANCE_TOOLS, Builtins
 from wassette.server.core.jsonrpc import INVALID_PARAMS, RpcError
 from wassette.server.core.results import call_result, error_result, stderr_log
+from wassette.server.core.rounds import Round, Rounds
 from wassette.server.core.session import Exchange
 from wassette.server.core.tasks import Tasks
 from wassette.server.core.workers import FIRST_SLICES, FirstSlices
@@ -72,6 +73,10 @@ class CallRunner:
         self.slices = slices
         # Rereads the component directory if it changed; True when the tools did.
         self.catch_up = catch_up
+        # Calls asking their client over rounds (2026-07-28 without tasks);
+        # a retry for another worker's call goes there (server/http/relay.py).
+        self.rounds: Rounds | None = Rounds()
+        self.rounds_elsewhere: Callable[[Exchange, str, dict[str, Any]], None] | None = None
         # Where calls of kept components (and open/close-instance) run when
         # not here: `serve --workers N` keeps every instance in one worker
         # (server/http/relay.py). None: here.
@@ -91,14 +96,18 @@ class CallRunner:
                 self.slices.workers.start, exchange, lambda: builtins.call(name, arguments, exchange)
             )
             return None
-        # A call that may become a task outlives its request: its own token,
-        # cancelled with the request until then.
+        # A call that may become a task, or ask its client over rounds
+        # (2026-07-28), outlives its request: its own token, cancelled with
+        # the request until then.
         as_task = self.tasks is not None and tasks.declared(exchange)
-        token = _engine.CancelToken() if as_task else exchange.token
-        if as_task:
+        rounds = self.rounds is not None and not as_task and exchange.session.modern
+        token = _engine.CancelToken() if as_task or rounds else exchange.token
+        if as_task or rounds:
             exchange.on_cancel = token.cancel
+        round_ = Round(exchange, name, tasks.owner_of(exchange), token.cancel) if rounds else None
         try:
-            host = host_calls.for_exchange(exchange, name, self.runtime, self.tasks)
+            asker = (self.rounds, round_) if self.rounds is not None and round_ is not None else None
+            host = host_calls.for_exchange(exchange, name, self.runtime, self.tasks, asker)
             scope = exchange.session.instance_scope()
             call = self.runtime.start_tool(
                 name,
@@ -126,16 +135,35 @@ class CallRunner:
             run = self.tasks.run
             job = lambda: run(exchange, call, token, lambda r: self.shape(exchange, name, r))  # noqa: E731
         else:
-            job = lambda: self._finish(exchange, name, call)  # noqa: E731
+            job = lambda: self._finish(exchange, name, call, round_)  # noqa: E731
         if not self.slices.workers.start(job):
             token.cancel()
             raise BUSY
         return None
 
-    def _finish(self, exchange: Exchange, name: str, call: ToolCall) -> None:
-        """In a worker thread: the rest of a component call, and its answer."""
+    def resume(self, exchange: Exchange, name: str, params: dict[str, Any]) -> None:
+        """A retry carrying the answers to a call's question (its requestState);
+        one whose call waits in another worker is relayed there."""
+        if self.rounds is None or not exchange.session.modern:
+            raise RpcError(INVALID_PARAMS, "Invalid params: requestState belongs to 2026-07-28 requests")
+        state = params.get("requestState")
+        if (
+            self.rounds_elsewhere is not None
+            and isinstance(state, str)
+            and not state.startswith(self.rounds.prefix)
+        ):
+            self.rounds_elsewhere(exchange, name, params)
+            return
+        self.rounds.resume(exchange, name, tasks.owner_of(exchange), params)
+
+    def _finish(self, exchange: Exchange, name: str, call: ToolCall, round_: Round | None = None) -> None:
+        """In a worker thread: the rest of a component call, and its answer
+        (to the request that carries it by then: a retry, after rounds)."""
         try:
-            body = self.shape(exchange, name, self.slices.complete(name, call))
+            result = self.slices.complete(name, call)
+            if round_ is not None:
+                exchange = round_.exchange
+            body = self.shape(exchange, name, result)
         except Exception:  # a bug here must not cost the client its answer
             log.exception("tool call %s failed", name)
             exchange.fail(RpcError(jsonrpc.INTERNAL_ERROR, "Internal error"))

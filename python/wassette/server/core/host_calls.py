@@ -17,6 +17,7 @@ from typing import Any
 from wassette.runtime.audit import AuditLog
 from wassette.runtime.naming import Tool
 from wassette.runtime.runtime import Runtime
+from wassette.server.core.rounds import Round, Rounds
 from wassette.server.core.session import Exchange
 from wassette.server.core.tasks import Tasks, declared
 
@@ -29,26 +30,41 @@ class Refused(Exception):
     """A question the client cannot be asked (its message goes to the guest)."""
 
 
-def for_exchange(exchange: Exchange, name: str, runtime: Runtime, tasks: Tasks | None = None) -> HostCallback:
+def for_exchange(
+    exchange: Exchange,
+    name: str,
+    runtime: Runtime,
+    tasks: Tasks | None = None,
+    rounds: tuple[Rounds, Round] | None = None,
+) -> HostCallback:
     """The engine's host callback for one call of tool `name` in `exchange`
-    (made for every call: the tool is looked up only when it is used)."""
+    (made for every call: the tool is looked up only when it is used).
+    `rounds`: a 2026-07-28 call asks over rounds (rounds.py); what it says
+    goes to the request carrying it by then."""
 
     def handle(kind: str, payload_json: str) -> str | None:
         payload: dict[str, Any] = json.loads(payload_json)
         tool, audit = runtime.tool(name), runtime.audit
+        current = rounds[1].exchange if rounds is not None else exchange
         if kind == "progress":
-            exchange.progress(payload["done"], payload.get("total"), payload.get("message"))
+            current.progress(payload["done"], payload.get("total"), payload.get("message"))
             return None
         if kind == "log":
-            _log(exchange, tool, payload)
+            _log(current, tool, payload)
             return None
         # A 2026-07-28 client that declared the tasks extension is asked
-        # through the task (input_required); any other through a request.
-        ask = _ask if tasks is None or not declared(exchange) else _via(tasks)
+        # through the task (input_required); another 2026-07-28 client
+        # over rounds; any other through a request.
+        if tasks is not None and declared(exchange):
+            ask = _via(tasks)
+        elif rounds is not None:
+            ask = _over(*rounds)
+        else:
+            ask = _ask
         if kind == "elicit":
-            return _elicit(exchange, tool, audit, payload, ask)
+            return _elicit(current, tool, audit, payload, ask)
         if kind == "sample":
-            return _sample(exchange, tool, audit, payload, ask)
+            return _sample(current, tool, audit, payload, ask)
         raise Refused(f"unknown host call {kind!r}")
 
     return handle
@@ -92,6 +108,18 @@ def _via(tasks: Tasks) -> Asker:
         try:
             return tasks.ask(exchange, method, params)
         except (TimeoutError, ConnectionAbortedError) as e:
+            raise Refused(f"the client could not be asked: {e}") from None
+
+    return ask
+
+
+def _over(rounds: Rounds, round_: Round) -> Asker:
+    def ask(exchange: Exchange, method: str, params: dict[str, Any]) -> Any:
+        if method == "elicitation/create":
+            params = {"mode": "form", **params}  # 2026-07-28 names the mode
+        try:
+            return rounds.ask(round_, method, params)
+        except TimeoutError as e:
             raise Refused(f"the client could not be asked: {e}") from None
 
     return ask

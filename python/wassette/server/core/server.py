@@ -251,6 +251,9 @@ class McpServer:
 
     def _call_tool(self, exchange: Exchange, params: dict[str, Any] | None) -> dict[str, Any] | None:
         name, arguments = call_params(params)
+        if params is not None and "requestState" in params:  # a retry with answers (rounds.py)
+            self.calls.resume(exchange, name, params)
+            return None
         return self.calls.start(exchange, name, arguments)
 
     def _listen(self, exchange: Exchange, params: dict[str, Any] | None) -> None:

@@ -35,7 +35,7 @@ from wassette.server.core.builtins import INSTANCE_TOOLS, run_instance_tool
 from wassette.server.core.calls import BUSY, CancelToken, cancel_token
 from wassette.server.core.jsonrpc import RpcError
 from wassette.server.core.results import error_result
-from wassette.server.core.session import Exchange
+from wassette.server.core.session import Exchange, Session
 
 if TYPE_CHECKING:
     from wassette.server.http.bus import Bus
@@ -55,12 +55,13 @@ INLINE_BYTES = 512 * 1024
 class _Relayed:
     """A call relayed from here, waiting for the home."""
 
-    __slots__ = ("acked", "exchange", "host", "name")
+    __slots__ = ("acked", "exchange", "host", "name", "to")
 
-    def __init__(self, exchange: Exchange, name: str, host: host_calls.HostCallback) -> None:
+    def __init__(self, exchange: Exchange, name: str, host: host_calls.HostCallback, to: int = HOME) -> None:
         self.exchange = exchange
         self.name = name
         self.host = host
+        self.to = to  # the worker running it
         self.acked = threading.Event()
 
 
@@ -118,27 +119,56 @@ class KeptRelay:
         timer.daemon = True
         timer.start()
 
+    def retry(self, exchange: Exchange, name: str, params: dict[str, Any]) -> None:
+        """Relays a 2026-07-28 retry (core/rounds.py) to the worker whose
+        call waits for it (its requestState names it); the answer comes back
+        as that worker gives it."""
+        state = str(params.get("requestState"))
+        holder = worker_of(state)
+        if holder is None or holder == self.number:
+            raise RpcError(jsonrpc.INVALID_PARAMS, "Invalid params: no call waits with this requestState")
+        rid = secrets.token_hex(12)
+        log.debug("worker %d relays a retry of %s to worker %d", self.number, name, holder)
+        host = host_calls.for_exchange(exchange, name, self.served.server.runtime)
+        with self._lock:
+            self._relayed[rid] = _Relayed(exchange, name, host, holder)
+        exchange.on_cancel = lambda: self._send(holder, {"t": "kcancel", "rid": rid})
+        session = exchange.session
+        self._send(
+            holder,
+            {
+                "t": "kretry",
+                "rid": rid,
+                "id": exchange.id,
+                "name": name,
+                "params": params,
+                "owner": session.owner,
+                "capabilities": session.client_capabilities,
+                "version": exchange.version,
+                "log_level": exchange.log_level,
+                "progress": exchange.progress_token,
+            },
+        )
+        timer = threading.Timer(ACK_S, self._unacked, (rid,))
+        timer.daemon = True
+        timer.start()
+
     def _unacked(self, rid: str) -> None:
         with self._lock:
             relayed = self._relayed.get(rid)
             if relayed is None or relayed.acked.is_set():
                 return
             del self._relayed[rid]
-        relayed.exchange.reply(
-            error_result("the worker keeping this server's stateful instances did not answer")
-        )
+        relayed.exchange.reply(error_result("the worker running this call did not answer"))
 
-    def home_restarted(self) -> None:
-        """The home was replaced: what it kept is gone, with its calls."""
+    def restarted(self, number: int) -> None:
+        """Worker `number` was replaced: what it kept (stateful instances,
+        calls waiting for answers) is gone, with the calls relayed to it."""
         with self._lock:
-            gone = list(self._relayed.values())
-            self._relayed.clear()
-        for relayed in gone:
-            relayed.exchange.reply(
-                error_result(
-                    "the worker keeping this server's stateful instances restarted; their state is gone"
-                )
-            )
+            gone = [rid for rid, r in self._relayed.items() if r.to == number]
+            relayed = [self._relayed.pop(rid) for rid in gone]
+        for each in relayed:
+            each.exchange.reply(error_result("the worker running this call restarted; what it kept is gone"))
 
     def _from_home(self, kind: str, message: dict[str, Any]) -> None:
         rid = message.get("rid")
@@ -149,7 +179,12 @@ class KeptRelay:
         if relayed is None:
             return
         relayed.acked.set()
-        if kind == "kdone":
+        if kind == "kdone" and isinstance(message.get("raw"), dict):
+            relayed.exchange.respond(message["raw"])  # the holder's answer, as it is
+        elif kind == "knote" and isinstance(message.get("message"), dict):
+            note = message["message"]
+            relayed.exchange.notify(str(note.get("method")), note.get("params") or {})
+        elif kind == "kdone":
             self._done(relayed, message)
         elif kind == "kask":
             qid, what, payload = message.get("qid"), message.get("kind"), message.get("payload")
@@ -211,6 +246,46 @@ class KeptRelay:
             with self._lock:
                 self._running.pop(rid, None)
             self._finish(sender, rid, error_result(BUSY.message), shape="")
+
+    def _take_retry(self, message: dict[str, Any]) -> None:
+        """A retry another worker relayed: resumed here, as if it came here,
+        its messages and answer going back there."""
+        rid, sender, name, params = (
+            message.get("rid"),
+            message.get("from"),
+            message.get("name"),
+            message.get("params"),
+        )
+        if not (
+            isinstance(rid, str)
+            and isinstance(sender, int)
+            and isinstance(name, str)
+            and isinstance(params, dict)
+        ):
+            return
+        owner = message.get("owner")
+        session = Session(era="modern", version=str(message.get("version")), ready=True)
+        session.owner = owner if isinstance(owner, str) else None
+        caps = message.get("capabilities")
+        session.client_capabilities = caps if isinstance(caps, dict) else {}
+        request_id = message.get("id")
+        level = message.get("log_level")
+        exchange = Exchange(
+            session,
+            request_id if jsonrpc.valid_id(request_id) else None,
+            "tools/call",
+            _BusChannel(self, sender, rid),
+            version=str(message.get("version")),
+            log_level=level if isinstance(level, int) else None,
+            progress_token=message.get("progress"),
+        )
+        with self._lock:
+            self._running[rid] = lambda: exchange.cancel(by_client=True)
+        self._send(sender, {"t": "kack", "rid": rid})
+        try:
+            self.served.server.calls.resume(exchange, name, params)
+        except RpcError as e:
+            exchange.fail(e)
 
     def _run(
         self,
@@ -298,8 +373,10 @@ class KeptRelay:
                 cancel()
         elif kind == "kreply":
             self._replied(message)
-        elif kind in ("kack", "kask", "kdone"):
+        elif kind in ("kack", "kask", "kdone", "knote"):
             self._from_home(str(kind), message)
+        elif kind == "kretry":
+            self._take_retry(message)
 
 
 def cleanup(directory: Path) -> None:
@@ -307,3 +384,38 @@ def cleanup(directory: Path) -> None:
     for path in directory.glob("relay-*.json"):
         with contextlib.suppress(OSError):
             path.unlink()
+
+
+class _BusChannel:
+    """A relayed retry's channel at the holder: its messages go back to the
+    worker the client is connected to."""
+
+    def __init__(self, relay: KeptRelay, to: int, rid: str) -> None:
+        self.relay, self.to, self.rid = relay, to, rid
+
+    def send(self, message: dict[str, Any], final: bool) -> None:
+        if final:
+            with self.relay._lock:
+                self.relay._running.pop(self.rid, None)
+            self.relay._send(self.to, {"t": "kdone", "rid": self.rid, "raw": message})
+        else:
+            self.relay._send(self.to, {"t": "knote", "rid": self.rid, "message": message})
+
+    def cancelled(self, request_id: Any) -> None:
+        self.send(jsonrpc.error(request_id, jsonrpc.REQUEST_CANCELLED, "Request cancelled"), True)
+
+    @property
+    def can_ask(self) -> bool:
+        return False
+
+    @property
+    def carries_events(self) -> bool:
+        return True
+
+
+def worker_of(state: str) -> int | None:
+    """The worker a requestState names (`w<n>~...`, core/rounds.py)."""
+    head, sep, _ = state.partition("~")
+    if not sep or not head.startswith("w") or not head[1:].isdigit():
+        return None
+    return int(head[1:])

@@ -63,9 +63,9 @@ class WorkerLink:
             self.serve(served)
         self.bus.start(self._received)
         if self.spec.number == HOME:
-            # A home replacing another: what that one kept is gone.
             relay.cleanup(self.spec.directory)
-            self.bus.send({"t": "up", "n": HOME})
+        # A worker replacing another: what that one kept is gone.
+        self.bus.send({"t": "up", "n": self.spec.number})
 
     def serve(self, served: Served) -> None:
         """Links one tenant's part of this worker (when it is first used)."""
@@ -79,6 +79,10 @@ class WorkerLink:
         )
         if self.spec.number != HOME:
             served.server.calls.kept_elsewhere = kept.call
+        calls = served.server.calls
+        if calls.rounds is not None:  # a retry names the worker its call waits in
+            calls.rounds.prefix = f"w{self.spec.number}~"
+            calls.rounds_elsewhere = kept.retry
 
     def close(self) -> None:
         self.bus.close()
@@ -88,9 +92,10 @@ class WorkerLink:
     def _received(self, message: dict[str, Any]) -> None:
         tenants, loop = self._tenants, self._loop
         assert tenants is not None and loop is not None
-        if message.get("t") == "up" and message.get("n") == HOME:
+        number = message.get("n")
+        if message.get("t") == "up" and isinstance(number, int):
             for each in list(self._relays.values()):
-                each.home_restarted()
+                each.restarted(number)
             return
         tenant = message.get("tn")
         if not isinstance(tenant, str):

@@ -107,6 +107,7 @@ impl tools::Guest for Conformance {
                 "Sleeps `ms` milliseconds, reporting progress every 100 ms, then answers",
                 r#"{"type":"object","properties":{"ms":{"type":"integer","minimum":0,"maximum":600000}},"required":["ms"]}"#,
             ),
+            tool("elicit_loop", "Asks the user again and again, whatever the answer (an abuse)", NO_ARGS),
             tool("test_reconnection", "Answers after 1.5 s (a stream closed meanwhile is resumed)", NO_ARGS),
             tool(
                 "flood_logs",
@@ -202,6 +203,14 @@ impl tools::Guest for Conformance {
                     host::progress(slept as f64, Some(ms as f64), None);
                 }
                 ok(vec![text(&format!("slept {ms} ms"))])
+            }
+            "elicit_loop" => {
+                let mut asked = 0;
+                for _ in 0..1000 {
+                    let _ = host::elicit("Again?", r#"{"type":"object","properties":{}}"#);
+                    asked += 1;
+                }
+                ok(vec![text(&format!("asked {asked} times"))])
             }
             "test_reconnection" => {
                 std::thread::sleep(std::time::Duration::from_millis(1500));
