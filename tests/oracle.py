@@ -31,8 +31,9 @@ _LEVEL = "wassette.log_level"
 
 
 class _Server(Server[Any]):
-    """Advertises `tools.listChanged`, as ours does, and at 2026-07-28 the
-    tasks extension (which our server serves; the SDK's does not)."""
+    """Advertises `tools.listChanged`, as ours does, at 2026-07-28 the tasks
+    extension and before it the tasks capability of 2025-11-25 (which our server
+    serves; the SDK's does not)."""
 
     def get_capabilities(
         self,
@@ -44,9 +45,12 @@ class _Server(Server[Any]):
     ) -> types.ServerCapabilities:
         if protocol_version in protocol.MODERN_VERSIONS:
             extensions = {protocol.TASKS_EXTENSION: {}}
-        return super().get_capabilities(
+        caps = super().get_capabilities(
             notification_options, experimental_capabilities, extensions, protocol_version=protocol_version
         )
+        if protocol_version not in protocol.MODERN_VERSIONS:  # task-augmented tools/call (ours serves it)
+            caps.tasks = types.ServerTasksCapability.model_validate(protocol.TASKS_2025)
+        return caps
 
     def create_initialization_options(
         self,
@@ -65,7 +69,10 @@ def sdk_server(runtime: Runtime) -> Server[Any]:
     """The SDK's server with our component tools (no built-in tools)."""
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-        return types.ListToolsResult.model_validate({"tools": tools(runtime.tools(), False)})
+        modern = ctx.session.protocol_version in protocol.MODERN_VERSIONS
+        return types.ListToolsResult.model_validate(
+            {"tools": tools(runtime.tools(), False, tasks=not modern)}
+        )
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         try:

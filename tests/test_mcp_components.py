@@ -17,7 +17,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from homes import Cli
-from test_mcp_features import session, text
+from test_mcp_features import BUILTINS, session, text
 from test_mcp_http import wait_for
 
 pytestmark = pytest.mark.anyio
@@ -37,10 +37,11 @@ def loaded(cli: Cli, components) -> Cli:
 
 
 def test_the_fixture_uses_the_published_wit() -> None:
-    """The fixture binds the package's own WIT file, byte for byte."""
+    """The fixtures bind the package's own WIT file, byte for byte."""
     shipped = REPO / "python" / "wassette" / "wit" / "mcp.wit"
-    copy = REPO / "tests" / "components" / "rust" / "conformance" / "wit" / "deps" / "mcp" / "mcp.wit"
-    assert shipped.read_bytes() == copy.read_bytes()
+    for fixture in ("rust/conformance", "py/mcp-py", "c/mcp-c"):
+        copy = REPO / "tests" / "components" / fixture / "wit" / "deps" / "mcp" / "mcp.wit"
+        assert shipped.read_bytes() == copy.read_bytes(), copy
 
 
 async def test_declared_tools_and_rich_content(env: dict[str, str], loaded: Cli) -> None:
@@ -287,6 +288,69 @@ async def test_the_interface_from_javascript(env: dict[str, str], cli: Cli, comp
         assert isinstance(hello, types.TextResourceContents) and hello.text == "hello from JavaScript"
 
 
+async def test_the_interface_from_python(env: dict[str, str], cli: Cli, components) -> None:
+    """The same interface from Python (componentize-py): declared tools with
+    their schemas, progress, a log, elicitation, an image with structured content."""
+    assert cli("component", "load", components["mcp-py"].as_uri()).returncode == 0
+    logs: list[Any] = []
+    progress: list[tuple[float, float | None, str | None]] = []
+    asked: list[types.ElicitRequestParams] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        logs.append(params)
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total, message))
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params)
+        return types.ElicitResult(action="accept", content={"colour": "teal"})
+
+    kwargs = {"logging_callback": on_log, "elicitation_callback": on_elicit}
+    async with session(env, **kwargs) as s:
+        tools = {t.name: t for t in (await s.list_tools()).tools}
+        # Exactly the declared tools; `list-tools`, `call-tool` and componentize-py's `init` are none.
+        assert set(tools) - BUILTINS == {"py_progress", "py_log", "py_ask", "py_image"}
+        empty = {"type": "object", "properties": {}, "required": []}
+        assert tools["py_progress"].input_schema == empty and tools["py_progress"].output_schema is None
+        assert tools["py_ask"].input_schema == {
+            "type": "object",
+            "properties": {"question": {"type": "string"}},
+            "required": ["question"],
+        }
+        assert tools["py_image"].title == "A picture" and tools["py_image"].output_schema == {
+            "type": "object",
+            "properties": {"ok": {"type": "boolean"}},
+            "required": ["ok"],
+        }
+
+        r = await s.call_tool("py_progress", {}, progress_callback=on_progress)
+        assert not r.is_error and text(r) == "counted to 3"
+        assert progress == [(0, 3, "start"), (1, 3, None), (2, 3, None), (3, 3, None)]
+
+        await s.set_logging_level("info")
+        assert text(await s.call_tool("py_log", {})) == "logged"
+        await wait_for(lambda: len(logs) >= 1, what=f"a log: {logs}")
+        [log] = logs
+        assert (log.level, log.logger, log.data) == ("info", "py", {"from": "python"})
+
+        r = await s.call_tool("py_ask", {"question": "Your favourite colour?"})
+        assert not r.is_error and text(r) == 'accept {"colour":"teal"}'
+        [question] = asked
+        assert question.message == "Your favourite colour?"
+        assert question.requested_schema["required"] == ["colour"]
+        r = await s.call_tool("py_ask", {"question": 3})
+        assert r.is_error and "args.question: 3 is not of type 'string'" in text(r)
+
+        r = await s.call_tool("py_image", {})
+        assert not r.is_error and [c.type for c in r.content] == ["image", "text"]
+        image, caption = r.content
+        assert isinstance(image, types.ImageContent) and image.mime_type == "image/png"
+        assert base64.b64decode(image.data).startswith(b"\x89PNG")
+        assert isinstance(caption, types.TextContent) and caption.text == "a red dot"
+        assert r.structured_content == {"ok": True}
+
+
 async def test_a_flood_of_output_is_refused_and_the_server_goes_on(env: dict[str, str], loaded: Cli) -> None:
     """A result over 32 MiB of JSON is refused before it is copied out of the
     engine; a large one under it arrives whole."""
@@ -427,3 +491,81 @@ def test_a_retry_reaching_another_worker_is_relayed_to_its_call(
                 break
         else:
             raise AssertionError("no retry reached the other worker")
+
+
+async def test_the_interface_from_c(env: dict[str, str], cli: Cli, components) -> None:
+    """The same interface from C (wit-bindgen c, clang, wasi-libc): declared
+    tools with an output schema, progress, a log, elicitation answered and
+    declined, UTF-8 text and structured content."""
+    import subprocess
+
+    from homes import DEV_CACHE
+
+    fixture = REPO / "tests" / "components" / "c" / "mcp-c"
+    shipped = REPO / "python" / "wassette" / "wit" / "mcp.wit"
+    assert (fixture / "wit" / "deps" / "mcp" / "mcp.wit").read_bytes() == shipped.read_bytes()
+    # Its checked-in bindings are what the pinned wit-bindgen c makes of that WIT.
+    wit_bindgen = DEV_CACHE / "wit-bindgen-cli" / "bin" / "wit-bindgen"
+    assert wit_bindgen.exists(), f"{wit_bindgen} missing: run scripts/setup-toolchain.sh"
+    bindgen = [wit_bindgen, "c", "wit", "--world", "mcp-c", "--no-object-file", "--out-dir", "bindings"]
+    check = subprocess.run([*bindgen, "--check"], cwd=fixture, capture_output=True, text=True)
+    assert check.returncode == 0, f"regenerate tests/components/c/mcp-c/bindings: {check.stderr}"
+
+    assert cli("component", "load", components["mcp-c"].as_uri()).returncode == 0
+    logs: list[Any] = []
+    progress: list[tuple[float, float | None, str | None]] = []
+    asked: list[types.ElicitRequestParams] = []
+    answers = [
+        types.ElicitResult(action="accept", content={"colour": "teal"}),
+        types.ElicitResult(action="decline"),
+    ]
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        logs.append(params)
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total, message))
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params)
+        return answers.pop(0)
+
+    def one_string(key: str) -> dict[str, Any]:
+        return {"type": "object", "properties": {key: {"type": "string"}}, "required": [key]}
+
+    async with session(env, logging_callback=on_log, elicitation_callback=on_elicit) as s:
+        tools = {t.name: t for t in (await s.list_tools()).tools}
+        assert {n for n in tools if n.startswith("c_")} == {"c_progress", "c_log", "c_ask", "c_echo"}
+        assert tools["c_progress"].input_schema == {"type": "object", "properties": {}, "required": []}
+        assert tools["c_ask"].input_schema == one_string("question") and tools["c_ask"].output_schema is None
+        assert tools["c_echo"].input_schema == one_string("text")
+        assert tools["c_echo"].output_schema == {
+            "type": "object",
+            "properties": {"length": {"type": "integer"}},
+            "required": ["length"],
+        }
+
+        r = await s.call_tool("c_progress", {}, progress_callback=on_progress)
+        assert not r.is_error and text(r) == "done"
+        assert progress == [(1, 2, "half"), (2, 2, None)]
+
+        await s.set_logging_level("warning")  # the log's own level: sent
+        assert text(await s.call_tool("c_log", {})) == "logged"
+        await wait_for(lambda: len(logs) >= 1, what=f"a log: {logs}")
+        [log] = logs
+        assert (log.level, log.logger, log.data) == ("warning", "c", {"lang": "c"})
+
+        r = await s.call_tool("c_ask", {"question": "Your favourite colour?"})
+        assert not r.is_error and text(r) == 'accept {"colour":"teal"}'
+        r = await s.call_tool("c_ask", {"question": "And now?"})
+        assert not r.is_error and text(r) == "decline none"
+        assert [q.message for q in asked] == ["Your favourite colour?", "And now?"]
+        assert asked[0].requested_schema == one_string("colour")
+
+        # UTF-8 both ways, JSON escapes decoded; the length in code points.
+        for said in ("hello", "héllo ✓", "𝄞 clef", 'a "quote", a \\ and a\nnewline\x01', ""):
+            r = await s.call_tool("c_echo", {"text": said})
+            assert not r.is_error and text(r) == said, r
+            assert r.structured_content == {"length": len(said)}
+        r = await s.call_tool("c_echo", {"text": 3})
+        assert r.is_error and "args.text: 3 is not of type 'string'" in text(r)

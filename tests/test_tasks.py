@@ -178,3 +178,87 @@ def test_a_question_from_a_task_waits_for_tasks_update(server: HttpServer) -> No
     done = poll(server.url, answer["taskId"])
     assert done["status"] == "completed" and "inputRequests" not in done
     assert done["result"]["content"][0]["text"] == 'User response: action=accept, content={"username":"ada"}'
+
+
+# -- 2025-11-25: task-augmented requests (experimental in that revision) ------------
+
+
+def test_2025_11_25_task_augmented_calls(server: HttpServer) -> None:
+    """A 2025-11-25 `tools/call` with `task` is answered with the task at
+    once; `tasks/get` polls it, `tasks/result` waits for the call's result,
+    `tasks/list` lists the caller's, `tasks/cancel` stops one; every answer
+    is what the SDK's own types accept; nobody else sees them."""
+    import mcp_types
+
+    from servers import RawSession
+
+    # One worker, and a set of two (the `server` fixture).
+    s = RawSession(server.url)
+    init = s.post({"jsonrpc": "2.0", "id": 90, "method": "ping"})
+    assert init.status_code == 200
+    tools = messages(s.post({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))[0]["result"]["tools"]
+    sleep_tool = next(t for t in tools if t["name"] == "sleep_ms")
+    assert mcp_types.Tool.model_validate(sleep_tool).execution.task_support == "optional"
+
+    started = time.monotonic()
+    created = messages(s.call(2, "sleep_ms", {"ms": 800}, task={"ttl": 60_000}))[0]["result"]
+    assert time.monotonic() - started < 0.8, "the request waited for the call"
+    task = mcp_types.CreateTaskResult.model_validate(created).task
+    assert task.status == "working" and task.ttl == 60_000
+    got = messages(
+        s.post({"jsonrpc": "2.0", "id": 3, "method": "tasks/get", "params": {"taskId": task.task_id}})
+    )
+    assert mcp_types.GetTaskResult.model_validate(got[0]["result"]).status in ("working", "completed")
+
+    # tasks/result waits for the end: the call's result, tied to its task.
+    done = messages(
+        s.post({"jsonrpc": "2.0", "id": 4, "method": "tasks/result", "params": {"taskId": task.task_id}})
+    )
+    result = done[-1]["result"]
+    assert mcp_types.CallToolResult.model_validate(result).content[0].text == "slept 800 ms"
+    assert result["_meta"]["io.modelcontextprotocol/related-task"] == {"taskId": task.task_id}
+    got = messages(
+        s.post({"jsonrpc": "2.0", "id": 5, "method": "tasks/get", "params": {"taskId": task.task_id}})
+    )
+    assert got[0]["result"]["status"] == "completed"
+
+    # A tool error: the task failed, its result says why.
+    failed = messages(s.call(6, "test_error_handling", {}, task={}))[0]["result"]["task"]["taskId"]
+    done = messages(
+        s.post({"jsonrpc": "2.0", "id": 7, "method": "tasks/result", "params": {"taskId": failed}})
+    )
+    assert done[-1]["result"]["isError"]
+    got = messages(s.post({"jsonrpc": "2.0", "id": 8, "method": "tasks/get", "params": {"taskId": failed}}))
+    assert got[0]["result"]["status"] == "failed" and got[0]["result"]["statusMessage"]
+
+    # Cancelled while it runs: the call stops, the task says so, it has no result.
+    long = messages(s.call(9, "sleep_ms", {"ms": 30_000}, task={}))[0]["result"]["task"]["taskId"]
+    cancelled = messages(
+        s.post({"jsonrpc": "2.0", "id": 10, "method": "tasks/cancel", "params": {"taskId": long}})
+    )
+    assert mcp_types.CancelTaskResult.model_validate(cancelled[0]["result"]).status == "cancelled"
+    again = messages(
+        s.post({"jsonrpc": "2.0", "id": 11, "method": "tasks/cancel", "params": {"taskId": long}})
+    )
+    assert again[0]["error"]["code"] == -32602
+    no_result = messages(
+        s.post({"jsonrpc": "2.0", "id": 12, "method": "tasks/result", "params": {"taskId": long}})
+    )
+    assert no_result[-1]["error"]["code"] == -32602 and "cancelled" in no_result[-1]["error"]["message"]
+
+    listed = messages(s.post({"jsonrpc": "2.0", "id": 13, "method": "tasks/list", "params": {}}))[0]["result"]
+    ids = {t.task_id for t in mcp_types.ListTasksResult.model_validate(listed).tasks}
+    assert {task.task_id, failed, long} <= ids
+
+    # Another session sees none of it; a built-in tool does not run as a task.
+    other = RawSession(server.url)
+    listed = messages(other.post({"jsonrpc": "2.0", "id": 1, "method": "tasks/list", "params": {}}))[0][
+        "result"
+    ]
+    assert listed["tasks"] == []
+    peek = messages(
+        other.post({"jsonrpc": "2.0", "id": 2, "method": "tasks/get", "params": {"taskId": task.task_id}})
+    )
+    assert peek[0]["error"]["code"] == -32602
+    builtin = messages(other.call(3, "list-components", {}, task={}))
+    assert builtin[0]["error"]["code"] == -32601

@@ -100,6 +100,7 @@ FIXTURES: dict[str, Fixture] = {
         Fixture("stash", "wat", "wat/stash.wat"),
         Fixture("types", "py", "py/types", world="types", entry="app"),
         Fixture("eval", "py", "py/eval", world="eval-py", entry="app"),
+        Fixture("mcp-py", "py", "py/mcp-py", world="mcp-py", entry="app"),
         Fixture(
             "time-server",
             "js",
@@ -111,6 +112,7 @@ FIXTURES: dict[str, Fixture] = {
         Fixture("config-probe", "js", "js/config-probe", world="config-probe", entry="config-probe.js"),
         Fixture("io", "c", "c/io", world="io", entry="io.c"),
         Fixture("fsprobe", "c", "c/fsprobe", world="fsprobe", entry="fsprobe.c"),
+        Fixture("mcp-c", "c", "c/mcp-c", world="mcp-c", entry="mcp-c.c"),
         Fixture("netprobe", "py", "py/netprobe", world="netprobe", entry="app"),
         Fixture("conformance", "rust", "rust/conformance", world="conformance"),
         Fixture("mcp-js", "js", "js/mcp-js", world="mcp-js", entry="mcp-js.js"),

@@ -24,12 +24,13 @@ from wassette.runtime.builtin_tools import BUILTIN_NAMES
 from wassette.runtime.calls import CallResult, ToolCall
 from wassette.runtime.errors import UnknownToolError, WassetteError
 from wassette.runtime.runtime import Runtime
-from wassette.server.core import host_calls, jsonrpc, tasks
+from wassette.server.core import host_calls, jsonrpc, task_requests, tasks
 from wassette.server.core.builtins import INSTANCE_TOOLS, Builtins
 from wassette.server.core.jsonrpc import INVALID_PARAMS, RpcError
 from wassette.server.core.results import call_result, error_result, stderr_log
 from wassette.server.core.rounds import Round, Rounds
 from wassette.server.core.session import Exchange
+from wassette.server.core.task_requests import TaskRequests
 from wassette.server.core.tasks import Tasks
 from wassette.server.core.workers import FIRST_SLICES, FirstSlices
 
@@ -68,8 +69,10 @@ class CallRunner:
     ) -> None:
         self.runtime = runtime
         self.builtins = builtins
-        # Long calls of clients that declare the tasks extension become tasks.
+        # Long calls of clients that declare the tasks extension become tasks;
+        # 2025-11-25 calls asking for a task run as one.
         self.tasks: Tasks | None = None
+        self.task_requests: TaskRequests | None = None
         self.slices = slices
         # Rereads the component directory if it changed; True when the tools did.
         self.catch_up = catch_up
@@ -82,9 +85,17 @@ class CallRunner:
         # (server/http/relay.py). None: here.
         self.kept_elsewhere: Callable[[Exchange, str, dict[str, Any]], None] | None = None
 
-    def start(self, exchange: Exchange, name: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+    def start(
+        self, exchange: Exchange, name: str, arguments: dict[str, Any], task: Any = None
+    ) -> dict[str, Any] | None:
         """The call's result if it ended on this thread; else None, and the
-        exchange is answered when it ends."""
+        exchange is answered when it ends. `task`: the request's `task`
+        parameter (2025-11-25: run as a task, task_requests.py)."""
+        legacy_task = self.task_requests is not None and task_requests.requested(exchange, task)
+        if legacy_task and (self.builtins is not None and name in BUILTIN_NAMES):
+            raise RpcError(
+                jsonrpc.METHOD_NOT_FOUND, f"Method not found: the built-in tool {name} does not run as a task"
+            )
         if self.kept_elsewhere is not None and (
             (self.builtins is not None and name in INSTANCE_TOOLS) or self.runtime.keeps(name)
         ):
@@ -101,13 +112,15 @@ class CallRunner:
         # the request until then.
         as_task = self.tasks is not None and tasks.declared(exchange)
         rounds = self.rounds is not None and not as_task and exchange.session.modern
-        token = _engine.CancelToken() if as_task or rounds else exchange.token
+        token = _engine.CancelToken() if as_task or rounds or legacy_task else exchange.token
         if as_task or rounds:
             exchange.on_cancel = token.cancel
         round_ = Round(exchange, name, tasks.owner_of(exchange), token.cancel) if rounds else None
         try:
             asker = (self.rounds, round_) if self.rounds is not None and round_ is not None else None
             host = host_calls.for_exchange(exchange, name, self.runtime, self.tasks, asker)
+            if legacy_task:
+                host = self._task_asking(exchange, host)
             scope = exchange.session.instance_scope()
             call = self.runtime.start_tool(
                 name,
@@ -125,6 +138,14 @@ class CallRunner:
             return self.start(exchange, name, arguments)
         except WassetteError as e:
             return error_result(str(e))
+        if legacy_task:  # answered with the task at once; the call runs on
+            assert self.task_requests is not None
+            requests = self.task_requests
+            requests.begin(exchange, task)
+            job = lambda: requests.run(exchange, call, token, lambda r: self.shape(exchange, name, r))  # noqa: E731
+            if not self.slices.workers.start(job):
+                token.cancel()
+            return None
         # A first slice here, on the thread reading requests: most calls end
         # in it. Not one that may ask the client (its answer comes that way).
         result = None if call.asks_client else self.slices.run(name, call)
@@ -140,6 +161,25 @@ class CallRunner:
             token.cancel()
             raise BUSY
         return None
+
+    def _task_asking(
+        self, exchange: Exchange, host: Callable[[str, str], str | None]
+    ) -> Callable[[str, str], str | None]:
+        """A 2025-11-25 task's host callback: `input_required` while its
+        component waits for the user's answer."""
+        requests = self.task_requests
+        assert requests is not None
+
+        def asking(kind: str, payload: str) -> str | None:
+            if kind not in ("elicit", "sample"):
+                return host(kind, payload)
+            requests.asking(exchange, True)
+            try:
+                return host(kind, payload)
+            finally:
+                requests.asking(exchange, False)
+
+        return asking
 
     def resume(self, exchange: Exchange, name: str, params: dict[str, Any]) -> None:
         """A retry carrying the answers to a call's question (its requestState);

@@ -95,7 +95,13 @@ def capabilities(version: str | None) -> dict[str, Any]:
     }
     if modern:  # long tool calls as tasks (server/core/tasks.py)
         caps["extensions"] = {TASKS_EXTENSION: {}}
+    else:  # task-augmented calls, from 2025-11-25 on (server/core/task_requests.py)
+        caps["tasks"] = TASKS_2025
     return caps
+
+
+# What tasks a 2025-11-25 client may ask for: tools/call as a task, listing, cancelling.
+TASKS_2025: dict[str, Any] = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
 
 
 def initialize_result(version: str) -> dict[str, Any]:

@@ -16,8 +16,10 @@ from wassette.runtime.calls import CallResult
 from wassette.runtime.naming import Tool
 from wassette.runtime.runtime import INSTANCE_ARG
 
+TASK_OPTIONAL = {"taskSupport": "optional"}
 
-def component_tool(tool: Tool, kept: bool = False) -> dict[str, Any]:
+
+def component_tool(tool: Tool, kept: bool = False, tasks: bool = False) -> dict[str, Any]:
     """`kept`: its component keeps an instance per session; the tool takes
     an instance id too (`open-instance`'s, where there are no sessions)."""
     schema = tool.input_schema
@@ -27,6 +29,8 @@ def component_tool(tool: Tool, kept: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"name": tool.name, "description": tool.summary, "inputSchema": schema}
     if tool.title:
         out["title"] = tool.title
+    if tasks:  # any component call may run as a 2025-11-25 task (task_requests.py)
+        out["execution"] = TASK_OPTIONAL
     if tool.icons:
         out["icons"] = list(tool.icons)
     # A typed export answering tool-result: its content is the answer, no
@@ -60,11 +64,16 @@ _INSTANCE_PROPERTY = {
 
 
 def tools(
-    component_tools: list[Tool], builtin_tools: bool, kept: frozenset[str] = frozenset()
+    component_tools: list[Tool],
+    builtin_tools: bool,
+    kept: frozenset[str] = frozenset(),
+    *,
+    tasks: bool = False,
 ) -> list[dict[str, Any]]:
     """Every tool offered: component exports, then the built-in tools.
-    `kept`: components that keep an instance per session."""
-    out = [component_tool(t, t.component_id in kept) for t in component_tools]
+    `kept`: components that keep an instance per session; `tasks`: with
+    2025-11-25's `execution` (the handshake era's listing)."""
+    out = [component_tool(t, t.component_id in kept, tasks) for t in component_tools]
     if builtin_tools:
         out += _BUILTIN_WIRE
     return out

@@ -19,7 +19,7 @@ from wassette.runtime.naming import Catalog
 from wassette.runtime.runtime import Runtime
 from wassette.server.core import jsonrpc, protocol
 from wassette.server.core.builtins import Builtins
-from wassette.server.core.calls import CallRunner, call_params
+from wassette.server.core.calls import CallRunner, answer_later, call_params
 from wassette.server.core.changes import Changes
 from wassette.server.core.jsonrpc import (
     INTERNAL_ERROR,
@@ -33,6 +33,7 @@ from wassette.server.core.jsonrpc import (
 from wassette.server.core.results import tools as wire_tools
 from wassette.server.core.served import Served
 from wassette.server.core.session import Channel, Exchange, Session
+from wassette.server.core.task_requests import TaskRequests
 from wassette.server.core.tasks import Tasks, TaskStore
 
 log = logging.getLogger("wassette.server")
@@ -74,11 +75,15 @@ class McpServer:
                 runtime, agent_grants=self.options.agent_grants, announce=self.changes.announce
             )
         self.calls = CallRunner(runtime, builtins, catch_up=self.changes.current)
-        self.tasks = self.calls.tasks = Tasks(TaskStore(runtime.settings.data_dir / "tasks"))
+        store = TaskStore(runtime.settings.data_dir / "tasks")
+        self.tasks = self.calls.tasks = Tasks(store)
+        later = lambda exchange, work: answer_later(self.calls.slices.workers.start, exchange, work)  # noqa: E731
+        self.task_requests = self.calls.task_requests = TaskRequests(store, later)
         # Where a cancellation or a client's answer goes when no request here
         # is its target: `serve --workers N` relays it to the other workers.
         self.relay: Callable[[Session, Message], None] | None = None
-        self._listing: tuple[Catalog | None, frozenset[str], list[dict[str, Any]]] = (None, frozenset(), [])
+        Listings = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+        self._listing: tuple[Catalog | None, frozenset[str], Listings] = (None, frozenset(), ([], []))
         self.routes: dict[str, Route] = {
             "initialize": Route(self._initialize, HANDSHAKE),
             "ping": Route(lambda ex, params: {}, HANDSHAKE),
@@ -90,9 +95,10 @@ class McpServer:
         }
         served = Served(McpServed(runtime), self.calls.slices.workers.start)
         self.routes.update({method: Route(handler, BOTH) for method, handler in served.routes().items()})
-        self.routes.update(
-            {method: Route(handler, MODERN) for method, handler in self.tasks.routes().items()}
-        )
+        # tasks/*: the 2026-07-28 extension's, or 2025-11-25's, by the request's era.
+        modern, legacy = self.tasks.routes(), self.task_requests.routes()
+        for method in modern.keys() | legacy.keys():
+            self.routes[method] = _by_era(modern.get(method), legacy.get(method))
 
     # -- messages -------------------------------------------------------------
 
@@ -235,26 +241,31 @@ class McpServer:
         exchange.session.changed()
         return {}
 
-    def tools(self) -> list[dict[str, Any]]:
-        """Every tool offered, in wire form (rebuilt when the catalog changes)."""
+    def tools(self, modern: bool = False) -> list[dict[str, Any]]:
+        """Every tool offered, in wire form (rebuilt when the catalog
+        changes): at 2026-07-28, or before it (with 2025-11-25's `execution`)."""
         catalog = self.runtime.catalog
         kept = self.runtime.kept_components()
-        cached, cached_kept, listing = self._listing
+        cached, cached_kept, listings = self._listing
         if cached is not catalog or cached_kept != kept:
-            listing = wire_tools(self.runtime.tools(), self.options.builtin_tools, kept)
-            self._listing = (catalog, kept, listing)
-        return listing
+            tools, builtin = self.runtime.tools(), self.options.builtin_tools
+            listings = (
+                wire_tools(tools, builtin, kept, tasks=True),
+                wire_tools(tools, builtin, kept, tasks=False),
+            )
+            self._listing = (catalog, kept, listings)
+        return listings[modern]
 
     def _list_tools(self, exchange: Exchange, params: dict[str, Any] | None) -> dict[str, Any]:
         self.changes.current()
-        return exchange.listing({"tools": self.tools()})
+        return exchange.listing({"tools": self.tools(exchange.session.modern)})
 
     def _call_tool(self, exchange: Exchange, params: dict[str, Any] | None) -> dict[str, Any] | None:
         name, arguments = call_params(params)
         if params is not None and "requestState" in params:  # a retry with answers (rounds.py)
             self.calls.resume(exchange, name, params)
             return None
-        return self.calls.start(exchange, name, arguments)
+        return self.calls.start(exchange, name, arguments, params.get("task") if params else None)
 
     def _listen(self, exchange: Exchange, params: dict[str, Any] | None) -> None:
         self.changes.listen(exchange, params)
@@ -271,3 +282,16 @@ class McpServer:
         self.changes.forget(session)
         session.close(reason)
         self.runtime.instances.end_scope(session.scope_key)
+
+
+def _by_era(modern: Handler | None, legacy: Handler | None) -> Route:
+    """One method served differently by era (tasks/get, tasks/cancel)."""
+    if modern is None or legacy is None:
+        handler = modern or legacy
+        assert handler is not None
+        return Route(handler, MODERN if legacy is None else HANDSHAKE)
+
+    def either(exchange: Exchange, params: dict[str, Any] | None) -> dict[str, Any] | None:
+        return (modern if exchange.session.modern else legacy)(exchange, params)
+
+    return Route(either, BOTH)

@@ -372,9 +372,13 @@ class Exchange:
         self.notify("notifications/progress", params)
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
-        if self._answered:
-            return
         message = jsonrpc.notification(method, params)
+        if self._answered:
+            # A 2025-11-25 task's call goes on after its request: its
+            # messages travel on the session's standing stream.
+            if self.task is not None and not self.session.modern:
+                self.session.send(message)
+            return
         if self.channel.carries_events:
             self.channel.send(message, False)
         else:  # a plain-JSON answer: the session's own stream, if it has one open
@@ -384,7 +388,9 @@ class Exchange:
         """Asks the client (blocking; worker threads only)."""
         if is_modern(self.version):
             raise NoBackChannel("this protocol revision has no requests from server to client")
-        return self.session.ask(method, params, self.channel, self.token)
+        # Answered (a task's call goes on): on the session's standing stream.
+        channel = None if self._answered else self.channel
+        return self.session.ask(method, params, channel, self.token)
 
     # -- ending ---------------------------------------------------------------
 

@@ -107,6 +107,11 @@ class TaskStore:
             return None
         return record
 
+    def of_owner(self, owner: str) -> list[dict[str, Any]]:
+        """The caller's tasks that have not expired."""
+        mine, now = self._owner(owner), time.time()
+        return [r for r in self._records() if r.get("owner") == mine and r.get("expires", 0) >= now]
+
     def update(self, record: dict[str, Any], **fields: Any) -> dict[str, Any]:
         """The record with these fields (None: removed), written."""
         record = {**record, **fields, "lastUpdatedAt": _now()}
