@@ -10,6 +10,7 @@ mod error;
 mod exports;
 mod gates;
 mod imports;
+mod kept;
 mod link;
 mod policy;
 mod sandbox;
@@ -216,7 +217,7 @@ struct Call<'a> {
 }
 
 impl Component {
-    fn pending(&self, py: Python<'_>, call: Call<'_>, keep: Option<Arc<call::Kept>>) -> PyResult<PendingCall> {
+    fn pending(&self, py: Python<'_>, call: Call<'_>, keep: Option<Arc<kept::Kept>>) -> PyResult<PendingCall> {
         let Call { interface, function, args_json, policy_json, cancel, links, host } = call;
         let func = self
             .inner
@@ -272,7 +273,7 @@ impl Component {
 #[pyclass(frozen, module = "wassette._engine")]
 struct Instance {
     component: Py<Component>,
-    kept: Arc<call::Kept>,
+    kept: Arc<kept::Kept>,
 }
 
 #[pymethods]

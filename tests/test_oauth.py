@@ -122,6 +122,23 @@ def _unpublished(issuer: Issuer) -> str:
     return issuer.token("rsa-secret")
 
 
+def test_an_accepted_token_is_refused_once_past_its_leeway(server: HttpServer, issuer: Issuer) -> None:
+    """A token is taken until its `exp` plus the leeway (60 s by default),
+    however often it was taken before: one expired 58 s ago is taken for
+    about 2 s more, then refused as expired."""
+    token = issuer.token(exp=int(time.time()) - 58)
+    for _ in range(3):
+        assert post(server, INIT, token).status_code == 200
+    deadline = time.monotonic() + 10
+    while (r := post(server, INIT, token)).status_code == 200:  # polling: exp passes
+        assert time.monotonic() < deadline, "an expired token was still accepted"
+        time.sleep(0.2)
+    assert r.status_code == 401 and "has expired" in r.json()["error"]["message"]
+    # A token differing in one byte is another (and not a valid one).
+    other = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    assert post(server, INIT, other).status_code == 401
+
+
 @pytest.mark.parametrize("defect", list(DEFECTS))
 def test_every_defective_token_is_refused(server: HttpServer, issuer: Issuer, defect: str) -> None:
     make, why = DEFECTS[defect]
