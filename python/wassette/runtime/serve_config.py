@@ -139,28 +139,25 @@ def serve_settings(env: Mapping[str, str], doc: Document, flags: Mapping[str, An
     )
 
 
-def _poll_after(value: object) -> int:
+def _whole(value: object, most: int, problem: str) -> int:
+    """A whole number from 0 to `most` (unset: 0); else ConfigError(problem)."""
     if value is None or value == "":
         return 0
     try:
-        ms = int(str(value))
+        number = int(str(value))
     except ValueError:
-        ms = -1
-    if not 0 <= ms <= 3_600_000:
-        raise ConfigError(f"sse_poll_after_ms must be milliseconds from 0 (never) to 3600000, got {value!r}")
-    return ms
+        number = -1
+    if not 0 <= number <= most:
+        raise ConfigError(f"{problem}, got {value!r}")
+    return number
+
+
+def _poll_after(value: object) -> int:
+    return _whole(value, 3_600_000, "sse_poll_after_ms must be milliseconds from 0 (never) to 3600000")
 
 
 def _rate_limit(value: object) -> int:
-    if value is None or value == "":
-        return 0
-    try:
-        limit = int(str(value))
-    except ValueError:
-        limit = -1
-    if limit < 0:
-        raise ConfigError(f"rate_limit_per_minute must be a number of calls (0: no limit), got {value!r}")
-    return limit
+    return _whole(value, 2**63, "rate_limit_per_minute must be a number of calls (0: no limit)")
 
 
 def _oauth(
