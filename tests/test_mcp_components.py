@@ -357,6 +357,8 @@ async def test_a_flood_of_output_is_refused_and_the_server_goes_on(env: dict[str
     async with session(env) as s:
         r = await s.call_tool("big_text", {"mib": 40})
         assert r.is_error and "over the limit of 33554432 bytes" in text(r)
+        r = await s.call_tool("big_image", {"mib": 100})  # a 100 MiB image
+        assert r.is_error and "over the limit of 33554432 bytes" in text(r)
         r = await s.call_tool("big_text", {"mib": 4})
         assert not r.is_error and len(text(r)) == 4 << 20
         assert not (await s.call_tool("test_simple_text", {})).is_error

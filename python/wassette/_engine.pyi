@@ -17,6 +17,7 @@ __all__ = [
     "Engine",
     "EngineError",
     "ExportError",
+    "Instance",
     "PendingCall",
     "PolicyError",
     "__version__",

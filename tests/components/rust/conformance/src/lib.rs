@@ -98,6 +98,11 @@ impl tools::Guest for Conformance {
             tool("test_elicitation_sep1034_defaults", "Asks with defaults", NO_ARGS),
             tool("test_elicitation_sep1330_enums", "Asks with enums", NO_ARGS),
             tool(
+                "big_image",
+                "Answers an image of `mib` MiB of base64 (an abuse)",
+                r#"{"type":"object","properties":{"mib":{"type":"integer","minimum":0,"maximum":200}},"required":["mib"]}"#,
+            ),
+            tool(
                 "big_text",
                 "Answers `mib` MiB of text (a flood of output)",
                 r#"{"type":"object","properties":{"mib":{"type":"integer","minimum":0,"maximum":200}},"required":["mib"]}"#,
@@ -188,6 +193,10 @@ impl tools::Guest for Conformance {
             "test_elicitation_sep1330_enums" => {
                 let schema = r#"{"type":"object","properties":{"untitledSingle":{"type":"string","enum":["option1","option2","option3"]},"titledSingle":{"type":"string","oneOf":[{"const":"value1","title":"First Option"},{"const":"value2","title":"Second Option"},{"const":"value3","title":"Third Option"}]},"legacyEnum":{"type":"string","enum":["opt1","opt2","opt3"],"enumNames":["Option One","Option Two","Option Three"]},"untitledMulti":{"type":"array","items":{"type":"string","enum":["option1","option2","option3"]}},"titledMulti":{"type":"array","items":{"anyOf":[{"const":"value1","title":"First Choice"},{"const":"value2","title":"Second Choice"},{"const":"value3","title":"Third Choice"}]}}}}"#;
                 elicited("Elicitation completed", "Choose your options", schema)
+            }
+            "big_image" => {
+                let mib: usize = string_field(&arguments_json, "mib").parse().unwrap_or(0);
+                ok(vec![Content::Image(Blob { data: "A".repeat(mib << 20), mime_type: "image/png".into() })])
             }
             "big_text" => {
                 let mib: usize = string_field(&arguments_json, "mib").parse().unwrap_or(0);
