@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import anyio
+import httpx2 as httpx
 import pytest
 
 from homes import Cli
@@ -109,7 +110,26 @@ def test_the_official_client_resumes_a_polled_call(env, loaded, tmp_path: Path) 
     assert progress and progress[-1] == 1000
 
 
-def test_polling_needs_one_worker(env, loaded, tmp_path: Path) -> None:
-    cli = Cli({**env, "WASSETTE_SSE_POLL_AFTER_MS": "300"})
-    r = cli("serve", "--workers", "2", "--bind-address", "127.0.0.1:0")
-    assert r.returncode != 0 and "sse_poll_after_ms needs one worker" in r.stderr
+def test_a_polled_stream_resumed_on_another_worker(env, loaded, tmp_path: Path) -> None:
+    """With a worker set, the GET that resumes a stream may reach another
+    worker than the one running the call: it is fed from there, up to the
+    answer."""
+    env = {**env, "WASSETTE_SSE_POLL_AFTER_MS": "300", "WASSETTE_LOG": "debug"}
+    log = tmp_path / "serve.log"
+    with http_server(env, log, "--workers", "2") as server:
+        for _ in range(24):  # new connections: 1 in 2 reaches the other worker
+            s = RawSession(server.url)
+            r = s.call(1, "sleep_ms", {"ms": 900}, _meta={"progressToken": "p"})
+            first = events(r.text)
+            assert first[0]["data"] == "" and first[0]["id"].startswith("w")
+            time.sleep(int(first[0]["retry"]) / 1000)
+            s.client.close()
+            s.client = httpx.Client(timeout=30)  # a new connection for the GET
+            resumed = s.client.get(server.url, headers={**s.headers, "last-event-id": first[-1]["id"]})
+            assert resumed.status_code == 200, resumed.text
+            answers = [m for m in messages(resumed) if m.get("id") == 1]
+            assert answers and answers[0]["result"]["content"][0]["text"] == "slept 900 ms", resumed.text
+            if "resumes stream" in log.read_text():
+                break
+        else:
+            raise AssertionError("no stream was resumed on the other worker")

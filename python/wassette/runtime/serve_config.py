@@ -110,15 +110,8 @@ def serve_settings(env: Mapping[str, str], doc: Document, flags: Mapping[str, An
     limit = flags.get("max_request_bytes")
     if limit is not None and (not isinstance(limit, int) or limit <= 0):
         raise ConfigError(f"max request size must be a positive number of bytes, got {limit!r}")
-    chosen = flags.get("workers") or env.get("WASSETTE_WORKERS") or doc.get("workers", "auto")
+    workers = _workers(flags.get("workers") or env.get("WASSETTE_WORKERS") or doc.get("workers", "auto"))
     poll_after = _poll_after(env.get("WASSETTE_SSE_POLL_AFTER_MS") or doc.get("sse_poll_after_ms"))
-    workers = 1 if poll_after and chosen == "auto" else _workers(chosen)
-    if poll_after and workers > 1:
-        # A resumed stream must reach the worker running its call.
-        raise ConfigError(
-            f"sse_poll_after_ms needs one worker (a resumed stream must reach the worker running its call); "
-            f"this server would run {workers}: set --workers 1"
-        )
     return ServeSettings(
         host=host,
         port=port,

@@ -34,6 +34,7 @@ from wassette.server.http.admission import DECODED
 from wassette.server.http.channel import PostChannel
 from wassette.server.http.guard import IDENTITY
 from wassette.server.http.resume import Framing, new_stream_id, stream_of
+from wassette.server.http.resume_relay import ResumeRelay, keeper_of
 from wassette.server.http.sessions import MAX_SESSIONS, HttpSession, HttpSessions, owned_by
 from wassette.server.http.wire import (
     PING_INTERVAL_S,
@@ -84,8 +85,12 @@ class StreamableHttp:
         self.legacy_sessions = legacy_sessions
         self.sessions = HttpSessions(server)
         # SEP-1699 polling: a call's stream is ended after this long, the
-        # client resumes it (resume.py); 0: never.
+        # client resumes it (resume.py); 0: never. With a worker set, stream
+        # ids name their worker, and one resumed elsewhere is relayed
+        # (resume_relay.py).
         self.poll_after_s = poll_after_ms / 1000
+        self.stream_prefix = ""
+        self.resume_relay: ResumeRelay | None = None
 
     # -- routing ----------------------------------------------------------------
 
@@ -252,7 +257,7 @@ class StreamableHttp:
             await respond(send, 200, data, [*SSE_HEADERS[:2], *SSE_HEADERS[3:], *extra], SSE_HEADERS[2][1])
         else:  # still running: stream what comes, then the answer
             if resumable:
-                channel.framing = Framing(new_stream_id())
+                channel.framing = Framing(self.stream_prefix + new_stream_id())
             first = channel.framing.priming() if channel.framing is not None else b""
             first += b"".join(channel.frame(m) for m in channel.events)
             channel.events.clear()
@@ -360,7 +365,17 @@ class StreamableHttp:
         id_header: list[tuple[bytes, bytes]],
     ) -> None:
         """GET with Last-Event-ID: a stream the server ended, resumed."""
-        waiting = held.resumable.take(stream_of(last_event_id))
+        stream_id = stream_of(last_event_id)
+        waiting = held.resumable.take(stream_id)
+        keeper = keeper_of(stream_id)
+        if (
+            waiting is None
+            and self.resume_relay is not None
+            and keeper not in (None, self.resume_relay.number)
+        ):
+            assert keeper is not None
+            await self._resume_elsewhere(held, stream_id, keeper, receive, send, id_header)
+            return
         if waiting is None:
             text = "Not Found: no stream to resume with that Last-Event-ID (it ended, or was not kept)"
             await respond_error(send, 404, INVALID_REQUEST, text, id_header)
@@ -376,6 +391,27 @@ class StreamableHttp:
             return
         await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *id_header]})
         await self._stream(held.session, waiting.request_id, channel, send, receive, first, held, False)
+
+    async def _resume_elsewhere(
+        self,
+        held: HttpSession,
+        stream_id: str,
+        keeper: int,
+        receive: Receive,
+        send: Send,
+        id_header: list[tuple[bytes, bytes]],
+    ) -> None:
+        """The stream is kept by another worker of the set: fed from there."""
+        relay = self.resume_relay
+        assert relay is not None and held.session.id is not None
+        stream = await relay.read(held.session.id, stream_id, keeper)
+        if stream is None:
+            text = "Not Found: no stream to resume with that Last-Event-ID (it ended, or was not kept)"
+            await respond_error(send, 404, INVALID_REQUEST, text, id_header)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *id_header]})
+        await stream.pump(send, receive)
+        relay.gone(stream_id, keeper)  # nothing if it ended with its answer
 
     async def _delete(self, headers: dict[bytes, bytes], send: Send, owner: str | None) -> None:
         found = await self._open_session(headers, send, owner)

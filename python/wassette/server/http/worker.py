@@ -31,6 +31,7 @@ from wassette.server.core.session import Session, session_scope
 from wassette.server.http import relay
 from wassette.server.http.bus import Bus
 from wassette.server.http.relay import HOME, KeptRelay
+from wassette.server.http.resume_relay import ResumeRelay
 from wassette.server.http.shared_sessions import SessionRecords
 from wassette.server.http.supervisor import WorkerSpec
 
@@ -54,8 +55,10 @@ class WorkerLink:
         self.bus = Bus(spec.directory / "bus", f"worker-{spec.number}")
         self._tenants: Tenants | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Per tenant: calls of kept components, relayed to the home worker.
+        # Per tenant: calls of kept components, relayed to the home worker;
+        # polled streams resumed on another worker than the one keeping them.
         self._relays: dict[str, KeptRelay] = {}
+        self._resumes: dict[str, ResumeRelay] = {}
 
     def attach(self, tenants: Tenants, loop: asyncio.AbstractEventLoop) -> None:
         self._tenants, self._loop = tenants, loop
@@ -79,6 +82,12 @@ class WorkerLink:
         )
         if self.spec.number != HOME:
             served.server.calls.kept_elsewhere = kept.call
+        assert self._loop is not None
+        resumes = self._resumes[peers.tenant] = ResumeRelay(
+            peers.send, self.spec.directory, self.spec.number, self._loop
+        )
+        served.streamable.resume_relay = resumes
+        served.streamable.stream_prefix = f"w{self.spec.number}x"
         calls = served.server.calls
         if calls.rounds is not None:  # a retry names the worker its call waits in
             calls.rounds.prefix = f"w{self.spec.number}~"
@@ -106,6 +115,11 @@ class WorkerLink:
         if served is None:
             return
         kind, sid = message.get("t"), message.get("sid")
+        if kind in ("resume", "rpush", "rgone"):
+            resumes = self._resumes.get(tenant)
+            if resumes is not None:
+                resumes.received(message, served.streamable.sessions.get)
+            return
         if isinstance(kind, str) and kind.startswith("k"):
             relayed = self._relays.get(tenant)
             if relayed is not None:
@@ -162,6 +176,10 @@ class Peers:
         self.tenant = tenant
         self.bus = link.bus
         self.records = SessionRecords(link.spec.directory / "sessions" / tenant)
+
+    def send(self, message: dict[str, Any]) -> None:
+        """To the other workers, about this tenant."""
+        self._send(message)
 
     def _send(self, message: dict[str, Any]) -> None:
         self.bus.send({**message, "tn": self.tenant})
