@@ -63,10 +63,9 @@ def test_a_polled_stream_is_resumed_with_last_event_id(env, loaded, tmp_path: Pa
     env = {**env, "WASSETTE_SSE_POLL_AFTER_MS": "300"}
     with http_server(env, tmp_path / "serve.log") as server:  # one worker: polling picks it
         s = RawSession(server.url)
-        started = time.monotonic()
         r = s.call(1, "sleep_ms", {"ms": 1200}, _meta={"progressToken": "p"})
-        assert time.monotonic() - started < 1.0, "the response was not ended early"
         first = events(r.text)
+        # Ended early: primed, and without the answer.
         assert first[0]["data"] == "" and not any('"result"' in e.get("data", "") for e in first)
         progress = [m["params"]["progress"] for m in messages(r) if "params" in m]
         last, later, answers, polls = first[-1]["id"], [], [], 0

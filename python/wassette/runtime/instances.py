@@ -22,6 +22,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from wassette import _engine
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from wassette.runtime.audit import AuditLog
 
 DEFAULT_MAX_LIVE = 64
+# The argument naming a kept instance (`open-instance`'s id) in the tools of
+# components kept per session; no WIT name can clash with it (no `_` in WIT).
+INSTANCE_ARG = "instance_id"
 # Prefix of minted instance ids (what the tools' `instance_id` takes).
 ID_PREFIX = "inst_"
 
@@ -125,6 +129,29 @@ class Instances:
         return True
 
     # -- calls --------------------------------------------------------------------
+
+    def scope_for_call(
+        self,
+        tool: str,
+        component_id: str,
+        arguments: Mapping[str, Any] | str | None,
+        scope: Scope | None,
+        owner: str | None,
+        need_scope: bool,
+    ) -> tuple[Mapping[str, Any] | str | None, Scope | None]:
+        """The arguments without `instance_id`, and the scope a call of a
+        kept component's tool runs in: the id's, else the session's."""
+        if isinstance(arguments, Mapping) and INSTANCE_ARG in arguments:
+            rest = {k: v for k, v in arguments.items() if k != INSTANCE_ARG}
+            return rest, self.scope_of(arguments[INSTANCE_ARG], component_id, owner)
+        if scope is None and need_scope:
+            raise InstanceError(
+                f"`{tool}` keeps state between calls (its component's policy: resources.instance: "
+                f"per-session), and this protocol revision has no sessions: open an instance with the "
+                f"built-in tool `open-instance` (component_id: {component_id}) and pass its id as "
+                f"`{INSTANCE_ARG}`"
+            )
+        return arguments, scope
 
     def for_call(
         self, component: _engine.Component, component_id: str, scope: Scope, policy: str, idle_s: float

@@ -40,10 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("wassette.runtime")
 
-# The argument naming a kept instance (`open-instance`'s id) in the tools of
-# components kept per session; no WIT name can clash with it (no `_` in WIT).
-INSTANCE_ARG = "instance_id"
-
 
 class ComponentInfo(NamedTuple):
     id: str
@@ -359,7 +355,9 @@ class Runtime:
         kept: _engine.Instance | None = None
         if policy.limits.per_session:
             try:
-                arguments, scope = self._instance_scope(tool, arguments, scope, owner, need_scope)
+                arguments, scope = self.instances.scope_for_call(
+                    tool.name, tool.component_id, arguments, scope, owner, need_scope
+                )
                 if scope is not None:
                     kept = self.instances.for_call(
                         component,
@@ -418,27 +416,6 @@ class Runtime:
             self._ended(result)
 
         return ToolCall(tool, pending, None, ended, asks_client=component.asks_client)
-
-    def _instance_scope(
-        self,
-        tool: Tool,
-        arguments: Mapping[str, Any] | str | None,
-        scope: Scope | None,
-        owner: str | None,
-        need_scope: bool,
-    ) -> tuple[Mapping[str, Any] | str | None, Scope | None]:
-        """The arguments without `instance_id`, and the scope the call runs in."""
-        if isinstance(arguments, Mapping) and INSTANCE_ARG in arguments:
-            rest = {k: v for k, v in arguments.items() if k != INSTANCE_ARG}
-            return rest, self.instances.scope_of(arguments[INSTANCE_ARG], tool.component_id, owner)
-        if scope is None and need_scope:
-            raise InstanceError(
-                f"`{tool.name}` keeps state between calls (its component's policy: resources.instance: "
-                f"per-session), and this protocol revision has no sessions: open an instance with the "
-                f"built-in tool `open-instance` (component_id: {tool.component_id}) and pass its id as "
-                f"`{INSTANCE_ARG}`"
-            )
-        return arguments, scope
 
     def _kept_ended(self, tool: Tool, kept: _engine.Instance | None, scope: Scope | None) -> None:
         if kept is not None and scope is not None:

@@ -13,8 +13,8 @@ from typing import Any
 
 from wassette.runtime.builtin_tools import BUILTIN_TOOLS, BuiltinTool
 from wassette.runtime.calls import CallResult
+from wassette.runtime.instances import INSTANCE_ARG
 from wassette.runtime.naming import Tool
-from wassette.runtime.runtime import INSTANCE_ARG
 
 TASK_OPTIONAL = {"taskSupport": "optional"}
 

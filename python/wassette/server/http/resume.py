@@ -22,12 +22,23 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wassette.server.core.jsonrpc import Id
-from wassette.server.http.wire import priming_event, sse_event
+from wassette.server.core.jsonrpc import INVALID_REQUEST, Id
+from wassette.server.http.resume_relay import keeper_of
+from wassette.server.http.wire import (
+    SSE_HEADERS,
+    Receive,
+    Send,
+    priming_event,
+    respond,
+    respond_error,
+    sse_event,
+)
 
 if TYPE_CHECKING:
     from wassette.server.core.session import Session
     from wassette.server.http.channel import PostChannel
+    from wassette.server.http.sessions import HttpSession
+    from wassette.server.http.streamable import StreamableHttp
 
 log = logging.getLogger("wassette.http")
 
@@ -134,3 +145,59 @@ class Resumable:
         for waiting in self._waiting.values():
             waiting.timer.cancel()
         self._waiting.clear()
+
+
+# -- GET with Last-Event-ID (Streamable HTTP) ---------------------------------------
+
+
+async def resume_get(
+    http: StreamableHttp,
+    held: HttpSession,
+    last_event_id: str,
+    receive: Receive,
+    send: Send,
+    id_header: list[tuple[bytes, bytes]],
+) -> None:
+    """GET with Last-Event-ID: a stream the server ended, resumed."""
+    stream_id = stream_of(last_event_id)
+    waiting = held.resumable.take(stream_id)
+    keeper = keeper_of(stream_id)
+    if waiting is None and http.resume_relay is not None and keeper not in (None, http.resume_relay.number):
+        assert keeper is not None
+        await _resume_elsewhere(http, held, stream_id, keeper, receive, send, id_header)
+        return
+    if waiting is None:
+        text = "Not Found: no stream to resume with that Last-Event-ID (it ended, or was not kept)"
+        await respond_error(send, 404, INVALID_REQUEST, text, id_header)
+        return
+    channel = waiting.channel
+    assert channel.framing is not None
+    first = channel.framing.take_kept()
+    if channel.final is not None:  # it ended meanwhile: all of it, at once
+        data = first + channel.frame(channel.final)
+        await respond(send, 200, data, [*SSE_HEADERS[:2], *SSE_HEADERS[3:], *id_header], SSE_HEADERS[2][1])
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *id_header]})
+    await http.stream_events(held.session, waiting.request_id, channel, send, receive, first, held, False)
+
+
+async def _resume_elsewhere(
+    http: StreamableHttp,
+    held: HttpSession,
+    stream_id: str,
+    keeper: int,
+    receive: Receive,
+    send: Send,
+    id_header: list[tuple[bytes, bytes]],
+) -> None:
+    """The stream is kept by another worker of the set: fed from there."""
+    relay = http.resume_relay
+    assert relay is not None and held.session.id is not None
+    stream = await relay.read(held.session.id, stream_id, keeper)
+    if stream is None:
+        text = "Not Found: no stream to resume with that Last-Event-ID (it ended, or was not kept)"
+        await respond_error(send, 404, INVALID_REQUEST, text, id_header)
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *id_header]})
+    await stream.pump(send, receive)
+    relay.gone(stream_id, keeper)  # nothing if it ended with its answer

@@ -21,7 +21,6 @@ from typing import Any
 
 from wassette.server.core import jsonrpc, protocol
 from wassette.server.core.jsonrpc import (
-    HEADER_MISMATCH,
     INTERNAL_ERROR,
     INVALID_REQUEST,
     Id,
@@ -33,8 +32,9 @@ from wassette.server.core.session import Session
 from wassette.server.http.admission import DECODED
 from wassette.server.http.channel import PostChannel
 from wassette.server.http.guard import IDENTITY
-from wassette.server.http.resume import Framing, new_stream_id, stream_of
-from wassette.server.http.resume_relay import ResumeRelay, keeper_of
+from wassette.server.http.modern import UNDECODED, serve_modern
+from wassette.server.http.resume import Framing, new_stream_id, resume_get
+from wassette.server.http.resume_relay import ResumeRelay
 from wassette.server.http.sessions import MAX_SESSIONS, HttpSession, HttpSessions, owned_by
 from wassette.server.http.wire import (
     PING_INTERVAL_S,
@@ -56,7 +56,6 @@ log = logging.getLogger("wassette.http")
 
 SESSION_HEADER = b"mcp-session-id"
 VERSION_HEADER = b"mcp-protocol-version"
-ROUTING_HEADERS = (b"mcp-protocol-version", b"mcp-method", b"mcp-name")
 # HTTP status of a JSON-RPC error answered before any event was streamed
 # (2026-07-28; handshake-era errors travel in a 200 body).
 ERROR_STATUS = {
@@ -68,10 +67,6 @@ ERROR_STATUS = {
     jsonrpc.UNSUPPORTED_PROTOCOL_VERSION: 400,
     jsonrpc.METHOD_NOT_FOUND: 404,
 }
-
-
-# No JSON value decoded before (admission.py decodes when it must look).
-_UNDECODED = object()
 
 
 class StreamableHttp:
@@ -101,7 +96,7 @@ class StreamableHttp:
         if version is not None:
             text = version.decode("latin-1")
             if protocol.is_modern(text):
-                await self._modern(scope, body, headers, receive, send)
+                await serve_modern(self, scope, body, headers, receive, send)
                 return
             if text not in protocol.SUPPORTED_VERSIONS:
                 error = protocol.unsupported(text, protocol.SUPPORTED_VERSIONS)
@@ -111,7 +106,7 @@ class StreamableHttp:
         identity = scope.get(IDENTITY)
         owner = identity.owner if identity is not None else None
         if method == "POST":
-            await self._post(body, headers, receive, send, owner, scope.get(DECODED, _UNDECODED))
+            await self._post(body, headers, receive, send, owner, scope.get(DECODED, UNDECODED))
         elif method == "GET" and self.legacy_sessions:
             await self._get(headers, receive, send, owner)
         elif method == "DELETE" and self.legacy_sessions:
@@ -165,7 +160,7 @@ class StreamableHttp:
         receive: Receive,
         send: Send,
         owner: str | None,
-        decoded: Any = _UNDECODED,
+        decoded: Any = UNDECODED,
     ) -> None:
         has_json, has_sse = accepts(headers)
         if self.json_response and not has_json:
@@ -180,7 +175,7 @@ class StreamableHttp:
             text = "Unsupported Media Type: Content-Type must be application/json"
             await respond_error(send, 415, INVALID_REQUEST, text, [])
             return
-        parsed = jsonrpc.parse(body) if decoded is _UNDECODED else jsonrpc.classify(decoded)
+        parsed = jsonrpc.parse(body) if decoded is UNDECODED else jsonrpc.classify(decoded)
         if isinstance(parsed, Rejected):
             answer = parsed.answer or jsonrpc.error(None, INVALID_REQUEST, jsonrpc.NOT_A_REQUEST)
             await respond_json(send, 400, answer, [])
@@ -192,7 +187,7 @@ class StreamableHttp:
                 era="handshake",
                 ready=True,
             )
-            await self._serve(session, parsed, headers, receive, send, [])
+            await self.serve(session, parsed, headers, receive, send, [])
             return
         opening = parsed.kind == "request" and parsed.method == "initialize" and SESSION_HEADER not in headers
         if opening:
@@ -208,14 +203,14 @@ class StreamableHttp:
         id_header = [(SESSION_HEADER, sid.encode("latin-1"))]
         held.in_flight += 1
         try:
-            await self._serve(held.session, parsed, headers, receive, send, id_header, held=held)
+            await self.serve(held.session, parsed, headers, receive, send, id_header, held=held)
         finally:
             held.in_flight -= 1
             held.last_used = time.monotonic()
         if opening and not held.session.initialized:  # the opening request failed: nothing was established
             self.sessions.end(sid)
 
-    async def _serve(
+    async def serve(
         self,
         session: Session,
         message: Message,
@@ -262,9 +257,9 @@ class StreamableHttp:
             first += b"".join(channel.frame(m) for m in channel.events)
             channel.events.clear()
             await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *extra]})
-            await self._stream(session, message.id, channel, send, receive, first, held, modern)
+            await self.stream_events(session, message.id, channel, send, receive, first, held, modern)
 
-    async def _stream(
+    async def stream_events(
         self,
         session: Session,
         request_id: Id | None,
@@ -336,7 +331,7 @@ class StreamableHttp:
         id_header = [(SESSION_HEADER, sid.encode("latin-1"))]
         last = headers.get(b"last-event-id")
         if last is not None:
-            await self._resume(held, last.decode("latin-1"), receive, send, id_header)
+            await resume_get(self, held, last.decode("latin-1"), receive, send, id_header)
             return
         if held.stream is not None and not held.stream.closed:
             text = "Conflict: Only one SSE stream is allowed per session"
@@ -356,63 +351,6 @@ class StreamableHttp:
                 held.stream = None
                 self.sessions.share(held.session)
 
-    async def _resume(
-        self,
-        held: HttpSession,
-        last_event_id: str,
-        receive: Receive,
-        send: Send,
-        id_header: list[tuple[bytes, bytes]],
-    ) -> None:
-        """GET with Last-Event-ID: a stream the server ended, resumed."""
-        stream_id = stream_of(last_event_id)
-        waiting = held.resumable.take(stream_id)
-        keeper = keeper_of(stream_id)
-        if (
-            waiting is None
-            and self.resume_relay is not None
-            and keeper not in (None, self.resume_relay.number)
-        ):
-            assert keeper is not None
-            await self._resume_elsewhere(held, stream_id, keeper, receive, send, id_header)
-            return
-        if waiting is None:
-            text = "Not Found: no stream to resume with that Last-Event-ID (it ended, or was not kept)"
-            await respond_error(send, 404, INVALID_REQUEST, text, id_header)
-            return
-        channel = waiting.channel
-        assert channel.framing is not None
-        first = channel.framing.take_kept()
-        if channel.final is not None:  # it ended meanwhile: all of it, at once
-            data = first + channel.frame(channel.final)
-            await respond(
-                send, 200, data, [*SSE_HEADERS[:2], *SSE_HEADERS[3:], *id_header], SSE_HEADERS[2][1]
-            )
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *id_header]})
-        await self._stream(held.session, waiting.request_id, channel, send, receive, first, held, False)
-
-    async def _resume_elsewhere(
-        self,
-        held: HttpSession,
-        stream_id: str,
-        keeper: int,
-        receive: Receive,
-        send: Send,
-        id_header: list[tuple[bytes, bytes]],
-    ) -> None:
-        """The stream is kept by another worker of the set: fed from there."""
-        relay = self.resume_relay
-        assert relay is not None and held.session.id is not None
-        stream = await relay.read(held.session.id, stream_id, keeper)
-        if stream is None:
-            text = "Not Found: no stream to resume with that Last-Event-ID (it ended, or was not kept)"
-            await respond_error(send, 404, INVALID_REQUEST, text, id_header)
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *id_header]})
-        await stream.pump(send, receive)
-        relay.gone(stream_id, keeper)  # nothing if it ended with its answer
-
     async def _delete(self, headers: dict[bytes, bytes], send: Send, owner: str | None) -> None:
         found = await self._open_session(headers, send, owner)
         if found is None:
@@ -420,66 +358,6 @@ class StreamableHttp:
         sid = found[1]
         self.sessions.end(sid)
         await respond(send, 200, b"", [(SESSION_HEADER, sid.encode("latin-1"))])
-
-    # -- 2026-07-28 ---------------------------------------------------------------
-
-    async def _modern(
-        self, scope: Scope, body: bytes, headers: dict[bytes, bytes], receive: Receive, send: Send
-    ) -> None:
-        """A self-contained request: no session, its envelope says who asks."""
-        if scope["method"] != "POST":
-            await respond_error(send, 405, INVALID_REQUEST, "Method Not Allowed", [(b"allow", b"POST")])
-            return
-        has_json, has_sse = accepts(headers)
-        if not has_json or (not self.json_response and not has_sse):
-            text = "Not Acceptable: Client must accept application/json" + (
-                "" if self.json_response else " and text/event-stream"
-            )
-            await respond_error(send, 406, INVALID_REQUEST, text, [])
-            return
-        decoded = scope.get(DECODED, _UNDECODED)
-        parsed = jsonrpc.parse(body) if decoded is _UNDECODED else jsonrpc.classify(decoded)
-        if isinstance(parsed, Rejected) or parsed.kind == "response":
-            error = parsed.answer if isinstance(parsed, Rejected) else None
-            if error is None or error["error"]["code"] != jsonrpc.PARSE_ERROR:
-                text = "Invalid Request: the body must be a single JSON-RPC request or notification object"
-                error = jsonrpc.error(getattr(parsed, "id", None), INVALID_REQUEST, text)
-            await respond_json(send, 400, error, [])
-            return
-        session = Session(era="modern", ready=True)
-        identity = scope.get(IDENTITY)
-        # Without authentication every caller is one: a task's unguessable id guards it.
-        session.owner = identity.owner if identity is not None else "anonymous"
-        if parsed.kind == "notification":
-            # Nothing to act on: a 2026-07-28 client cancels by closing its stream.
-            await respond(send, 202, b"", [])
-            return
-        if parsed.method == "subscriptions/listen" and not has_sse:
-            await respond_error(
-                send, 406, INVALID_REQUEST, "Not Acceptable: a listen stream needs text/event-stream", []
-            )
-            return
-        duplicated = _duplicated_routing_header(scope)
-        if duplicated is not None:
-            await respond_json(
-                send,
-                400,
-                jsonrpc.error(parsed.id, HEADER_MISMATCH, f"{duplicated} header appears more than once"),
-                [],
-            )
-            return
-        await self._serve(session, parsed, headers, receive, send, [], modern=True)
-
-
-def _duplicated_routing_header(scope: Scope) -> str | None:
-    seen: set[bytes] = set()
-    for name, _ in scope["headers"]:
-        key = name.lower()
-        if key in ROUTING_HEADERS:
-            if key in seen:
-                return str(key.decode("latin-1"))
-            seen.add(key)
-    return None
 
 
 class _Nowhere:
