@@ -354,7 +354,11 @@ impl Report<'_> {
 impl Drop for Report<'_> {
     fn drop(&mut self) {
         if let Some(mut linked) = self.linked.take() {
-            let status = match *self.chain.stop.lock().unwrap() {
+            // The caller's own deadline timer may drop this call before it
+            // records why: then the chain's state says (a race of two timers
+            // set to the same instant otherwise reported "cancelled").
+            let stop = *self.chain.stop.lock().unwrap();
+            let status = match stop.or_else(|| self.chain.stopped()) {
                 Some(Stop::Deadline) => CallStatus::Timeout,
                 Some(Stop::CpuTime) => CallStatus::CpuLimit,
                 _ => CallStatus::Cancelled,
