@@ -20,7 +20,7 @@ from typing import Any
 from wassette.runtime.calls import ToolCall
 from wassette.server.core.jsonrpc import INVALID_PARAMS, RpcError
 from wassette.server.core.session import Exchange
-from wassette.server.core.tasks import CANCEL_LOOK_MS, TERMINAL, TTL_MS, TaskStore, owner_of
+from wassette.server.core.tasks import CANCEL_LOOK_MS, TERMINAL, TTL_MS, TaskStore, find, owner_of
 
 RELATED_TASK = "io.modelcontextprotocol/related-task"
 MIN_TTL_MS = 1000
@@ -108,11 +108,7 @@ class TaskRequests:
     # -- the methods --------------------------------------------------------------
 
     def _task(self, exchange: Exchange, params: dict[str, Any] | None) -> dict[str, Any]:
-        task_id = (params or {}).get("taskId")
-        record = self.store.load(task_id, owner_of(exchange))
-        if record is None:
-            raise RpcError(INVALID_PARAMS, f"Invalid params: no task {str(task_id)[:64]!r}")
-        return record
+        return find(self.store, exchange, params)
 
     def get(self, exchange: Exchange, params: dict[str, Any] | None) -> dict[str, Any]:
         return wire(self._task(exchange, params))

@@ -255,11 +255,7 @@ class Tasks:
                 "Missing required client capability",
                 {"requiredCapabilities": {"extensions": {EXTENSION: {}}}},
             )
-        task_id = (params or {}).get("taskId")
-        record = self.store.load(task_id, owner_of(exchange))
-        if record is None:
-            raise RpcError(INVALID_PARAMS, f"Invalid params: no task {task_id!r}")
-        return record
+        return find(self.store, exchange, params)
 
     def get(self, exchange: Exchange, params: dict[str, Any] | None) -> dict[str, Any]:
         return wire(self._task(exchange, params))
@@ -281,6 +277,15 @@ class Tasks:
         if record["status"] not in TERMINAL:
             self.store.ask_cancel(record["taskId"])
         return {}
+
+
+def find(store: TaskStore, exchange: Exchange, params: dict[str, Any] | None) -> dict[str, Any]:
+    """The caller's task that `params` names (both revisions' methods), or -32602."""
+    task_id = (params or {}).get("taskId")
+    record = store.load(task_id, owner_of(exchange))
+    if record is None:
+        raise RpcError(INVALID_PARAMS, f"Invalid params: no task {str(task_id)[:64]!r}")
+    return record
 
 
 def owner_of(exchange: Exchange) -> str:
